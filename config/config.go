@@ -1,0 +1,365 @@
+// Package config holds the portal's typed configuration.
+//
+// Values come, in increasing precedence, from the defaults in Default, a YAML file
+// (sportello.example.yaml documents every key), and SPORTELLO_* environment variables
+// named from each key's path: http.addr -> SPORTELLO_HTTP_ADDR. Validate is called at
+// start and fails with a message naming the offending key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of one portal process.
+type Config struct {
+	// Env is "development" (default) or "production". Production refuses demo
+	// accounts and insecure cookies.
+	Env      string   `yaml:"env"`
+	DataDir  string   `yaml:"data_dir"`
+	Comune   Comune   `yaml:"comune"`
+	HTTP     HTTP     `yaml:"http"`
+	Database Database `yaml:"database"`
+	Mail     Mail     `yaml:"mail"`
+	Log      Log      `yaml:"log"`
+	Modules  Modules  `yaml:"modules"`
+}
+
+// Comune describes the municipality that runs the portal.
+type Comune struct {
+	Name      string `yaml:"name"`
+	Province  string `yaml:"province"`
+	IstatCode string `yaml:"istat_code"`
+	Address   string `yaml:"address"`
+	Phone     string `yaml:"phone"`
+	Email     string `yaml:"email"`
+	PEC       string `yaml:"pec"`
+	Website   string `yaml:"website"`
+}
+
+// HTTP configures the web server.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// BaseURL is the public address citizens use (links in mails, QR codes).
+	BaseURL string `yaml:"base_url"`
+	// TrustProxy makes the server believe X-Forwarded-For/-Proto from a reverse proxy.
+	TrustProxy      bool          `yaml:"trust_proxy"`
+	BodyLimit       string        `yaml:"body_limit"`
+	ReadTimeout     time.Duration `yaml:"read_timeout"`
+	WriteTimeout    time.Duration `yaml:"write_timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	SessionIdle     time.Duration `yaml:"session_idle"`
+}
+
+// Database selects the store.
+type Database struct {
+	// URL is empty for embedded SQLite in data_dir, or a postgres:// URL.
+	URL          string `yaml:"url"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+	// AutoMigrate applies pending migrations at start. It is implied for the embedded
+	// database; with PostgreSQL use `sportello migrate` or `serve --migrate`.
+	AutoMigrate bool `yaml:"auto_migrate"`
+}
+
+// Mail configures outgoing mail. With no SMTP host, mails are kept in the database and
+// shown to staff in the development mailbox instead of being sent.
+type Mail struct {
+	SMTPHost string `yaml:"smtp_host"`
+	SMTPPort int    `yaml:"smtp_port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	From     string `yaml:"from"`
+	// TLS is "starttls" (default), "tls" or "none".
+	TLS string `yaml:"tls"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json (default) or text.
+	Format string `yaml:"format"`
+}
+
+// Modules switches service modules off and carries their own settings.
+type Modules struct {
+	Disabled []string `yaml:"disabled"`
+	// Settings holds each module's own section, by module id.
+	Settings map[string]yaml.Node `yaml:"settings"`
+}
+
+// Default returns the configuration used when nothing is configured: the embedded
+// database in ./data, the server on 127.0.0.1:8080 and a fictional demo comune.
+func Default() Config {
+	return Config{
+		Env:     "development",
+		DataDir: "data",
+		Comune: Comune{
+			Name:      "Comune di Valdoria",
+			Province:  "Provincia di Valdoria",
+			IstatCode: "099999",
+			Address:   "Piazza del Municipio 1, 00000 Valdoria",
+			Phone:     "+39 0000 000000",
+			Email:     "urp@comune.valdoria.example",
+			PEC:       "protocollo@pec.comune.valdoria.example",
+			Website:   "https://www.comune.valdoria.example",
+		},
+		HTTP: HTTP{
+			Addr:            "127.0.0.1:8080",
+			BaseURL:         "http://127.0.0.1:8080",
+			BodyLimit:       "12M",
+			ReadTimeout:     30 * time.Second,
+			WriteTimeout:    60 * time.Second,
+			ShutdownTimeout: 20 * time.Second,
+			SessionLifetime: 8 * time.Hour,
+			SessionIdle:     30 * time.Minute,
+		},
+		Mail: Mail{SMTPPort: 587, TLS: "starttls", From: "Comune di Valdoria <noreply@comune.valdoria.example>"},
+		Log:  Log{Level: "info", Format: "json"},
+	}
+}
+
+// EnvPrefix starts every environment variable the portal reads.
+const EnvPrefix = "SPORTELLO_"
+
+// Load reads the YAML file at path (skipped when path is empty) over the defaults,
+// then applies SPORTELLO_* variables from environ (os.Environ() in production).
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config: %s: %w", path, err)
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, EnvPrefix) {
+			env[k] = v
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), EnvPrefix, env); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// EnvNames lists every environment variable Load understands, with its key path.
+func EnvNames() map[string]string {
+	out := map[string]string{}
+	var walk func(t reflect.Type, prefix, path string)
+	walk = func(t reflect.Type, prefix, path string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := yamlName(f)
+			if tag == "" || f.Type == reflect.TypeFor[map[string]yaml.Node]() {
+				continue
+			}
+			name := prefix + strings.ToUpper(tag)
+			p := strings.TrimPrefix(path+"."+tag, ".")
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, name+"_", p)
+				continue
+			}
+			out[name] = p
+		}
+	}
+	walk(reflect.TypeFor[Config](), EnvPrefix, "")
+	return out
+}
+
+func yamlName(f reflect.StructField) string {
+	tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if tag == "-" {
+		return ""
+	}
+	return tag
+}
+
+func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := yamlName(f)
+		if tag == "" {
+			continue
+		}
+		name := prefix + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name+"_", env); err != nil {
+				return err
+			}
+			continue
+		}
+		raw, ok := env[name]
+		if !ok {
+			continue
+		}
+		if err := setFromString(fv, raw); err != nil {
+			return fmt.Errorf("config: %s=%q: %w", name, raw, err)
+		}
+	}
+	return nil
+}
+
+func setFromString(fv reflect.Value, raw string) error {
+	switch {
+	case fv.Type() == reflect.TypeFor[time.Duration]():
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(raw)
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	case fv.Kind() == reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(n))
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		var parts []string
+		for p := range strings.SplitSeq(raw, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		fv.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// Production reports whether the portal runs in production mode.
+func (c Config) Production() bool { return c.Env == "production" }
+
+// Embedded reports whether the embedded SQLite database is in use.
+func (c Config) Embedded() bool { return c.Database.URL == "" }
+
+// Validate checks the configuration and names the first offending key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !slices.Contains([]string{"development", "production"}, c.Env) {
+		bad("env", "must be development or production, not %q", c.Env)
+	}
+	if c.Comune.Name == "" {
+		bad("comune.name", "is required")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr", "must be host:port (%v)", err)
+	}
+	u, err := url.Parse(c.HTTP.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		bad("http.base_url", "must be an absolute http(s) URL with no path, such as https://sportello.comune.example")
+	} else if c.Production() && u.Scheme != "https" {
+		bad("http.base_url", "must be https in production")
+	}
+	if _, err := ParseBytes(c.HTTP.BodyLimit); err != nil {
+		bad("http.body_limit", "%v", err)
+	}
+	for key, d := range map[string]time.Duration{
+		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
+		"http.shutdown_timeout": c.HTTP.ShutdownTimeout, "http.session_lifetime": c.HTTP.SessionLifetime,
+		"http.session_idle": c.HTTP.SessionIdle,
+	} {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 30s")
+		}
+	}
+	if c.Database.URL != "" && !strings.HasPrefix(c.Database.URL, "postgres://") && !strings.HasPrefix(c.Database.URL, "postgresql://") {
+		bad("database.url", "must be empty (embedded SQLite) or a postgres:// URL")
+	}
+	if c.Database.MaxOpenConns < 0 {
+		bad("database.max_open_conns", "must not be negative")
+	}
+	if c.Mail.SMTPHost != "" {
+		if c.Mail.SMTPPort <= 0 || c.Mail.SMTPPort > 65535 {
+			bad("mail.smtp_port", "must be a port number")
+		}
+		if !slices.Contains([]string{"starttls", "tls", "none"}, c.Mail.TLS) {
+			bad("mail.tls", "must be starttls, tls or none")
+		}
+	}
+	if c.Mail.From != "" {
+		if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+			bad("mail.from", "is not a valid address: %v", err)
+		}
+	} else if c.Mail.SMTPHost != "" {
+		bad("mail.from", "is required when mail.smtp_host is set")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
+		bad("log.format", "must be json or text")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "is required")
+	}
+	return errors.Join(errs...)
+}
+
+// ParseBytes reads a size such as "12M", "512K" or "1048576".
+func ParseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a size such as 12M or 512K")
+	}
+	return n * mult, nil
+}
+
+// ModuleEnabled reports whether the module with this id is switched on.
+func (c Config) ModuleEnabled(id string) bool { return !slices.Contains(c.Modules.Disabled, id) }
+
+// DecodeModule decodes the module's own settings section (modules.settings.<id>) into
+// out; it leaves out untouched when there is none.
+func (c Config) DecodeModule(id string, out any) error {
+	n, ok := c.Modules.Settings[id]
+	if !ok {
+		return nil
+	}
+	if err := n.Decode(out); err != nil {
+		return fmt.Errorf("config: modules.settings.%s: %w", id, err)
+	}
+	return nil
+}
