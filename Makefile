@@ -1,0 +1,63 @@
+# Sportello del Cittadino. `make run` for a new user, `make test` for everyone.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/sportello
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+export SPORTELLO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+
+.PHONY: all run build assets test test-go lint e2e bench fuzz clean
+
+all: build
+
+## assets: install the pinned npm packages and copy Bootstrap Italia into static/vendor
+assets: static/vendor/bootstrap-italia/css/bootstrap-italia.min.css
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+static/vendor/bootstrap-italia/css/bootstrap-italia.min.css: node_modules/.package-lock.json
+	rm -rf static/vendor/bootstrap-italia
+	mkdir -p static/vendor/bootstrap-italia
+	cp -r node_modules/bootstrap-italia/dist/css node_modules/bootstrap-italia/dist/js \
+	      node_modules/bootstrap-italia/dist/svg node_modules/bootstrap-italia/dist/fonts \
+	      static/vendor/bootstrap-italia/
+	rm -f static/vendor/bootstrap-italia/css/*.map
+	@touch $@
+
+## build: the single binary, with templates and static files embedded
+build: assets
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sportello
+
+## run: start the portal on http://127.0.0.1:8080 with the embedded database and the demo comune
+run: build
+	$(BIN) demo
+	$(BIN) serve
+
+## lint: gofmt and go vet
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## test: lint, then every Go test with the race detector on SQLite and PostgreSQL, then the browser journeys
+test: assets lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) e2e
+
+## e2e: browser journeys in headless Chromium with axe-core accessibility checks
+e2e: build
+	SPORTELLO_E2E=1 SPORTELLO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -v ./e2e/ 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+
+## bench: benchmarks (catalogue throughput, memory, and the packages' own benchmarks)
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+	./scripts/bench-http.sh
+
+## fuzz: run the fuzzers for a while each
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeVerify -fuzztime 60s ./app/stamp/
+
+clean:
+	rm -rf bin static/vendor/bootstrap-italia

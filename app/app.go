@@ -1,0 +1,314 @@
+// Package app wires the portal together once: database, migrations, renderer, sessions,
+// the HTTP server and its middleware, the platform pages and every enabled service
+// module. cmd/sportello calls New and then Serve; tests call New and use Handler.
+//
+// Nothing under app/ but this package imports a service module.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/static"
+	"github.com/comuni-italiani/sportello/templates"
+)
+
+// Options configure New.
+type Options struct {
+	Config config.Config
+	Log    *slog.Logger
+	// Modules replaces the built-in module list (tests); nil means Builtin().
+	Modules []services.Module
+	// Migrate applies pending migrations at start. The embedded database always does.
+	Migrate bool
+	// DB reuses an open database instead of opening one from the configuration (tests).
+	DB *gorm.DB
+	// Static replaces the embedded static files (tests).
+	Static fs.FS
+	// Version is shown by /healthz.
+	Version string
+}
+
+// App is one running portal process.
+type App struct {
+	cfg        config.Config
+	log        *slog.Logger
+	db         *gorm.DB
+	ownDB      bool
+	echo       *echo.Echo
+	render     *web.Renderer
+	validate   *web.Validator
+	modules    []services.Module
+	migrations []*store.Migration
+	staffNav   []web.MenuItem
+	registry   *prometheus.Registry
+	version    string
+
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+}
+
+// PlatformMigrations are the platform's own tables, in order.
+func PlatformMigrations() []*store.Migration {
+	var m []*store.Migration
+	m = append(m, web.Migrations()...)
+	m = append(m, audit.Migrations()...)
+	return m
+}
+
+// Migrations returns every migration of the platform and of modules, in order.
+func Migrations(modules []services.Module) []*store.Migration {
+	m := PlatformMigrations()
+	for _, mod := range modules {
+		if mg, ok := mod.(services.Migrator); ok {
+			m = append(m, mg.Migrations()...)
+		}
+	}
+	return m
+}
+
+// EnabledModules filters list by the configuration's modules.disabled.
+func EnabledModules(cfg config.Config, list []services.Module) []services.Module {
+	var out []services.Module
+	for _, m := range list {
+		if cfg.ModuleEnabled(m.Info().ID) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// New builds the portal: it opens (or reuses) the database, checks or applies
+// migrations, parses templates and messages, and mounts the platform pages and modules.
+func New(ctx context.Context, o Options) (*App, error) {
+	cfg := o.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	list := o.Modules
+	if list == nil {
+		list = Builtin()
+	}
+	a := &App{cfg: cfg, log: log, modules: EnabledModules(cfg, list), version: o.Version}
+	if err := a.checkModules(); err != nil {
+		return nil, err
+	}
+	a.migrations = Migrations(a.modules)
+
+	a.db = o.DB
+	if a.db == nil {
+		db, err := store.Open(ctx, store.Options{URL: cfg.Database.URL, DataDir: cfg.DataDir,
+			MaxOpenConns: cfg.Database.MaxOpenConns, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		a.db, a.ownDB = db, true
+	}
+	fail := func(err error) (*App, error) {
+		a.Close()
+		return nil, err
+	}
+	if cfg.Embedded() || o.Migrate || cfg.Database.AutoMigrate {
+		if err := store.Migrate(ctx, a.db, a.migrations); err != nil {
+			return fail(err)
+		}
+	} else if err := store.CheckCurrent(ctx, a.db, a.migrations); err != nil {
+		if errors.Is(err, store.ErrSchemaBehind) {
+			return fail(fmt.Errorf("%w: run `sportello migrate`, or start with `sportello serve --migrate`", err))
+		}
+		return fail(err)
+	}
+
+	i18n, err := web.LoadI18n(templates.FS, "locales")
+	if err != nil {
+		return fail(err)
+	}
+	site := web.Site{Comune: cfg.Comune, BaseURL: strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), Dev: !cfg.Production()}
+	a.render, err = web.NewRenderer(templates.FS, i18n, site)
+	if err != nil {
+		return fail(err)
+	}
+	a.validate = web.NewValidator()
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	staticFS := o.Static
+	if staticFS == nil {
+		staticFS = static.FS
+	}
+	secure := strings.HasPrefix(cfg.HTTP.BaseURL, "https://")
+	sessions := web.NewSessions(a.db, cfg.HTTP.SessionLifetime, cfg.HTTP.SessionIdle, secure)
+	a.echo = web.New(web.Options{
+		Log: log, Renderer: a.render, Sessions: sessions, BodyLimit: cfg.HTTP.BodyLimit,
+		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
+	})
+	a.routes()
+	if err := a.mountModules(); err != nil {
+		return fail(err)
+	}
+	a.render.SetMenu(a.headerMenu())
+	return a, nil
+}
+
+// checkModules refuses two modules with one id, or an id that is not a URL segment.
+func (a *App) checkModules() error {
+	seen := map[string]bool{}
+	for _, m := range a.modules {
+		id := m.Info().ID
+		if id == "" || strings.ContainsAny(id, "/?#% ") || seen[id] {
+			return fmt.Errorf("app: module id %q is empty, repeated or not a URL segment", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+func (a *App) mountModules() error {
+	for _, mod := range a.modules {
+		info := mod.Info()
+		prefix := "/servizi/" + info.ID
+		m := &services.Mount{
+			Public:      a.echo.Group(prefix),
+			Citizen:     a.echo.Group(prefix, a.requireCitizen),
+			Staff:       a.echo.Group("/backoffice/"+info.ID, a.requireStaff),
+			Site:        a.echo.Group(""),
+			RequireRole: a.requireRole,
+			DB:          a.db,
+			Render:      a.render,
+			Validate:    a.validate,
+			Log:         a.log.With("module", info.ID),
+			Config:      a.cfg,
+			Settings:    func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
+		}
+		if err := mod.Mount(m); err != nil {
+			return fmt.Errorf("app: mount module %s: %w", info.ID, err)
+		}
+		if sn, ok := mod.(services.StaffNav); ok {
+			a.staffNav = append(a.staffNav, sn.StaffNav()...)
+		}
+	}
+	return nil
+}
+
+func (a *App) headerMenu() []web.MenuItem {
+	return []web.MenuItem{{Label: "nav.services", Href: "/servizi"}}
+}
+
+// Handler is the portal's HTTP handler.
+func (a *App) Handler() http.Handler { return a.echo }
+
+// Echo exposes the router (tests add routes to provoke errors).
+func (a *App) Echo() *echo.Echo { return a.echo }
+
+// DB is the portal's database.
+func (a *App) DB() *gorm.DB { return a.db }
+
+// Modules are the enabled modules, in catalogue order of the built-in list.
+func (a *App) Modules() []services.Module { return slices.Clone(a.modules) }
+
+// StaffNav is the back-office menu assembled from the modules.
+func (a *App) StaffNav() []web.MenuItem { return slices.Clone(a.staffNav) }
+
+// Serve answers HTTP on ln until ctx is cancelled, then stops accepting connections and
+// lets in-flight requests finish (up to http.shutdown_timeout).
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       a.cfg.HTTP.ReadTimeout,
+		WriteTimeout:      a.cfg.HTTP.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.bgCancel = cancel
+	a.startBackground(bg)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("serving", "addr", ln.Addr().String(), "base_url", a.cfg.HTTP.BaseURL, "version", a.version,
+		"database", string(store.DialectOf(a.db)), "modules", len(a.modules))
+	select {
+	case err := <-errc:
+		cancel()
+		a.bgWG.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: finishing in-flight requests", "timeout", a.cfg.HTTP.ShutdownTimeout.String())
+	sctx, scancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
+	defer scancel()
+	err := srv.Shutdown(sctx)
+	cancel()
+	a.bgWG.Wait()
+	if err != nil {
+		return fmt.Errorf("app: shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+// startBackground runs the periodic jobs of this process: expired-session cleanup
+// (and, as the platform grows, the mail worker). Every job is safe to run in several
+// replicas at once.
+func (a *App) startBackground(ctx context.Context) {
+	a.bgWG.Add(1)
+	go func() {
+		defer a.bgWG.Done()
+		st := &web.SessionStore{DB: a.db}
+		t := time.NewTicker(10 * time.Minute)
+		defer t.Stop()
+		for {
+			if n, err := st.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("session cleanup failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("expired sessions removed", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Close releases the database if New opened it.
+func (a *App) Close() error {
+	if a.bgCancel != nil {
+		a.bgCancel()
+	}
+	if a.ownDB && a.db != nil {
+		return store.Close(a.db)
+	}
+	return nil
+}
+
+// metricsHandler serves Prometheus metrics from this App's own registry.
+func (a *App) metricsHandler() echo.HandlerFunc {
+	h := promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
+	return echo.WrapHandler(h)
+}

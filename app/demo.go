@@ -1,0 +1,26 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/comuni-italiani/sportello/services"
+)
+
+// SeedDemo loads the fictional demo comune: the platform's demo data and every
+// module's. It is idempotent. It returns a report for the operator (what was loaded
+// and, once login exists, the demo accounts).
+func (a *App) SeedDemo(ctx context.Context) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Demo comune: %s (all data is fictional)\n", a.cfg.Comune.Name)
+	for _, m := range a.modules {
+		if s, ok := m.(services.DemoSeeder); ok {
+			if err := s.SeedDemo(ctx, a.db); err != nil {
+				return "", fmt.Errorf("demo data of module %s: %w", m.Info().ID, err)
+			}
+			fmt.Fprintf(&b, "  module %s: demo data loaded\n", m.Info().ID)
+		}
+	}
+	return b.String(), nil
+}

@@ -1,0 +1,14 @@
+package app
+
+import (
+	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/services/urp"
+)
+
+// Builtin is the explicit list of the portal's service modules, in catalogue order.
+// A new service is one package under services/ and one line here.
+func Builtin() []services.Module {
+	return []services.Module{
+		urp.New(),
+	}
+}

@@ -1,0 +1,161 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/services"
+)
+
+// AreaGroup is one thematic area of the catalogue with its services.
+type AreaGroup struct {
+	ID       services.Area
+	Title    string
+	Summary  string
+	Services []services.Info
+}
+
+// Catalogue groups the enabled modules by thematic area, in the areas' order; areas
+// with no service are left out.
+func (a *App) Catalogue() []AreaGroup {
+	var out []AreaGroup
+	for _, area := range services.Areas {
+		g := AreaGroup{ID: area, Title: "area." + string(area) + ".title", Summary: "area." + string(area) + ".summary"}
+		for _, m := range a.modules {
+			if info := m.Info(); info.Area == area {
+				g.Services = append(g.Services, info)
+			}
+		}
+		slices.SortStableFunc(g.Services, func(x, y services.Info) int { return x.Order - y.Order })
+		if len(g.Services) > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (a *App) routes() {
+	e := a.echo
+	e.GET("/", a.home)
+	e.GET("/servizi", a.catalogue)
+	e.GET("/servizi/:id", a.service)
+	e.GET("/privacy", a.static("pages/privacy.html"))
+	e.GET("/accessibilita", a.static("pages/accessibility.html"))
+	e.GET("/healthz", a.healthz)
+	e.GET("/readyz", a.readyz)
+	e.GET("/metrics", a.metricsHandler())
+	e.GET("/robots.txt", func(c echo.Context) error {
+		return c.String(http.StatusOK, "User-agent: *\nDisallow: /backoffice\nDisallow: /area-personale\nDisallow: /verifica/\n")
+	})
+}
+
+func (a *App) home(c echo.Context) error {
+	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{"Areas": a.Catalogue()})
+}
+
+func (a *App) catalogue(c echo.Context) error {
+	return a.render.Render(c, http.StatusOK, "catalogue/index.html", map[string]any{"Areas": a.Catalogue()})
+}
+
+func (a *App) service(c echo.Context) error {
+	id := c.Param("id")
+	for _, m := range a.modules {
+		if info := m.Info(); info.ID == id {
+			return a.render.Render(c, http.StatusOK, "catalogue/service.html", info)
+		}
+	}
+	return web.ErrNotFound
+}
+
+func (a *App) static(name string) echo.HandlerFunc {
+	return func(c echo.Context) error { return a.render.Render(c, http.StatusOK, name, nil) }
+}
+
+func (a *App) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "version": a.version})
+}
+
+// readyz answers 200 only when the database answers and its schema is current, so a
+// load balancer sends no traffic to a replica that cannot serve it.
+func (a *App) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	sqlDB, err := a.db.DB()
+	if err == nil {
+		err = sqlDB.PingContext(ctx)
+	}
+	if err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "unreachable"})
+	}
+	if err := store.CheckCurrent(ctx, a.db, a.migrations); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "database": "schema behind"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": string(store.DialectOf(a.db))})
+}
+
+// requireCitizen admits a logged-in citizen; anyone else is sent to the login page and
+// brought back afterwards.
+func (a *App) requireCitizen(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		v := web.CurrentViewer(c)
+		if v == nil {
+			return loginRedirect(c)
+		}
+		if v.Kind != "citizen" {
+			return web.ErrForbidden
+		}
+		return next(c)
+	}
+}
+
+// requireStaff admits a logged-in staff member and gives the page the back-office menu.
+func (a *App) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		v := web.CurrentViewer(c)
+		if v == nil {
+			return loginRedirect(c)
+		}
+		if v.Kind != "staff" {
+			return web.ErrForbidden
+		}
+		web.SetStaffMenu(c, a.staffMenuFor(v))
+		return next(c)
+	}
+}
+
+// requireRole admits staff holding any of roles (admins hold all).
+func (a *App) requireRole(roles ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return a.requireStaff(func(c echo.Context) error {
+			v := web.CurrentViewer(c)
+			if !slices.ContainsFunc(roles, v.HasRole) {
+				return web.ErrForbidden
+			}
+			return next(c)
+		})
+	}
+}
+
+func (a *App) staffMenuFor(v *web.Viewer) []web.MenuItem {
+	var out []web.MenuItem
+	for _, item := range a.staffNav {
+		if len(item.Roles) == 0 || slices.ContainsFunc(item.Roles, v.HasRole) {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func loginRedirect(c echo.Context) error {
+	if c.Request().Method != http.MethodGet {
+		return web.ErrForbidden
+	}
+	return c.Redirect(http.StatusSeeOther, "/auth/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+}

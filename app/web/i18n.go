@@ -1,0 +1,160 @@
+package web
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+	"gopkg.in/yaml.v3"
+)
+
+// Languages the portal speaks, the first being the default. Italian is the citizens'
+// language; English is offered second.
+var Languages = []language.Tag{language.Italian, language.English}
+
+// LangCookie remembers the visitor's choice of language.
+const LangCookie = "lang"
+
+// I18n holds the message catalogue of every language.
+type I18n struct {
+	bundle     *i18n.Bundle
+	localizers map[string]*i18n.Localizer
+	matcher    language.Matcher
+}
+
+// LoadI18n reads every YAML file under dir/<lang>/ in fsys (for example
+// locales/it/core.yaml, locales/it/urp.yaml): one file per platform area or module.
+// It fails if a key exists in one language and not in another, so that no page can
+// show a raw key to a citizen.
+func LoadI18n(fsys fs.FS, dir string) (*I18n, error) {
+	b := i18n.NewBundle(Languages[0])
+	b.RegisterUnmarshalFunc("yaml", yaml.Unmarshal)
+	keys := map[string]map[string]bool{}
+	for _, tag := range Languages {
+		base, _ := tag.Base()
+		lang := base.String()
+		keys[lang] = map[string]bool{}
+		files, err := fs.Glob(fsys, path.Join(dir, lang, "*.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("i18n: no message files for %q in %s", lang, dir)
+		}
+		for _, f := range files {
+			data, err := fs.ReadFile(fsys, f)
+			if err != nil {
+				return nil, err
+			}
+			// go-i18n takes the language from the file name: name.<lang>.yaml.
+			mf, err := b.ParseMessageFileBytes(data, strings.TrimSuffix(path.Base(f), ".yaml")+"."+lang+".yaml")
+			if err != nil {
+				return nil, fmt.Errorf("i18n: %s: %w", f, err)
+			}
+			for _, m := range mf.Messages {
+				if keys[lang][m.ID] {
+					return nil, fmt.Errorf("i18n: %s: key %q defined twice", f, m.ID)
+				}
+				keys[lang][m.ID] = true
+			}
+		}
+	}
+	it := keys["it"]
+	for lang, ks := range keys {
+		for k := range it {
+			if !ks[k] {
+				return nil, fmt.Errorf("i18n: key %q has no %s translation", k, lang)
+			}
+		}
+		for k := range ks {
+			if !it[k] {
+				return nil, fmt.Errorf("i18n: key %q exists in %s but not in Italian", k, lang)
+			}
+		}
+	}
+	loc := map[string]*i18n.Localizer{}
+	for _, tag := range Languages {
+		base, _ := tag.Base()
+		loc[base.String()] = i18n.NewLocalizer(b, tag.String())
+	}
+	return &I18n{bundle: b, localizers: loc, matcher: language.NewMatcher(Languages)}, nil
+}
+
+// T translates key into lang. args are name/value pairs for the message template;
+// a "Count" argument selects the plural form. A missing key renders as the key itself
+// in brackets, which tests catch.
+func (t *I18n) T(lang, key string, args ...any) string {
+	l, ok := t.localizers[lang]
+	if !ok {
+		l = t.localizers["it"]
+	}
+	cfg := &i18n.LocalizeConfig{MessageID: key}
+	if len(args) > 0 {
+		data := map[string]any{}
+		for i := 0; i+1 < len(args); i += 2 {
+			name := fmt.Sprint(args[i])
+			data[name] = args[i+1]
+			if name == "Count" {
+				cfg.PluralCount = args[i+1]
+			}
+		}
+		cfg.TemplateData = data
+	}
+	s, err := l.Localize(cfg)
+	if err != nil {
+		return "[" + key + "]"
+	}
+	return s
+}
+
+// Has reports whether key exists.
+func (t *I18n) Has(key string) bool {
+	_, err := t.localizers["it"].Localize(&i18n.LocalizeConfig{MessageID: key})
+	return err == nil
+}
+
+// Supported reports whether lang is one of the portal's languages.
+func Supported(lang string) bool {
+	for _, tag := range Languages {
+		if b, _ := tag.Base(); b.String() == lang {
+			return true
+		}
+	}
+	return false
+}
+
+// detect picks the request's language: an explicit ?lang=, then the cookie, then
+// Accept-Language, then Italian.
+func (t *I18n) detect(c echo.Context) string {
+	if q := c.QueryParam("lang"); Supported(q) {
+		return q
+	}
+	if ck, err := c.Cookie(LangCookie); err == nil && Supported(ck.Value) {
+		return ck.Value
+	}
+	if al := c.Request().Header.Get("Accept-Language"); al != "" {
+		tags, _, err := language.ParseAcceptLanguage(al)
+		if err == nil && len(tags) > 0 {
+			_, idx, conf := t.matcher.Match(tags...)
+			if conf != language.No {
+				b, _ := Languages[idx].Base()
+				return b.String()
+			}
+		}
+	}
+	return "it"
+}
+
+const ctxLang = "web.lang"
+
+// Lang returns the language of the current request ("it" or "en").
+func Lang(c echo.Context) string {
+	if l, ok := c.Get(ctxLang).(string); ok {
+		return l
+	}
+	return "it"
+}

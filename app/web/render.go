@@ -1,0 +1,281 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/comuni-italiani/sportello/config"
+)
+
+// Renderer holds every page template, parsed once at start. A page file is parsed
+// together with all layouts and partials, so it defines "title" and "content" (and,
+// optionally, "head" and "scripts") and the base layout places them.
+type Renderer struct {
+	pages map[string]*template.Template
+	i18n  *I18n
+	site  Site
+}
+
+// Site is what every page shows about the comune and the portal.
+type Site struct {
+	Comune  config.Comune
+	BaseURL string
+	// Menu is the header navigation, in order.
+	Menu []MenuItem
+	// Dev is true in development mode (the page shows a "demo" ribbon).
+	Dev bool
+}
+
+// MenuItem is one entry of a navigation menu; Label is a message key.
+type MenuItem struct {
+	Label string
+	Href  string
+	// Roles limits a staff menu entry to these roles (any of them); empty means all staff.
+	Roles []string
+}
+
+// Viewer is the logged-in person as pages see them. The auth package puts one in the
+// request context with SetViewer; nil means anonymous.
+type Viewer struct {
+	Kind        string // "citizen" or "staff"
+	ID          string // account id or username
+	DisplayName string
+	FiscalCode  string
+	Roles       []string
+}
+
+// HasRole reports whether the viewer holds role (admins hold every role).
+func (v *Viewer) HasRole(role string) bool {
+	if v == nil {
+		return false
+	}
+	for _, r := range v.Roles {
+		if r == role || r == "admin" {
+			return true
+		}
+	}
+	return false
+}
+
+const ctxViewer = "web.viewer"
+
+// SetViewer records who is logged in for this request.
+func SetViewer(c echo.Context, v *Viewer) { c.Set(ctxViewer, v) }
+
+// CurrentViewer returns who is logged in, or nil.
+func CurrentViewer(c echo.Context) *Viewer {
+	v, _ := c.Get(ctxViewer).(*Viewer)
+	return v
+}
+
+// Page is the data every template receives. Handlers pass their own data as Data.
+type Page struct {
+	Lang    string
+	Path    string
+	CSRF    string
+	Flashes []Flash
+	Site    Site
+	Viewer  *Viewer
+	// StaffMenu is the back-office menu, filled for staff pages.
+	StaffMenu []MenuItem
+	Status    int
+	Data      any
+	i18n      *I18n
+}
+
+// T translates a message key into the page's language.
+func (p *Page) T(key string, args ...any) string { return p.i18n.T(p.Lang, key, args...) }
+
+// OtherLang is the language the switch offers.
+func (p *Page) OtherLang() string {
+	if p.Lang == "it" {
+		return "en"
+	}
+	return "it"
+}
+
+// Rome is the time zone every date is shown in.
+var Rome = mustLoadRome()
+
+func mustLoadRome() *time.Location {
+	loc, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		// time/tzdata is imported by the binary, so this only happens in odd builds.
+		return time.FixedZone("CET", 3600)
+	}
+	return loc
+}
+
+// Date formats t as a date in Europe/Rome (02/01/2006).
+func (p *Page) Date(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(Rome).Format("02/01/2006")
+}
+
+// DateTime formats t as date and time in Europe/Rome.
+func (p *Page) DateTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(Rome).Format("02/01/2006 15:04")
+}
+
+// ISODate formats t for <time datetime> and date inputs.
+func (p *Page) ISODate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(Rome).Format("2006-01-02")
+}
+
+var funcs = template.FuncMap{
+	"join":  strings.Join,
+	"lower": strings.ToLower,
+	"add":   func(a, b int) int { return a + b },
+	"seq": func(n int) []int {
+		s := make([]int, n)
+		for i := range s {
+			s[i] = i
+		}
+		return s
+	},
+	// dict builds a map for passing several values to a partial.
+	"dict": func(kv ...any) (map[string]any, error) {
+		if len(kv)%2 != 0 {
+			return nil, fmt.Errorf("dict: odd number of arguments")
+		}
+		m := map[string]any{}
+		for i := 0; i < len(kv); i += 2 {
+			m[fmt.Sprint(kv[i])] = kv[i+1]
+		}
+		return m, nil
+	},
+	"hasPrefix": strings.HasPrefix,
+}
+
+// NewRenderer parses the templates in fsys: layouts/*.html and partials/*.html are
+// shared; every other .html file is a page named by its path ("home.html",
+// "urp/offices.html").
+func NewRenderer(fsys fs.FS, i *I18n, site Site) (*Renderer, error) {
+	base := template.New("").Funcs(funcs)
+	for _, pattern := range []string{"layouts/*.html", "partials/*.html"} {
+		files, err := fs.Glob(fsys, pattern)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			b, err := fs.ReadFile(fsys, f)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := base.New(f).Parse(string(b)); err != nil {
+				return nil, fmt.Errorf("template %s: %w", f, err)
+			}
+		}
+	}
+	r := &Renderer{pages: map[string]*template.Template{}, i18n: i, site: site}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path.Ext(p) != ".html" {
+			return err
+		}
+		if strings.HasPrefix(p, "layouts/") || strings.HasPrefix(p, "partials/") {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		t, err := base.Clone()
+		if err != nil {
+			return err
+		}
+		if _, err := t.New(p).Parse(string(b)); err != nil {
+			return fmt.Errorf("template %s: %w", p, err)
+		}
+		r.pages[p] = t
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Has reports whether a page template exists.
+func (r *Renderer) Has(name string) bool { _, ok := r.pages[name]; return ok }
+
+// I18n returns the message catalogue.
+func (r *Renderer) I18n() *I18n { return r.i18n }
+
+// SetMenu replaces the header menu (the app builds it after mounting modules).
+func (r *Renderer) SetMenu(m []MenuItem) { r.site.Menu = m }
+
+// Site returns the site-wide page data.
+func (r *Renderer) Site() Site { return r.site }
+
+// NewPage builds the page data for the current request.
+func (r *Renderer) NewPage(c echo.Context, status int, data any) *Page {
+	p := &Page{
+		Lang:   Lang(c),
+		Path:   c.Request().URL.Path,
+		Site:   r.site,
+		Viewer: CurrentViewer(c),
+		Status: status,
+		Data:   data,
+		i18n:   r.i18n,
+	}
+	if tok, ok := c.Get(ctxCSRF).(string); ok {
+		p.CSRF = tok
+	}
+	if m, ok := c.Get(ctxStaffMenu).([]MenuItem); ok {
+		p.StaffMenu = m
+	}
+	p.Flashes = popFlashes(c)
+	return p
+}
+
+const ctxStaffMenu = "web.staffmenu"
+
+// SetStaffMenu gives the request's pages the back-office menu.
+func SetStaffMenu(c echo.Context, m []MenuItem) { c.Set(ctxStaffMenu, m) }
+
+// Render executes page name into a buffer and writes it with status. Nothing is
+// written if the template fails, so the error handler can still send a clean page.
+func (r *Renderer) Render(c echo.Context, status int, name string, data any) error {
+	t, ok := r.pages[name]
+	if !ok {
+		return fmt.Errorf("web: no template %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layouts/base.html", r.NewPage(c, status, data)); err != nil {
+		return fmt.Errorf("web: render %s: %w", name, err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// RenderPartial executes a page without the layout into a byte slice (for mail bodies).
+func (r *Renderer) RenderPartial(name, block, lang string, data any) ([]byte, error) {
+	t, ok := r.pages[name]
+	if !ok {
+		return nil, fmt.Errorf("web: no template %q", name)
+	}
+	var buf bytes.Buffer
+	p := &Page{Lang: lang, Site: r.site, Data: data, i18n: r.i18n}
+	if err := t.ExecuteTemplate(&buf, block, p); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Redirect sends a 303 See Other, the answer to a successful form post.
+func Redirect(c echo.Context, to string) error { return c.Redirect(http.StatusSeeOther, to) }

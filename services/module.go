@@ -1,0 +1,153 @@
+// Package services defines the contract between the platform and a citizen service
+// module ("certificati", "ztl", ...).
+//
+// A module is one package under services/ that implements Module. The platform calls
+// Info to list it in the catalogue and Mount once at start to give it its routes and
+// dependencies: nothing happens in init(). Optional interfaces add abilities:
+// Migrator (its tables), StaffNav (entries in the back-office menu), Stats (figures on
+// the back-office dashboard), PersonalArea (sections of the citizen's personal area)
+// and DemoSeeder (fictional data for `sportello demo`). The list of built-in modules is
+// explicit, in app/modules.go; the configuration can switch any of them off.
+//
+// Modules never import each other; what two modules share belongs to the platform.
+package services
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/config"
+)
+
+// Module is one citizen service in the catalogue.
+type Module interface {
+	// Info describes the module for the catalogue. It must not depend on Mount.
+	Info() Info
+	// Mount registers routes and keeps dependencies. It is called once at start.
+	Mount(m *Mount) error
+}
+
+// Info describes a module in the catalogue. Every text is a message key, present in
+// every language.
+type Info struct {
+	// ID is the module's stable identifier and URL segment: /servizi/<id>.
+	ID string
+	// Title, Summary and Description are message keys for the service sheet.
+	Title, Summary, Description string
+	// Area is the thematic area the catalogue groups the service under.
+	Area Area
+	// Audience is a message key naming who may use the service ("all residents").
+	Audience string
+	// NeedsLogin says the service requires a citizen login (SPID, CIE or URP
+	// credentials).
+	NeedsLogin bool
+	// Needs lists message keys of what the citizen must have at hand (documents, fees).
+	Needs []string
+	// Start is the path, relative to /servizi/<id>/, where "Go to the service" leads.
+	Start string
+	// Order sorts services within an area (lower first).
+	Order int
+}
+
+// Area is a thematic area of the catalogue, named as in the Designers Italia model
+// for municipal websites.
+type Area string
+
+// The thematic areas, in catalogue order. Each has the message keys
+// "area.<id>.title" and "area.<id>.summary".
+const (
+	AreaAnagrafe  Area = "anagrafe-stato-civile"
+	AreaSociale   Area = "salute-benessere-assistenza"
+	AreaMobilita  Area = "mobilita-trasporti"
+	AreaComune    Area = "comune-informazioni"
+	AreaTributi   Area = "tributi-finanze"
+	AreaEducation Area = "educazione-formazione"
+)
+
+// Areas lists the areas in the order the catalogue shows them.
+var Areas = []Area{AreaAnagrafe, AreaSociale, AreaMobilita, AreaEducation, AreaTributi, AreaComune}
+
+// Mount carries everything a module may use. Route groups already carry their guards:
+// Citizen requires a logged-in citizen, Staff a logged-in staff member (a module adds
+// role checks with RequireRole), Public nothing.
+type Mount struct {
+	// Public is /servizi/<id> with no login required.
+	Public *echo.Group
+	// Citizen is /servizi/<id> for logged-in citizens.
+	Citizen *echo.Group
+	// Staff is /backoffice/<id> for logged-in staff.
+	Staff *echo.Group
+	// Site is the site root, for public pages outside /servizi (such as /verifica).
+	Site *echo.Group
+	// RequireRole returns middleware that admits staff holding any of roles.
+	RequireRole func(roles ...string) echo.MiddlewareFunc
+
+	DB       *gorm.DB
+	Render   *web.Renderer
+	Validate *web.Validator
+	Log      *slog.Logger
+	Config   config.Config
+	// Settings decodes the module's own configuration section into out.
+	Settings func(out any) error
+}
+
+// Migrator is implemented by modules that own tables.
+type Migrator interface {
+	// Migrations returns forward-only steps with IDs prefixed "<module id>/".
+	Migrations() []*store.Migration
+}
+
+// StaffNav is implemented by modules with back-office pages.
+type StaffNav interface {
+	// StaffNav returns the module's entries in the back-office menu (absolute paths).
+	StaffNav() []web.MenuItem
+}
+
+// Stat is one figure on the back-office dashboard.
+type Stat struct {
+	// Label is a message key.
+	Label string
+	Value int64
+	// Href optionally links to the page behind the figure.
+	Href string
+}
+
+// Stats is implemented by modules that show figures on the dashboard.
+type Stats interface {
+	Stats(ctx context.Context) ([]Stat, error)
+}
+
+// AreaSection is one block of the citizen's personal area ("Your certificates").
+type AreaSection struct {
+	// Title is a message key.
+	Title string
+	// Items are the entries, newest first.
+	Items []AreaItem
+	// More links to the module's full list.
+	More string
+}
+
+// AreaItem is one entry in a personal-area section.
+type AreaItem struct {
+	Label  string // plain text, already localized or data (e.g. "Stato di famiglia")
+	Detail string
+	Status string // message key
+	Href   string
+}
+
+// PersonalArea is implemented by modules that show the citizen's own records.
+type PersonalArea interface {
+	// PersonalArea returns the sections for the citizen with fiscal code cf, in lang.
+	PersonalArea(ctx context.Context, cf, lang string) ([]AreaSection, error)
+}
+
+// DemoSeeder is implemented by modules that add fictional data for the demo comune.
+// It must be idempotent.
+type DemoSeeder interface {
+	SeedDemo(ctx context.Context, db *gorm.DB) error
+}
