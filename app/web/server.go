@@ -217,6 +217,7 @@ func sessionMiddleware(sm *scs.SessionManager) echo.MiddlewareFunc {
 			c.SetRequest(req.WithContext(ctx))
 			c.Set(ctxSessions, sm)
 			c.Response().Before(func() { commitSession(c, sm) })
+			loadViewer(c)
 			return next(c)
 		}
 	}

@@ -1,0 +1,207 @@
+// Package apptest runs the real portal (app.New, every middleware, the real router) on
+// an httptest server over a fresh SQLite or PostgreSQL database, and gives tests
+// cookie-carrying clients that speak to it over real HTTP.
+package apptest
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/store/storetest"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/services"
+)
+
+// Options adjust the portal under test.
+type Options struct {
+	// Modules replaces the built-in module list; nil means app.Builtin().
+	Modules []services.Module
+	// Configure edits the configuration before the portal starts.
+	Configure func(*config.Config)
+}
+
+// Server is a running portal.
+type Server struct {
+	*httptest.Server
+	App *app.App
+	DB  *gorm.DB
+	t   testing.TB
+}
+
+// New starts a portal on dialect d. It is stopped when t ends.
+func New(t testing.TB, d store.Dialect, o Options) *Server {
+	t.Helper()
+	mods := o.Modules
+	if mods == nil {
+		mods = app.Builtin()
+	}
+	db := storetest.Open(t, d, app.Migrations(mods))
+	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.BaseURL = "http://" + ts.Listener.Addr().String()
+	cfg.HTTP.Addr = ts.Listener.Addr().String()
+	if d == store.Postgres {
+		cfg.Database.URL = "postgres://in-test" // the DB is passed in; this only marks the dialect
+	}
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
+	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test"})
+	if err != nil {
+		t.Fatalf("apptest: app.New: %v", err)
+	}
+	a.Echo().POST("/_test/login", testLogin)
+	ts.Config.Handler = a.Handler()
+	ts.Start()
+	t.Cleanup(func() { ts.Close(); a.Close() })
+	return &Server{Server: ts, App: a, DB: db, t: t}
+}
+
+// testLogin puts a viewer in the session. It exists only in servers built by this
+// package: module tests use it to act as a citizen or staff member; the login flow
+// itself is tested through real OIDC in app/auth.
+func testLogin(c echo.Context) error {
+	v := &web.Viewer{Kind: c.FormValue("kind"), ID: c.FormValue("id"), DisplayName: c.FormValue("name"),
+		FiscalCode: c.FormValue("cf"), Roles: strings.Fields(c.FormValue("roles"))}
+	if err := web.Login(c, v); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// Client is a browser-like client: it keeps cookies and does not follow redirects, so
+// tests see each 303.
+type Client struct {
+	HTTP *http.Client
+	base string
+	t    testing.TB
+}
+
+// Client returns a new client with an empty cookie jar.
+func (s *Server) Client() *Client {
+	jar, _ := cookiejar.New(nil)
+	return &Client{
+		HTTP: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		base: s.URL, t: s.t,
+	}
+}
+
+// LoginAs makes c's session belong to v (see testLogin).
+func (s *Server) LoginAs(c *Client, v web.Viewer) {
+	s.t.Helper()
+	r := c.PostForm("/_test/login", url.Values{"kind": {v.Kind}, "id": {v.ID}, "name": {v.DisplayName},
+		"cf": {v.FiscalCode}, "roles": {strings.Join(v.Roles, " ")}})
+	if r.Status != http.StatusNoContent {
+		s.t.Fatalf("apptest: login as %s: status %d", v.ID, r.Status)
+	}
+}
+
+// Response is what a request returned, body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// Do sends req and reads the whole answer.
+func (c *Client) Do(req *http.Request) *Response {
+	c.t.Helper()
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		c.t.Fatalf("apptest: %s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: string(b)}
+}
+
+// Get fetches path.
+func (c *Client) Get(path string) *Response {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
+	return c.Do(req)
+}
+
+// GetLang fetches path with an Accept-Language header.
+func (c *Client) GetLang(path, lang string) *Response {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
+	req.Header.Set("Accept-Language", lang)
+	return c.Do(req)
+}
+
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// CSRF returns the client's CSRF token, visiting the home page first if the client
+// has none yet.
+func (c *Client) CSRF() string {
+	c.t.Helper()
+	u, _ := url.Parse(c.base)
+	for _, ck := range c.HTTP.Jar.Cookies(u) {
+		if ck.Name == "sportello_csrf" {
+			return ck.Value
+		}
+	}
+	c.Get("/")
+	for _, ck := range c.HTTP.Jar.Cookies(u) {
+		if ck.Name == "sportello_csrf" {
+			return ck.Value
+		}
+	}
+	c.t.Fatal("apptest: no CSRF cookie")
+	return ""
+}
+
+// PostForm posts form to path with the client's CSRF token added.
+func (c *Client) PostForm(path string, form url.Values) *Response {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if form.Get("_csrf") == "" {
+		form.Set("_csrf", c.CSRF())
+	}
+	return c.PostRaw(path, form)
+}
+
+// PostRaw posts form exactly as given (no CSRF token added).
+func (c *Client) PostRaw(path string, form url.Values) *Response {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.Do(req)
+}
+
+// FormToken extracts the _csrf value of the first form in an HTML body.
+func FormToken(body string) string {
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// Each runs fn once per dialect with a fresh portal, in parallel subtests.
+func Each(t *testing.T, o Options, fn func(t *testing.T, s *Server)) {
+	t.Helper()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			fn(t, New(t, d, o))
+		})
+	}
+}
