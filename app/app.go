@@ -192,10 +192,10 @@ func (a *App) mountModules() error {
 		info := mod.Info()
 		prefix := "/servizi/" + info.ID
 		m := &services.Mount{
-			Public:      a.echo.Group(prefix),
-			Citizen:     a.echo.Group(prefix, a.requireCitizen),
-			Staff:       a.echo.Group("/backoffice/"+info.ID, a.requireStaff),
-			Site:        a.echo.Group(""),
+			Public:      web.NewRoutes(a.echo, prefix),
+			Citizen:     web.NewRoutes(a.echo, prefix, a.requireCitizen),
+			Staff:       web.NewRoutes(a.echo, "/backoffice/"+info.ID, a.requireStaff),
+			Site:        web.NewRoutes(a.echo, ""),
 			RequireRole: a.requireRole,
 			DB:          a.db,
 			Render:      a.render,
@@ -309,6 +309,7 @@ func (a *App) Close() error {
 
 // metricsHandler serves Prometheus metrics from this App's own registry.
 func (a *App) metricsHandler() echo.HandlerFunc {
-	h := promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})
+	// The gzip middleware compresses; promhttp must not do it a second time.
+	h := promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{DisableCompression: true})
 	return echo.WrapHandler(h)
 }

@@ -77,13 +77,13 @@ var Areas = []Area{AreaAnagrafe, AreaSociale, AreaMobilita, AreaEducation, AreaT
 // role checks with RequireRole), Public nothing.
 type Mount struct {
 	// Public is /servizi/<id> with no login required.
-	Public *echo.Group
+	Public *web.Routes
 	// Citizen is /servizi/<id> for logged-in citizens.
-	Citizen *echo.Group
+	Citizen *web.Routes
 	// Staff is /backoffice/<id> for logged-in staff.
-	Staff *echo.Group
+	Staff *web.Routes
 	// Site is the site root, for public pages outside /servizi (such as /verifica).
-	Site *echo.Group
+	Site *web.Routes
 	// RequireRole returns middleware that admits staff holding any of roles.
 	RequireRole func(roles ...string) echo.MiddlewareFunc
 

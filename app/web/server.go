@@ -79,6 +79,7 @@ func New(o Options) *echo.Echo {
 	if o.Metrics != nil {
 		e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{
 			Namespace:                 "sportello",
+			Subsystem:                 "http",
 			Registerer:                o.Metrics,
 			DoNotUseRequestPathFor404: true,
 			Skipper:                   func(c echo.Context) bool { return c.Path() == "/metrics" },

@@ -13,14 +13,17 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,7 +83,7 @@ func PostgresURL(t testing.TB, migs []*store.Migration) string {
 	t.Helper()
 	admin := adminDB(t)
 	tmpl := template(t, admin, migs)
-	name := fmt.Sprintf("%s_%d_%d", tmpl, os.Getpid()%100000, seq.Add(1))
+	name := fmt.Sprintf("%s_%d", tmpl, seq.Add(1))
 	createMu.Lock()
 	_, err := admin.Exec(fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, tmpl))
 	createMu.Unlock()
@@ -145,7 +148,19 @@ func adminDB(t testing.TB) *sql.DB {
 	return adminConn
 }
 
-var nonIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+var (
+	nonIdent = regexp.MustCompile(`[^a-z0-9_]+`)
+	leftover = regexp.MustCompile(`^[0-9a-f]{8}_([0-9]+)(_[0-9]+)?$`)
+)
+
+// processAlive reports whether a process with this pid exists on this machine.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
 
 // template returns the name of this package's template database for migs, building it
 // on first use: dropped and recreated fresh, then migrated.
@@ -166,9 +181,12 @@ func template(t testing.TB, admin *sql.DB, migs []*store.Migration) string {
 	if len(pkg) > 24 {
 		pkg = pkg[:24]
 	}
-	name := "sptest_" + pkg + "_" + key
-	// Leftovers of an earlier, interrupted run of this package.
-	rows, err := admin.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, name+"%")
+	prefix := "sptest_" + pkg + "_"
+	name := fmt.Sprintf("%s%s_%d", prefix, key, os.Getpid())
+	// Leftovers of earlier runs of this package whose process is gone (an interrupted
+	// run cannot drop its own databases). Runs still alive, such as a second `go test`
+	// of the same package, are left alone.
+	rows, err := admin.Query(`SELECT datname FROM pg_database WHERE datname LIKE $1`, prefix+"%")
 	if err != nil {
 		t.Fatalf("storetest: list databases: %v", err)
 	}
@@ -176,7 +194,13 @@ func template(t testing.TB, admin *sql.DB, migs []*store.Migration) string {
 	for rows.Next() {
 		var n string
 		_ = rows.Scan(&n)
-		old = append(old, n)
+		m := leftover.FindStringSubmatch(strings.TrimPrefix(n, prefix))
+		if m == nil {
+			continue
+		}
+		if pid, _ := strconv.Atoi(m[1]); pid == os.Getpid() || !processAlive(pid) {
+			old = append(old, n)
+		}
 	}
 	rows.Close()
 	for _, n := range old {

@@ -1,0 +1,345 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app"
+	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/services/urp"
+)
+
+// probe is a module written the way a newcomer would: it proves that routes,
+// migrations, the catalogue entry and the back-office menu all come from Mount alone.
+type probe struct{ db *gorm.DB }
+
+type probeItem struct {
+	ID   int64 `gorm:"primaryKey"`
+	Name string
+}
+
+func (probeItem) TableName() string { return "probe_items" }
+
+func (*probe) Info() services.Info {
+	return services.Info{ID: "prova", Title: "privacy.cookies_title", Summary: "privacy.cookie_lang",
+		Description: "privacy.data_text", Area: services.AreaTributi, NeedsLogin: true, Start: "elenco"}
+}
+
+func (p *probe) Mount(m *services.Mount) error {
+	p.db = m.DB
+	m.Public.GET("/elenco", func(c echo.Context) error {
+		var n int64
+		if err := p.db.Model(&probeItem{}).Count(&n).Error; err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, fmt.Sprintf("items=%d", n))
+	})
+	m.Public.POST("/aggiungi", func(c echo.Context) error {
+		if err := p.db.Create(&probeItem{Name: c.FormValue("name")}).Error; err != nil {
+			return err
+		}
+		return web.Redirect(c, "/servizi/prova/elenco")
+	})
+	m.Public.GET("/panico", func(echo.Context) error { panic("secret internal detail") })
+	m.Citizen.GET("/mio", func(c echo.Context) error { return c.String(http.StatusOK, "ciao "+web.CurrentViewer(c).FiscalCode) })
+	m.Staff.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "staff") })
+	m.Staff.GET("/solo-anagrafe", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }, m.RequireRole("anagrafe_officer"))
+	return nil
+}
+
+func (*probe) Migrations() []*store.Migration {
+	return []*store.Migration{{ID: "prova/0001_items", Migrate: func(tx *gorm.DB) error {
+		type probeItem struct {
+			ID   int64 `gorm:"primaryKey"`
+			Name string
+		}
+		return tx.AutoMigrate(&probeItem{})
+	}}}
+}
+
+func (*probe) StaffNav() []web.MenuItem {
+	return []web.MenuItem{{Label: "privacy.cookies_title", Href: "/backoffice/prova/", Roles: []string{"anagrafe_officer"}}}
+}
+
+func modules() []services.Module { return []services.Module{urp.New(), &probe{}} }
+
+func TestModuleContract(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{Modules: modules()}, func(t *testing.T, s *apptest.Server) {
+		c := s.Client()
+		cat := c.Get("/servizi")
+		if cat.Status != 200 || !strings.Contains(cat.Body, `href="/servizi/prova"`) || !strings.Contains(cat.Body, "Tributi, finanze e contravvenzioni") {
+			t.Fatalf("catalogue lacks the module or its area: %d", cat.Status)
+		}
+		sheet := c.Get("/servizi/prova")
+		if sheet.Status != 200 || !strings.Contains(sheet.Body, `href="/servizi/prova/elenco"`) || !strings.Contains(sheet.Body, "Accedere con SPID") {
+			t.Fatalf("service sheet: %d", sheet.Status)
+		}
+		if r := c.Get("/servizi/prova/elenco"); r.Body != "items=0" {
+			t.Fatalf("module route over its migrated table: %q", r.Body)
+		}
+		if r := c.PostForm("/servizi/prova/aggiungi", url.Values{"name": {"x"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("form post: %d", r.Status)
+		}
+		if r := c.Get("/servizi/prova/elenco"); r.Body != "items=1" {
+			t.Fatalf("after insert: %q", r.Body)
+		}
+		// Guards: anonymous is sent to login, a citizen cannot enter the back office,
+		// staff without the role cannot reach the role's page, and the menu follows roles.
+		if r := c.Get("/servizi/prova/mio"); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/auth/login?next=") {
+			t.Fatalf("anonymous citizen page: %d %s", r.Status, r.Header.Get("Location"))
+		}
+		s.LoginAs(c, web.Viewer{Kind: "citizen", ID: "c1", FiscalCode: "BNCGLI85C52L219Z"})
+		if r := c.Get("/servizi/prova/mio"); r.Body != "ciao BNCGLI85C52L219Z" {
+			t.Fatalf("citizen page: %q", r.Body)
+		}
+		if r := c.Get("/backoffice/prova/"); r.Status != http.StatusForbidden {
+			t.Fatalf("citizen in back office: %d", r.Status)
+		}
+		staff := s.Client()
+		s.LoginAs(staff, web.Viewer{Kind: "staff", ID: "op", Roles: []string{"urp_operator"}})
+		if r := staff.Get("/backoffice/prova/solo-anagrafe"); r.Status != http.StatusForbidden {
+			t.Fatalf("staff without role: %d", r.Status)
+		}
+		nav := s.App.StaffNav()
+		if len(nav) != 2 || nav[1].Href != "/backoffice/prova/" {
+			t.Fatalf("staff nav: %+v", nav)
+		}
+		officer := s.Client()
+		s.LoginAs(officer, web.Viewer{Kind: "staff", ID: "off", Roles: []string{"anagrafe_officer"}})
+		if r := officer.Get("/backoffice/prova/solo-anagrafe"); r.Status != 200 {
+			t.Fatalf("officer: %d", r.Status)
+		}
+	})
+}
+
+func TestDisabledModule(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{Modules: modules(), Configure: func(c *config.Config) {
+		c.Modules.Disabled = []string{"prova"}
+	}})
+	c := s.Client()
+	if r := c.Get("/servizi/prova"); r.Status != http.StatusNotFound {
+		t.Fatalf("disabled module sheet: %d", r.Status)
+	}
+	if strings.Contains(c.Get("/servizi").Body, "/servizi/prova") {
+		t.Fatal("disabled module in catalogue")
+	}
+}
+
+func TestErrorPages(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{Modules: modules(), Configure: func(c *config.Config) { c.HTTP.BodyLimit = "2K" }},
+		func(t *testing.T, s *apptest.Server) {
+			c := s.Client()
+			cases := []struct {
+				name   string
+				do     func() *apptest.Response
+				status int
+				want   string
+			}{
+				{"404 it", func() *apptest.Response { return c.Get("/non-esiste") }, 404, "Pagina non trovata"},
+				{"404 en", func() *apptest.Response { return c.GetLang("/non-esiste", "en-GB,en;q=0.8") }, 404, "Page not found"},
+				{"csrf missing", func() *apptest.Response {
+					return c.PostRaw("/servizi/prova/aggiungi", url.Values{"name": {"x"}})
+				}, 403, "Il modulo è scaduto"},
+				{"csrf wrong", func() *apptest.Response {
+					c.CSRF()
+					return c.PostRaw("/servizi/prova/aggiungi", url.Values{"name": {"x"}, "_csrf": {"forged"}})
+				}, 403, "Il modulo è scaduto"},
+				{"413", func() *apptest.Response {
+					return c.PostForm("/servizi/prova/aggiungi", url.Values{"name": {strings.Repeat("x", 4096)}})
+				}, 413, "Contenuto troppo grande"},
+				{"panic", func() *apptest.Response { return c.Get("/servizi/prova/panico") }, 500, "Errore interno"},
+				{"json 404", func() *apptest.Response { return c.Get("/api/nulla") }, 404, `"status":404`},
+			}
+			for _, tc := range cases {
+				r := tc.do()
+				if r.Status != tc.status || !strings.Contains(r.Body, tc.want) {
+					t.Errorf("%s: got %d, want %d with %q", tc.name, r.Status, tc.status, tc.want)
+				}
+				if strings.Contains(r.Body, "secret internal detail") || strings.Contains(r.Body, "goroutine") {
+					t.Errorf("%s: internal error text reached the page", tc.name)
+				}
+			}
+			// None of the refused posts changed the data.
+			if r := c.Get("/servizi/prova/elenco"); r.Body != "items=0" {
+				t.Fatalf("refused requests changed data: %q", r.Body)
+			}
+		})
+}
+
+func TestDatabaseDown(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{Modules: modules()}, func(t *testing.T, s *apptest.Server) {
+		c := s.Client()
+		if r := c.Get("/readyz"); r.Status != 200 {
+			t.Fatalf("readyz: %d", r.Status)
+		}
+		if err := store.Close(s.DB); err != nil {
+			t.Fatal(err)
+		}
+		r := c.Get("/servizi/urp/")
+		if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Body, "Servizio temporaneamente non disponibile") {
+			t.Fatalf("db down: %d", r.Status)
+		}
+		if r := c.Get("/readyz"); r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("readyz with db down: %d", r.Status)
+		}
+		if r := c.Get("/healthz"); r.Status != 200 {
+			t.Fatalf("healthz is about the process: %d", r.Status)
+		}
+	})
+}
+
+func TestSecurityHeadersAndLanguage(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{Modules: modules()})
+	c := s.Client()
+	r := c.Get("/")
+	csp := r.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Fatalf("CSP: %s", csp)
+	}
+	if r.Header.Get("X-Content-Type-Options") != "nosniff" || r.Header.Get("Referrer-Policy") == "" || r.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("headers: %v", r.Header)
+	}
+	if !strings.Contains(r.Body, `<html lang="it">`) {
+		t.Fatal("Italian is the default")
+	}
+	if r := c.Get("/servizi?lang=en"); !strings.Contains(r.Body, `<html lang="en">`) || !strings.Contains(r.Body, "Service catalogue") {
+		t.Fatal("language switch")
+	}
+	if r := c.Get("/"); !strings.Contains(r.Body, `<html lang="en">`) {
+		t.Fatal("the language choice is remembered")
+	}
+	for _, ck := range c.HTTP.Jar.Cookies(mustURL(s.URL)) {
+		if ck.Name == "sportello_csrf" && ck.Value == "" {
+			t.Fatal("empty csrf cookie")
+		}
+	}
+	m := c.Get("/metrics")
+	if m.Status != 200 || !strings.Contains(m.Body, "sportello_http_requests_total") {
+		t.Fatalf("metrics: %d %s", m.Status, m.Body[:min(len(m.Body), 3000)])
+	}
+}
+
+func mustURL(s string) *url.URL { u, _ := url.Parse(s); return u }
+
+// TestGracefulShutdown: cancelling Serve's context (what SIGTERM does) lets a request
+// that is already running finish with its full answer.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	started := make(chan struct{})
+	a.Echo().GET("/lento", func(c echo.Context) error {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		return c.String(http.StatusOK, "finito")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	var wg sync.WaitGroup
+	var body string
+	var status int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		res, err := http.Get("http://" + ln.Addr().String() + "/lento")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer res.Body.Close()
+		b := make([]byte, 64)
+		n, _ := res.Body.Read(b)
+		body, status = string(b[:n]), res.StatusCode
+	}()
+	<-started
+	cancel()
+	wg.Wait()
+	if status != 200 || body != "finito" {
+		t.Fatalf("in-flight request cut: %d %q", status, body)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
+}
+
+// TestRestartKeepsData: the embedded database survives a restart.
+func TestRestartKeepsData(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	ctx := context.Background()
+	a, err := app.New(ctx, app.Options{Config: cfg, Modules: modules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SeedDemo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	b, err := app.New(ctx, app.Options{Config: cfg, Modules: modules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var n int64
+	b.DB().Table("urp_offices").Count(&n)
+	if n != 4 {
+		t.Fatalf("offices after restart: %d", n)
+	}
+	if _, err := b.SeedDemo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.DB().Table("urp_offices").Count(&n)
+	if n != 4 {
+		t.Fatalf("demo is not idempotent: %d offices", n)
+	}
+}
+
+// TestSchemaBehindRefused: serve refuses a PostgreSQL schema that is behind and says
+// which command fixes it.
+func TestSchemaBehindRefused(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.Postgres, apptest.Options{Modules: []services.Module{urp.New()}})
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Database.URL = "postgres://in-test"
+	_, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB})
+	if err == nil || !strings.Contains(err.Error(), "sportello migrate") {
+		t.Fatalf("want refusal naming the command, got %v", err)
+	}
+	if _, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB, Migrate: true}); err != nil {
+		t.Fatalf("with --migrate: %v", err)
+	}
+}
