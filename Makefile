@@ -48,12 +48,12 @@ test: assets lint
 
 ## e2e: browser journeys in headless Chromium with axe-core accessibility checks
 e2e: build
-	SPORTELLO_E2E=1 SPORTELLO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -v ./e2e/ 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+	SPORTELLO_E2E=1 SPORTELLO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./e2e/
 
 ## bench: benchmarks (catalogue throughput, memory, and the packages' own benchmarks)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
-	./scripts/bench-http.sh
+	./scripts/bench-http.sh $(BIN)
 
 ## fuzz: run the fuzzers for a while each
 fuzz:

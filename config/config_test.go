@@ -80,3 +80,21 @@ func TestEnvNames(t *testing.T) {
 		t.Fatalf("%v", n)
 	}
 }
+
+// TestExampleDocumentsEveryKey keeps sportello.example.yaml complete and loadable.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("sportello.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load("sportello.example.yaml", nil); err != nil {
+		t.Fatalf("the example does not load: %v", err)
+	}
+	for env, path := range EnvNames() {
+		parts := strings.Split(path, ".")
+		if !strings.Contains(string(b), parts[len(parts)-1]+":") {
+			t.Errorf("%s (%s) is not documented in the example", path, env)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Load-tests the real binary on loopback and reports requests per second and the
+# process's resident memory. Bounded: 10 s per page, 127.0.0.1 only.
+# Usage: scripts/bench-http.sh [bin/sportello]
+set -euo pipefail
+BIN=${1:-bin/sportello}
+DURATION=${BENCH_DURATION:-10s}
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "bench: installing wrk (Debian package)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+fi
+dir=$(mktemp -d)
+port=$(( 20000 + RANDOM % 20000 ))
+export SPORTELLO_DATA_DIR=$dir SPORTELLO_HTTP_ADDR=127.0.0.1:$port SPORTELLO_HTTP_BASE_URL=http://127.0.0.1:$port SPORTELLO_LOG_LEVEL=warn
+"$BIN" demo >/dev/null
+"$BIN" serve 2>"$dir/serve.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+rss() { awk '/^(VmRSS|VmHWM)/ {printf "%s %d MiB  ", $1, $2/1024}' /proc/$pid/status; echo; }
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "idle after start:      $(rss)"
+for path in /servizi /servizi/urp/ /; do
+  echo "== GET $path (wrk -t2 -c32 -d$DURATION, embedded SQLite, gzip off)"
+  wrk -t2 -c32 -d"$DURATION" --latency "http://127.0.0.1:$port$path" | grep -E 'Requests/sec|Latency|99%|Non-2xx' || true
+  echo "memory after load:     $(rss)"
+done
