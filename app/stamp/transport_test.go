@@ -1,0 +1,106 @@
+package stamp
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// zlibText compresses data like Encode, optionally with bytes appended to the stream.
+func zlibText(t *testing.T, data, trailing []byte) string {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&buf, zlib.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	buf.Write(trailing)
+	return base64.RawURLEncoding.EncodeToString(buf.Bytes())
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 200, MaxMessageSize} {
+		msg := make([]byte, n)
+		rand.Read(msg)
+		got, err := Decode(Encode(msg))
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Errorf("Decode(Encode(%d random bytes)) = %d bytes, %v", n, len(got), err)
+		}
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	t.Parallel()
+	valid := Encode([]byte("a stamp"))
+	tests := []struct {
+		name, text string
+	}{
+		{"empty", ""},
+		{"zlib bomb: 1 MiB of zeros", zlibText(t, make([]byte, 1<<20), nil)},
+		{"one byte over the limit", zlibText(t, make([]byte, MaxMessageSize+1), nil)},
+		{"text over the length limit", strings.Repeat("A", maxEncodedLen+1)},
+		{"padding", valid + "="},
+		{"standard alphabet", "+" + valid[1:]},
+		{"last character changed", valid[:len(valid)-1] + string(valid[len(valid)-1]+1)},
+		{"not zlib", base64.RawURLEncoding.EncodeToString([]byte("plain text, no zlib header"))},
+		{"truncated stream", valid[:len(valid)-6]},
+		{"bytes after the stream", zlibText(t, []byte("a stamp"), []byte{0})},
+		{"space inside", valid[:4] + " " + valid[4:]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got, err := Decode(tt.text); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode = %d bytes, %v; want ErrMalformed", len(got), err)
+			}
+		})
+	}
+}
+
+func TestParseVerificationURL(t *testing.T) {
+	t.Parallel()
+	msg := []byte("a stamp")
+	enc := Encode(msg)
+	good := []struct {
+		name, url, certID string
+	}{
+		{"plain", testBaseURL + "/verifica/04HM-ASW9-NF6Y-2#" + enc, "04HM-ASW9-NF6Y-2"},
+		{"base URL with a path", "https://www.comune.esempio.it/servizi/sportello/verifica/04HM-ASW9-NF6Y-2#" + enc, "04HM-ASW9-NF6Y-2"},
+		{"escaped check symbol", VerificationURL(testBaseURL, "0000-0000-0010-*", msg), "0000-0000-0010-*"},
+		{"surrounding spaces from a scanner", " " + VerificationURL(testBaseURL, "X", msg) + "\n", "X"},
+	}
+	for _, tt := range good {
+		id, got, err := ParseVerificationURL(tt.url)
+		if err != nil || id != tt.certID || !bytes.Equal(got, msg) {
+			t.Errorf("%s: ParseVerificationURL(%q) = %q, %q, %v; want %q", tt.name, tt.url, id, got, err, tt.certID)
+		}
+	}
+	bad := []struct {
+		name, url string
+	}{
+		{"no fragment", testBaseURL + "/verifica/04HM-ASW9-NF6Y-2"},
+		{"empty fragment", testBaseURL + "/verifica/04HM-ASW9-NF6Y-2#"},
+		{"no id", testBaseURL + "/verifica/#" + enc},
+		{"id with a slash", testBaseURL + "/verifica/04HM/ASW9#" + enc},
+		{"other page", testBaseURL + "/certificati/04HM-ASW9-NF6Y-2#" + enc},
+		{"bad fragment", testBaseURL + "/verifica/04HM-ASW9-NF6Y-2#" + enc[:10]},
+		{"not a URL", "%zz"},
+		{"huge", testBaseURL + "/verifica/X#" + strings.Repeat("A", 4*maxEncodedLen)},
+	}
+	for _, tt := range bad {
+		if _, _, err := ParseVerificationURL(tt.url); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: ParseVerificationURL = %v, want ErrMalformed", tt.name, err)
+		}
+	}
+}
