@@ -25,6 +25,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/backoffice"
+	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -63,6 +65,8 @@ type App struct {
 	staffNav   []web.MenuItem
 	registry   *prometheus.Registry
 	version    string
+	outbox     *notify.Outbox
+	sender     notify.Sender
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -73,6 +77,7 @@ func PlatformMigrations() []*store.Migration {
 	var m []*store.Migration
 	m = append(m, web.Migrations()...)
 	m = append(m, audit.Migrations()...)
+	m = append(m, notify.Migrations()...)
 	return m
 }
 
@@ -153,6 +158,18 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(err)
 	}
 	a.validate = web.NewValidator()
+	if cfg.Mail.SMTPHost != "" {
+		sender, err := notify.NewSMTPSender(notify.SMTPConfig{Host: cfg.Mail.SMTPHost, Port: cfg.Mail.SMTPPort,
+			Username: cfg.Mail.Username, Password: cfg.Mail.Password, From: cfg.Mail.From, TLS: cfg.Mail.TLS})
+		if err != nil {
+			return fail(fmt.Errorf("config: mail: %w", err))
+		}
+		a.sender = sender
+		a.outbox = notify.NewOutbox(sender)
+	} else {
+		// No SMTP: mails are held in the database and shown in the staff mailbox.
+		a.outbox = notify.NewOutbox(nil)
+	}
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -198,6 +215,7 @@ func (a *App) mountModules() error {
 			Site:        web.NewRoutes(a.echo, ""),
 			RequireRole: a.requireRole,
 			DB:          a.db,
+			Mail:        a.outbox,
 			Render:      a.render,
 			Validate:    a.validate,
 			Log:         a.log.With("module", info.ID),
@@ -211,6 +229,16 @@ func (a *App) mountModules() error {
 			a.staffNav = append(a.staffNav, sn.StaffNav()...)
 		}
 	}
+	var stats []services.Stats
+	for _, mod := range a.modules {
+		if st, ok := mod.(services.Stats); ok {
+			stats = append(stats, st)
+		}
+	}
+	backoffice.Mount(web.NewRoutes(a.echo, "/backoffice", a.requireStaff), backoffice.Deps{
+		DB: a.db, Render: a.render, Log: a.log, Stats: stats, Outbox: a.outbox, RequireRole: a.requireRole,
+	})
+	a.staffNav = append(a.staffNav, backoffice.Nav()...)
 	return nil
 }
 
@@ -226,6 +254,9 @@ func (a *App) Echo() *echo.Echo { return a.echo }
 
 // DB is the portal's database.
 func (a *App) DB() *gorm.DB { return a.db }
+
+// Outbox is the mail outbox.
+func (a *App) Outbox() *notify.Outbox { return a.outbox }
 
 // Modules are the enabled modules, in catalogue order of the built-in list.
 func (a *App) Modules() []services.Module { return slices.Clone(a.modules) }
@@ -275,6 +306,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // (and, as the platform grows, the mail worker). Every job is safe to run in several
 // replicas at once.
 func (a *App) startBackground(ctx context.Context) {
+	if a.sender != nil {
+		w := notify.NewWorker(a.db, a.sender, notify.WorkerOptions{Logger: a.log.With("worker", "mail")})
+		a.bgWG.Add(1)
+		go func() {
+			defer a.bgWG.Done()
+			if err := w.Run(ctx); err != nil {
+				a.log.Error("mail worker stopped", "err", err)
+			}
+		}()
+	}
 	a.bgWG.Add(1)
 	go func() {
 		defer a.bgWG.Done()

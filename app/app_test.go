@@ -116,13 +116,27 @@ func TestModuleContract(t *testing.T) {
 			t.Fatalf("staff without role: %d", r.Status)
 		}
 		nav := s.App.StaffNav()
-		if len(nav) != 2 || nav[1].Href != "/backoffice/prova/" {
+		if len(nav) < 2 || nav[1].Href != "/backoffice/prova/" {
 			t.Fatalf("staff nav: %+v", nav)
 		}
 		officer := s.Client()
 		s.LoginAs(officer, web.Viewer{Kind: "staff", ID: "off", Roles: []string{"anagrafe_officer"}})
 		if r := officer.Get("/backoffice/prova/solo-anagrafe"); r.Status != 200 {
 			t.Fatalf("officer: %d", r.Status)
+		}
+		// The back-office menu shows each staff member only their roles' entries.
+		dash := officer.Get("/backoffice")
+		if dash.Status != 200 || !strings.Contains(dash.Body, `href="/backoffice/prova/"`) || strings.Contains(dash.Body, `href="/backoffice/urp/"`) {
+			t.Fatalf("officer dashboard menu: %d", dash.Status)
+		}
+		if strings.Contains(dash.Body, "Uffici con avviso attivo") {
+			t.Fatal("a figure of another role's module is on the dashboard")
+		}
+		if d := staff.Get("/backoffice"); !strings.Contains(d.Body, "Uffici con avviso attivo") {
+			t.Fatal("module figures missing from the URP operator's dashboard")
+		}
+		if r := officer.Get("/backoffice/audit"); r.Status != http.StatusForbidden {
+			t.Fatalf("audit log is for admins: %d", r.Status)
 		}
 	})
 }
@@ -342,4 +356,43 @@ func TestSchemaBehindRefused(t *testing.T) {
 	if _, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB, Migrate: true}); err != nil {
 		t.Fatalf("with --migrate: %v", err)
 	}
+}
+
+func TestAuditViewer(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{Modules: modules()}, func(t *testing.T, s *apptest.Server) {
+		if _, err := s.App.SeedDemo(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		op := s.Client()
+		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op1", Roles: []string{"urp_operator"}})
+		long := strings.Repeat("chiuso ", 100)
+		r := op.PostForm("/backoffice/urp/1/avviso", url.Values{"notice_it": {long}})
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "supera i 400 caratteri") || !strings.Contains(r.Body, "chiuso chiuso") {
+			t.Fatalf("too long notice: %d", r.Status)
+		}
+		var notice string
+		s.DB.Table("urp_offices").Where("id = 1").Pluck("notice_it", &notice)
+		if notice != "" {
+			t.Fatal("a refused form changed the data")
+		}
+		if r := op.PostForm("/backoffice/urp/1/avviso", url.Values{"notice_it": {"Chiuso il 24 dicembre"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("notice: %d", r.Status)
+		}
+		if r := s.Client().Get("/servizi/urp/"); !strings.Contains(r.Body, "Chiuso il 24 dicembre") {
+			t.Fatal("notice not shown to citizens")
+		}
+		admin := s.Client()
+		s.LoginAs(admin, web.Viewer{Kind: "staff", ID: "admin1", Roles: []string{"admin"}})
+		a := admin.Get("/backoffice/audit?actor=op1&action=urp.")
+		if a.Status != 200 || !strings.Contains(a.Body, "urp.notice_update") || !strings.Contains(a.Body, "1 evento trovato") {
+			t.Fatalf("audit viewer: %d", a.Status)
+		}
+		if r := admin.Get("/backoffice/audit?from=31-12-2026"); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "data valida") {
+			t.Fatalf("bad date: %d", r.Status)
+		}
+		if r := admin.Get("/backoffice/posta"); r.Status != 200 || !strings.Contains(r.Body, "Nessun server SMTP") {
+			t.Fatalf("dev mailbox: %d", r.Status)
+		}
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -87,7 +88,10 @@ type Mount struct {
 	// RequireRole returns middleware that admits staff holding any of roles.
 	RequireRole func(roles ...string) echo.MiddlewareFunc
 
-	DB       *gorm.DB
+	DB *gorm.DB
+	// Mail queues messages in the outbox, ideally in the same transaction as the
+	// change they report (Mail.Enqueue(ctx, tx, msg)).
+	Mail     *notify.Outbox
 	Render   *web.Renderer
 	Validate *web.Validator
 	Log      *slog.Logger
@@ -115,6 +119,8 @@ type Stat struct {
 	Value int64
 	// Href optionally links to the page behind the figure.
 	Href string
+	// Roles limits the figure to staff holding any of these roles; empty means all.
+	Roles []string
 }
 
 // Stats is implemented by modules that show figures on the dashboard.

@@ -72,7 +72,7 @@ func (*Module) StaffNav() []web.MenuItem {
 func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
 	var n int64
 	err := m.db.WithContext(ctx).Model(&Office{}).Where("notice_it <> ''").Count(&n).Error
-	return []services.Stat{{Label: "urp.stats.notices", Value: n, Href: "/backoffice/urp/"}}, err
+	return []services.Stat{{Label: "urp.stats.notices", Value: n, Href: "/backoffice/urp/", Roles: []string{RoleOperator}}}, err
 }
 
 func (m *Module) list(ctx context.Context) ([]Office, error) {

@@ -1,0 +1,182 @@
+// Package backoffice is the staff shell: the dashboard with every module's figures,
+// the audit log viewer and the development mailbox. Module pages live under
+// /backoffice/<module>; this package owns /backoffice itself and the platform's pages.
+// The app mounts it behind the staff guard, which also supplies the menu assembled
+// from the modules' StaffNav entries.
+package backoffice
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/services"
+)
+
+// RoleAdmin may read the audit log and the development mailbox.
+const RoleAdmin = "admin"
+
+// Deps are what the shell needs.
+type Deps struct {
+	DB     *gorm.DB
+	Render *web.Renderer
+	Log    *slog.Logger
+	Stats  []services.Stats
+	Outbox *notify.Outbox
+	// RequireRole is the app's role guard.
+	RequireRole func(roles ...string) echo.MiddlewareFunc
+}
+
+// Shell serves the back-office pages.
+type Shell struct{ d Deps }
+
+// Mount registers /backoffice, /backoffice/audit and /backoffice/posta on r (already
+// guarded for staff).
+func Mount(r *web.Routes, d Deps) *Shell {
+	s := &Shell{d: d}
+	r.GET("", s.dashboard)
+	r.GET("/", s.dashboard)
+	admin := r.Group("", d.RequireRole(RoleAdmin))
+	admin.GET("/audit", s.audit)
+	admin.GET("/posta", s.mailbox)
+	admin.GET("/posta/:id", s.mail)
+	return s
+}
+
+// Nav is the shell's own entries in the back-office menu.
+func Nav() []web.MenuItem {
+	return []web.MenuItem{
+		{Label: "backoffice.audit.nav", Href: "/backoffice/audit", Roles: []string{RoleAdmin}},
+		{Label: "backoffice.mail.nav", Href: "/backoffice/posta", Roles: []string{RoleAdmin}},
+	}
+}
+
+func (s *Shell) dashboard(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	var stats []services.Stat
+	v := web.CurrentViewer(c)
+	for _, m := range s.d.Stats {
+		st, err := m.Stats(ctx)
+		if err != nil {
+			// One module's failing figure must not take the dashboard down.
+			s.d.Log.Warn("module stats failed", "err", err)
+			continue
+		}
+		for _, x := range st {
+			if len(x.Roles) == 0 || slices.ContainsFunc(x.Roles, v.HasRole) {
+				stats = append(stats, x)
+			}
+		}
+	}
+	if counts, err := notify.Stats(ctx, s.d.DB); err == nil && v.HasRole(RoleAdmin) {
+		stats = append(stats,
+			services.Stat{Label: "backoffice.mail.pending", Value: counts[notify.StatusPending] + counts[notify.StatusSending], Href: "/backoffice/posta?status=pending"},
+			services.Stat{Label: "backoffice.mail.failed", Value: counts[notify.StatusFailed], Href: "/backoffice/posta?status=failed"})
+		if s.d.Outbox != nil && s.d.Outbox.Holding() {
+			stats = append(stats, services.Stat{Label: "backoffice.mail.held", Value: counts[notify.StatusHeld], Href: "/backoffice/posta?status=held"})
+		}
+	}
+	return s.d.Render.Render(c, http.StatusOK, "backoffice/dashboard.html", map[string]any{"Stats": stats})
+}
+
+// AuditPage is the data of the audit viewer.
+type AuditPage struct {
+	Filter   AuditForm
+	Events   []audit.Event
+	Total    int64
+	Page     int
+	Pages    int
+	Errors   web.FormErrors
+	QueryFor func(page int) string
+}
+
+// AuditForm is the viewer's filter as typed.
+type AuditForm struct {
+	Actor, Subject, Action, From, To string
+}
+
+const auditPageSize = 50
+
+func (s *Shell) audit(c echo.Context) error {
+	form := AuditForm{
+		Actor: strings.TrimSpace(c.QueryParam("actor")), Subject: strings.ToUpper(strings.TrimSpace(c.QueryParam("subject"))),
+		Action: strings.TrimSpace(c.QueryParam("action")), From: c.QueryParam("from"), To: c.QueryParam("to"),
+	}
+	errs := web.FormErrors{}
+	f := audit.Filter{ActorID: form.Actor, SubjectCF: form.Subject, Action: form.Action, Limit: auditPageSize}
+	if form.From != "" {
+		t, err := time.ParseInLocation("2006-01-02", form.From, web.Rome)
+		if err != nil {
+			errs.Add("from", "validation.date")
+		}
+		f.From = t
+	}
+	if form.To != "" {
+		t, err := time.ParseInLocation("2006-01-02", form.To, web.Rome)
+		if err != nil {
+			errs.Add("to", "validation.date")
+		}
+		f.To = t.AddDate(0, 0, 1) // the whole "to" day
+	}
+	page, _ := strconv.Atoi(c.QueryParam("pagina"))
+	if page < 1 {
+		page = 1
+	}
+	f.Offset = (page - 1) * auditPageSize
+	data := AuditPage{Filter: form, Page: page, Errors: errs}
+	status := http.StatusOK
+	if errs.Any() {
+		status = http.StatusUnprocessableEntity
+	} else {
+		evs, total, err := audit.List(c.Request().Context(), s.d.DB, f)
+		if err != nil {
+			return err
+		}
+		data.Events, data.Total = evs, total
+		data.Pages = int((total + auditPageSize - 1) / auditPageSize)
+	}
+	q := c.Request().URL.Query()
+	data.QueryFor = func(p int) string {
+		q.Set("pagina", strconv.Itoa(p))
+		return "/backoffice/audit?" + q.Encode()
+	}
+	return s.d.Render.Render(c, status, "backoffice/audit.html", data)
+}
+
+func (s *Shell) mailbox(c echo.Context) error {
+	st := notify.Status(c.QueryParam("status"))
+	if st != "" && !st.Valid() {
+		st = ""
+	}
+	recs, total, err := notify.List(c.Request().Context(), s.d.DB, notify.ListFilter{Status: st, Limit: 100})
+	if err != nil {
+		return err
+	}
+	return s.d.Render.Render(c, http.StatusOK, "backoffice/mailbox.html", map[string]any{
+		"Messages": recs, "Total": total, "Status": string(st), "Statuses": notify.Statuses(),
+		"Holding": s.d.Outbox != nil && s.d.Outbox.Holding(),
+	})
+}
+
+func (s *Shell) mail(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return web.ErrNotFound
+	}
+	rec, err := notify.Get(c.Request().Context(), s.d.DB, id)
+	if err != nil {
+		return err
+	}
+	return s.d.Render.Render(c, http.StatusOK, "backoffice/mail.html", rec)
+}
