@@ -182,6 +182,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.echo = web.New(web.Options{
 		Log: log, Renderer: a.render, Sessions: sessions, BodyLimit: cfg.HTTP.BodyLimit,
 		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
+		CSRFExempt: csrfExempt,
 	})
 	a.routes()
 	if err := a.mountModules(); err != nil {
@@ -254,6 +255,16 @@ func (a *App) Echo() *echo.Echo { return a.echo }
 
 // DB is the portal's database.
 func (a *App) DB() *gorm.DB { return a.db }
+
+// csrfExempt are the path prefixes that are not browser forms: the OpenID Provider's
+// token, revocation and userinfo endpoints are called server to server with their own
+// client authentication, and the public verification API takes JSON.
+var csrfExempt = []string{"/idp/token", "/idp/revoke", "/idp/userinfo", "/idp/introspect", "/api/"}
+
+// CSRFExempt reports whether path is exempt from the CSRF check.
+func (a *App) CSRFExempt(path string) bool {
+	return slices.ContainsFunc(csrfExempt, func(p string) bool { return strings.HasPrefix(path, p) })
+}
 
 // Outbox is the mail outbox.
 func (a *App) Outbox() *notify.Outbox { return a.outbox }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -252,6 +253,8 @@ func TestSecurityHeadersAndLanguage(t *testing.T) {
 	}
 }
 
+var paramRE = regexp.MustCompile(`:[a-z_]+`)
+
 func mustURL(s string) *url.URL { u, _ := url.Parse(s); return u }
 
 // TestGracefulShutdown: cancelling Serve's context (what SIGTERM does) lets a request
@@ -395,4 +398,37 @@ func TestAuditViewer(t *testing.T) {
 			t.Fatalf("dev mailbox: %d", r.Status)
 		}
 	})
+}
+
+// TestCSRFOnEveryForm posts without a token to every state-changing route the portal
+// registers (platform and modules) and expects a 403 refusal each time, logged in as
+// an admin so that no guard answers first.
+func TestCSRFOnEveryForm(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{})
+	c := s.Client()
+	s.LoginAs(c, web.Viewer{Kind: "staff", ID: "admin", Roles: []string{"admin"}})
+	c.CSRF()
+	checked := 0
+	for _, r := range s.App.Echo().Routes() {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodDelete && r.Method != http.MethodPatch {
+			continue
+		}
+		if r.Path == "/_test/login" || s.App.CSRFExempt(r.Path) {
+			continue
+		}
+		path := strings.NewReplacer(":id", "1", ":provider", "sportello", "*", "x").Replace(r.Path)
+		path = paramRE.ReplaceAllString(path, "1")
+		req, _ := http.NewRequest(r.Method, s.URL+path, strings.NewReader("a=b"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		res := c.Do(req)
+		if res.Status != http.StatusForbidden {
+			t.Errorf("%s %s without CSRF token: %d, want 403", r.Method, r.Path, res.Status)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no form routes found")
+	}
+	t.Logf("%d state-changing routes refuse a missing CSRF token", checked)
 }
