@@ -1,0 +1,140 @@
+package pdfdoc
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/skip2/go-qrcode"
+)
+
+// QR code geometry. The symbol is encoded at error-correction level Q (25 %
+// recovery; go-qrcode calls it qrcode.High), which survives a crease or a
+// stamp of ink over the printed page.
+const (
+	// MinQRSizeMM is the smallest printed QR code, quiet zone included.
+	MinQRSizeMM = 35.0
+	// MinModuleMM is the smallest module (one black or white square) that
+	// phone cameras and cheap printers handle reliably.
+	MinModuleMM = 0.35
+	// QuietZoneModules is the white margin around the symbol, in modules, as
+	// the QR code standard (ISO/IEC 18004) requires.
+	QuietZoneModules = 4
+)
+
+// qrMatrix encodes content at level Q and returns its modules, true for dark,
+// with the quiet zone of exactly QuietZoneModules on every side included.
+func qrMatrix(content string) ([][]bool, error) {
+	if content == "" {
+		return nil, fmt.Errorf("pdfdoc: empty QR code content")
+	}
+	q, err := qrcode.New(content, qrcode.High)
+	if err != nil {
+		return nil, fmt.Errorf("pdfdoc: QR code: %w", err)
+	}
+	// go-qrcode adds its own border (4 modules in the version we use); take
+	// the bare symbol and add the quiet zone here, so its width does not
+	// depend on the library's choice.
+	q.DisableBorder = true
+	bare := q.Bitmap()
+	side := 17 + 4*q.VersionNumber
+	if len(bare) != side || len(bare[0]) != side {
+		return nil, fmt.Errorf("pdfdoc: QR code version %d has a %d×%d matrix, want %d×%d",
+			q.VersionNumber, len(bare), len(bare[0]), side, side)
+	}
+	n := side + 2*QuietZoneModules
+	m := make([][]bool, n)
+	for i := range m {
+		m[i] = make([]bool, n)
+	}
+	for y, row := range bare {
+		copy(m[y+QuietZoneModules][QuietZoneModules:], row)
+	}
+	return m, nil
+}
+
+// MinQRSize returns the smallest size in millimetres (quiet zone included) at
+// which QR prints content: at least MinQRSizeMM, and large enough for every
+// module to measure MinModuleMM. Long contents need more modules and so a
+// larger code.
+func MinQRSize(content string) (float64, error) {
+	m, err := qrMatrix(content)
+	if err != nil {
+		return 0, err
+	}
+	return minSizeFor(len(m)), nil
+}
+
+func minSizeFor(modules int) float64 {
+	return max(MinQRSizeMM, float64(modules)*MinModuleMM)
+}
+
+// QR draws content as a QR code (level Q) with its top-left corner at (x, y)
+// and a side of sizeMM millimetres, the 4-module white quiet zone included.
+// Every dark module is a filled vector rectangle (one per horizontal run of
+// dark modules, all in one path); no raster image is embedded.
+//
+// It refuses a size under MinQRSizeMM, and a size at which the modules would
+// be smaller than MinModuleMM (see MinQRSize).
+func (d *Doc) QR(content string, x, y, sizeMM float64) error {
+	if sizeMM < MinQRSizeMM {
+		return fmt.Errorf("pdfdoc: QR code of %.1f mm is below the minimum of %.0f mm", sizeMM, MinQRSizeMM)
+	}
+	m, err := qrMatrix(content)
+	if err != nil {
+		return err
+	}
+	if need := minSizeFor(len(m)); sizeMM < need {
+		return fmt.Errorf("pdfdoc: QR code of %.1f mm is too small for %d modules: at least %.1f mm needed",
+			sizeMM, len(m), need)
+	}
+	d.drawQR(m, x, y, sizeMM)
+	return nil
+}
+
+// drawQR paints the white square and then the dark runs as a single path
+// filled once, so that a rasteriser leaves no hairline seams between
+// neighbouring rectangles.
+func (d *Doc) drawQR(m [][]bool, x, y, size float64) {
+	p := d.pdf
+	mod := size / float64(len(m))
+
+	p.SetFillColor(255, 255, 255)
+	p.Rect(x, y, size, size, "F")
+	p.SetFillColor(0, 0, 0)
+
+	k := p.GetConversionRatio()
+	_, ph := p.GetPageSize()
+	var b strings.Builder
+	num := func(v float64) {
+		s := strconv.FormatFloat(v, 'f', 3, 64)
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+		if s == "-0" {
+			s = "0"
+		}
+		b.WriteString(s)
+	}
+	for r, row := range m {
+		for c := 0; c < len(row); {
+			if !row[c] {
+				c++
+				continue
+			}
+			start := c
+			for c < len(row) && row[c] {
+				c++
+			}
+			num((x + float64(start)*mod) * k)
+			b.WriteByte(' ')
+			num((ph - (y + float64(r)*mod)) * k)
+			b.WriteByte(' ')
+			num(float64(c-start) * mod * k)
+			b.WriteByte(' ')
+			num(-mod * k)
+			b.WriteString(" re\n")
+		}
+	}
+	b.WriteString("f")
+	p.RawWriteStr(b.String())
+}
