@@ -62,7 +62,7 @@ func (d *Doc) StampBlock(s Stamp) error {
 		clear = clear[:i]
 	}
 	base := u.Scheme + "://" + u.Host
-	if i := strings.Index(u.EscapedPath(), "/verifica"); i >= 0 {
+	if i := strings.LastIndex(u.EscapedPath(), "/verifica"); i >= 0 {
 		base += u.EscapedPath()[:i]
 	}
 
