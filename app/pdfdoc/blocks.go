@@ -79,7 +79,7 @@ func (d *Doc) Fields(fields []Field) {
 		if p.GetY()+rowH > bottom && p.GetY() > d.bodyTop()+1 {
 			p.AddPage()
 		}
-		y := p.GetY()
+		y, page := p.GetY(), p.PageNo()
 
 		d.color(colMuted)
 		p.SetFont("Helvetica", "", 9.5)
@@ -92,6 +92,9 @@ func (d *Doc) Fields(fields []Field) {
 		p.MultiCell(valueW, lineField, d.txt(f.Value), "", "L", false)
 
 		end := max(y+rowH, p.GetY()+1)
+		if p.PageNo() != page { // a value longer than a page broke across pages
+			end = p.GetY() + 1
+		}
 		p.SetDrawColor(colLight[0], colLight[1], colLight[2])
 		p.SetLineWidth(0.15)
 		p.Line(marginSide, end, pageW-marginSide, end)
