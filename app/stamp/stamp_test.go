@@ -301,7 +301,7 @@ func TestWrongKey(t *testing.T) {
 }
 
 // craft signs payload with key under arbitrary headers, for messages Sign never makes.
-func craft(t *testing.T, signer cose.Signer, protected cose.ProtectedHeader, unprotected cose.UnprotectedHeader, payload []byte, tagged bool) []byte {
+func craft(t testing.TB, signer cose.Signer, protected cose.ProtectedHeader, unprotected cose.UnprotectedHeader, payload []byte, tagged bool) []byte {
 	t.Helper()
 	m := cose.Sign1Message{Headers: cose.Headers{Protected: protected, Unprotected: unprotected}, Payload: payload}
 	if err := m.Sign(rand.Reader, nil, signer); err != nil {

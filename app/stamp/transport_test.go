@@ -11,7 +11,7 @@ import (
 )
 
 // zlibText compresses data like Encode, optionally with bytes appended to the stream.
-func zlibText(t *testing.T, data, trailing []byte) string {
+func zlibText(t testing.TB, data, trailing []byte) string {
 	t.Helper()
 	var buf bytes.Buffer
 	zw, err := zlib.NewWriterLevel(&buf, zlib.BestCompression)
