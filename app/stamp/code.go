@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // ErrBadCode is returned by NormalizeCode for text that is not a valid code.
@@ -50,7 +51,7 @@ func formatCode(v uint64) string {
 }
 
 // NormalizeCode turns a code as a person typed it into its canonical form
-// XXXX-XXXX-XXXX-C: it drops spaces and hyphens, upper-cases, reads O as 0 and I or L
+// XXXX-XXXX-XXXX-C: it drops white space and hyphens, upper-cases, reads O as 0 and I or L
 // as 1, and checks the length, the alphabet and the check character. Anything else is
 // ErrBadCode.
 func NormalizeCode(typed string) (string, error) {
@@ -61,7 +62,7 @@ func NormalizeCode(typed string) (string, error) {
 	n := 0
 	for _, r := range typed {
 		switch {
-		case r == ' ' || r == '-' || r == '\t':
+		case r == '-' || unicode.IsSpace(r):
 			continue
 		case r >= 'a' && r <= 'z':
 			r -= 'a' - 'A'

@@ -44,6 +44,8 @@ func TestNormalizeCode(t *testing.T) {
 		{"04hm-asw9-nf6y-2", want},
 		{"04HMASW9NF6Y2", want},
 		{" 04HM ASW9 NF6Y 2 ", want},
+		{"04HM\u00a0ASW9\tNF6Y-2\n", want}, // pasted
+
 		{"o4HM-ASW9-NF6Y-2", want}, // O read as 0
 		{"0000-0000-0000-0", "0000-0000-0000-0"},
 		{"OOOO oooo OOOO o", "0000-0000-0000-0"},
