@@ -410,15 +410,7 @@ func (b *Browser) watchConsole() {
 // knownConsoleErrors are console errors that are understood, harmless and tracked
 // elsewhere; each is tolerated (and logged) until its fix lands. Match is a substring
 // of the message.
-var knownConsoleErrors = []struct{ Match, Why string }{
-	// Bootstrap Italia's bundle includes video.js, which on load inserts a <style
-	// class="vjs-styles-defaults"> (empty, then filled with its default player size);
-	// the portal's style-src 'self' refuses both. The portal shows no video, so nothing
-	// breaks. Fix: window.VIDEOJS_NO_DYNAMIC_STYLE = true in static/js/sportello.js,
-	// which loads before the bundle; then delete these two entries.
-	{"'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='", "video.js inserts an empty <style> (Bootstrap Italia bundle)"},
-	{"'sha256-wPXhisdsFu1DtHYH1D9W5isSGqS5vIPn6QJWSNLqfCM='", "video.js inserts its default player CSS (Bootstrap Italia bundle)"},
-}
+var knownConsoleErrors = []struct{ Match, Why string }{}
 
 // reportConsole fails the test for every console error collected so far: a page that
 // throws, misses a resource or breaks its CSP is broken for some users.
