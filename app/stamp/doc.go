@@ -35,9 +35,10 @@
 // verify-only ring from them, for the offline "sportello verify" command.
 //
 // In the QR code the message travels as a URL, baseURL/verifica/<CertID>#<text>, where
-// text is [Encode]: base64url without padding of the zlib-compressed message. The
+// text is [Encode]: base64url without padding of the message (not compressed: a
+// signature and a hash do not compress). The
 // fragment never reaches the server in an HTTP request; the verification page reads it
-// in the browser. [Decode] caps the decompressed size at [MaxMessageSize].
+// in the browser. [Decode] caps the size at [MaxMessageSize].
 //
 // Certificate ids are short codes a person can type ([NewCode], [NormalizeCode]):
 // 12 Crockford base32 characters (60 random bits) and a Crockford mod-37 check

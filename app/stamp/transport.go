@@ -1,10 +1,7 @@
 package stamp
 
 import (
-	"bytes"
-	"compress/zlib"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 )
@@ -13,55 +10,31 @@ import (
 // bytes. A real stamp is about 220 bytes.
 const MaxMessageSize = 4096
 
-// maxEncodedLen bounds the text Decode looks at, before any work is done.
-const maxEncodedLen = 2 * MaxMessageSize
+// maxEncodedLen is the base64url length of a MaxMessageSize message: longer text is
+// refused before any work is done.
+const maxEncodedLen = (MaxMessageSize*4 + 2) / 3
 
 // verifyPath is the path segment of the verification page, before the certificate id.
 const verifyPath = "/verifica/"
 
 // Encode returns the text form of a stamp for a URL or a QR code: base64url without
-// padding of the zlib-compressed (best compression) message.
+// padding of the message. The message is not compressed: a COSE_Sign1 of about 190
+// bytes is mostly a signature and a hash, which deflate cannot shrink (zlib made it 16
+// bytes longer), and a decompressor would add a zip-bomb risk and several spellings of
+// the same message.
 func Encode(msg []byte) string {
-	var buf bytes.Buffer
-	zw, err := zlib.NewWriterLevel(&buf, zlib.BestCompression)
-	if err != nil { // only for an invalid level
-		panic(err)
-	}
-	zw.Write(msg) // writes to a bytes.Buffer cannot fail
-	zw.Close()
-	return b64.EncodeToString(buf.Bytes())
+	return b64.EncodeToString(msg)
 }
 
-// Decode reverses Encode. It refuses (ErrMalformed) text that is not strict base64url
-// without padding, a zlib stream that is corrupt, truncated or followed by other
-// bytes, and a message that would decompress to more than MaxMessageSize bytes.
+// Decode reverses Encode. It refuses (ErrMalformed) empty text, text longer than a
+// MaxMessageSize message needs, and text that is not strict base64url without padding.
 func Decode(s string) ([]byte, error) {
 	if len(s) == 0 || len(s) > maxEncodedLen {
 		return nil, fmt.Errorf("%w: encoded length %d", ErrMalformed, len(s))
 	}
-	z, err := b64.DecodeString(s)
+	msg, err := b64.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	// bytes.Reader is an io.ByteReader, so the decompressor reads no further than the
-	// end of the zlib stream and what is left over is trailing garbage.
-	src := bytes.NewReader(z)
-	zr, err := zlib.NewReader(src)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	msg, err := io.ReadAll(io.LimitReader(zr, MaxMessageSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if len(msg) > MaxMessageSize {
-		return nil, fmt.Errorf("%w: decompressed size over %d bytes", ErrMalformed, MaxMessageSize)
-	}
-	if err := zr.Close(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if src.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the zlib stream", ErrMalformed, src.Len())
 	}
 	return msg, nil
 }
