@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/config"
+)
+
+const anagrafeUsage = `Usage: sportello anagrafe import [--dry-run] FILE
+
+Loads the population register from FILE (CSV; format in the documentation of package
+app/anagrafe, example in app/anagrafe/testdata/esempio.csv), all or nothing. With
+--dry-run the file is checked and what would change is reported; nothing is written.
+Rejected rows are listed with their line numbers and the command exits with an error.
+`
+
+// anagrafeCommand runs `sportello anagrafe ...`.
+func anagrafeCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "import" {
+		fmt.Fprint(stdout, anagrafeUsage)
+		if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
+		return errors.New("anagrafe: expected the subcommand import")
+	}
+	fs := flag.NewFlagSet("sportello anagrafe import", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	dry := fs.Bool("dry-run", false, "check the file and report, without writing")
+	fs.Usage = func() { fmt.Fprint(stdout, anagrafeUsage) }
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("anagrafe import: give exactly one FILE")
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("anagrafe import: %w", err)
+	}
+	defer f.Close()
+	db, err := store.Open(ctx, store.Options{URL: cfg.Database.URL, DataDir: cfg.DataDir, MaxOpenConns: cfg.Database.MaxOpenConns})
+	if err != nil {
+		return err
+	}
+	defer store.Close(db)
+	if err := store.CheckCurrent(ctx, db, anagrafe.Migrations()); err != nil {
+		return fmt.Errorf("anagrafe import: %w: run `sportello migrate` first", err)
+	}
+	rep, err := anagrafe.Import(ctx, db, f, *dry)
+	fmt.Fprint(stdout, rep.String())
+	if err != nil {
+		return fmt.Errorf("anagrafe import of %s: %w", fs.Arg(0), err)
+	}
+	return nil
+}
