@@ -283,6 +283,9 @@ func New(db *gorm.DB, o Options) *Service {
 // now is the service's clock in UTC, at the database's precision.
 func (s *Service) now() time.Time { return s.o.Now().UTC().Truncate(time.Microsecond) }
 
+// Now is the service's clock (Options.Now), for pages that compare with its times.
+func (s *Service) Now() time.Time { return s.now() }
+
 // ActivationURL is where citizens activate their credentials.
 func (s *Service) ActivationURL() string { return s.o.BaseURL + "/idp/attiva" }
 

@@ -1,0 +1,165 @@
+package desk
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/comuni-italiani/sportello/app/accounts"
+	"github.com/comuni-italiani/sportello/app/web"
+)
+
+func (h *handlers) staffList(c echo.Context) error {
+	list, total, err := h.Accounts.Search(ctx(c), accounts.SearchFilter{Kind: accounts.KindStaff, Limit: 200})
+	if err != nil {
+		return err
+	}
+	return h.Render.Render(c, http.StatusOK, "backoffice/staff/list.html", map[string]any{
+		"Staff": list, "Total": total, "Base": h.StaffPath})
+}
+
+// staffForm is the new staff member form as typed.
+type staffForm struct {
+	Username   string   `form:"username" validate:"required,max=40"`
+	GivenName  string   `form:"given_name" validate:"required,max=100"`
+	FamilyName string   `form:"family_name" validate:"required,max=100"`
+	Email      string   `form:"email" validate:"required,max=254,email"`
+	Phone      string   `form:"phone" validate:"omitempty,max=40"`
+	FiscalCode string   `form:"fiscal_code" validate:"omitempty,max=32"`
+	Roles      []string `form:"roles" validate:"required,min=1"`
+}
+
+var staffFields = []string{"username", "given_name", "family_name", "email", "phone", "fiscal_code", "roles"}
+
+// staffFormPage is the data of the new staff member form.
+type staffFormPage struct {
+	Form    staffForm
+	Errors  web.FormErrors
+	Summary []summaryItem
+	Roles   []string
+	Checked map[string]bool
+	Base    string
+}
+
+func set(list []string) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
+}
+
+func (h *handlers) renderStaffNew(c echo.Context, status int, f staffForm, errs web.FormErrors) error {
+	return h.Render.Render(c, status, "backoffice/staff/new.html", staffFormPage{Form: f, Errors: errs,
+		Summary: summary(errs, staffFields), Roles: accounts.Roles, Checked: set(f.Roles), Base: h.StaffPath})
+}
+
+func (h *handlers) staffNewForm(c echo.Context) error {
+	return h.renderStaffNew(c, http.StatusOK, staffForm{}, web.FormErrors{})
+}
+
+func formRoles(c echo.Context) []string {
+	form, err := c.FormParams()
+	if err != nil {
+		return nil
+	}
+	return form["roles"]
+}
+
+func (h *handlers) staffCreate(c echo.Context) error {
+	v := func(name string) string { return strings.TrimSpace(c.FormValue(name)) }
+	f := staffForm{Username: strings.ToLower(v("username")), GivenName: v("given_name"), FamilyName: v("family_name"),
+		Email: v("email"), Phone: v("phone"), FiscalCode: v("fiscal_code"), Roles: formRoles(c)}
+	errs := h.Validate.Struct(f)
+	if errs["roles"] != "" {
+		errs["roles"] = "accounts.staff.roles_required"
+	}
+	if !errs.Any() {
+		a, cred, err := h.Accounts.CreateStaff(ctx(c), actor(c), accounts.StaffInput{Username: f.Username,
+			GivenName: f.GivenName, FamilyName: f.FamilyName, Email: f.Email, Phone: f.Phone,
+			FiscalCode: f.FiscalCode, Roles: f.Roles})
+		switch {
+		case inputErrors(err, errs):
+		case err != nil:
+			return err
+		default:
+			return h.showCredentials(c, a, cred, h.StaffPath)
+		}
+	}
+	return h.renderStaffNew(c, http.StatusUnprocessableEntity, f, errs)
+}
+
+// staffEditPage is the data of a staff member's page.
+type staffEditPage struct {
+	Account *accounts.Account
+	Roles   []string
+	// Checked are the roles shown ticked (as saved, or as typed after an error).
+	Checked map[string]bool
+	Active  bool
+	Errors  web.FormErrors
+	Summary []summaryItem
+	Self    bool
+	Base    string
+}
+
+func (h *handlers) renderStaffEdit(c echo.Context, status int, a *accounts.Account, checked []string, active bool, errs web.FormErrors) error {
+	return h.Render.Render(c, status, "backoffice/staff/edit.html", staffEditPage{Account: a, Roles: accounts.Roles,
+		Checked: set(checked), Active: active, Errors: errs, Summary: summary(errs, []string{"roles", "active"}),
+		Self: actor(c) == a.Username, Base: h.StaffPath})
+}
+
+func (h *handlers) staffEdit(c echo.Context) error {
+	a, err := h.load(c, accounts.KindStaff)
+	if err != nil {
+		return err
+	}
+	return h.renderStaffEdit(c, http.StatusOK, a, a.Roles, a.Status != accounts.StatusBlocked, web.FormErrors{})
+}
+
+func (h *handlers) staffUpdate(c echo.Context) error {
+	a, err := h.load(c, accounts.KindStaff)
+	if err != nil {
+		return err
+	}
+	roles := formRoles(c)
+	active := c.FormValue("active") == "1"
+	errs := web.FormErrors{}
+	err = h.Accounts.UpdateStaff(ctx(c), actor(c), a.ID, roles, active)
+	switch {
+	case errors.Is(err, accounts.ErrSelfChange):
+		field := "roles"
+		if !active {
+			field = "active"
+		}
+		errs.Add(field, "accounts.staff.self_change")
+	case inputErrors(err, errs):
+	case errors.Is(err, accounts.ErrWrongState):
+		return h.wrongState(c, h.StaffPath, a.ID)
+	case err != nil:
+		return err
+	}
+	if errs.Any() {
+		return h.renderStaffEdit(c, http.StatusUnprocessableEntity, a, slices.Clone(roles), active, errs)
+	}
+	web.AddFlash(c, "success", "accounts.staff.saved")
+	return web.Redirect(c, fmt.Sprintf("%s/%d", h.StaffPath, a.ID))
+}
+
+func (h *handlers) staffReset(c echo.Context) error {
+	a, err := h.load(c, accounts.KindStaff)
+	if err != nil {
+		return err
+	}
+	cred, err := h.Accounts.DeskResetPassword(ctx(c), actor(c), a.ID)
+	if errors.Is(err, accounts.ErrWrongState) {
+		return h.wrongState(c, h.StaffPath, a.ID)
+	}
+	if err != nil {
+		return err
+	}
+	return h.showCredentials(c, a, cred, h.StaffPath)
+}
