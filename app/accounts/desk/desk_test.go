@@ -16,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
 )
@@ -53,6 +54,18 @@ func (*deskModule) Migrations() []*store.Migration {
 	return out
 }
 
+// eachPortal runs fn once per dialect on a fresh portal with its own desk module, in
+// parallel subtests.
+func eachPortal(t *testing.T, fn func(t *testing.T, s *apptest.Server, mod *deskModule)) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			mod := &deskModule{}
+			fn(t, apptest.New(t, d, apptest.Options{Modules: []services.Module{mod}}), mod)
+		})
+	}
+}
+
 var (
 	accountPath = regexp.MustCompile(`^/backoffice/(credenziali|personale)/(\d+)$`)
 	codeOnPage  = regexp.MustCompile(`id="activation-code">([A-Z0-9-]{14})<`)
@@ -75,8 +88,7 @@ func citizenForm() url.Values {
 }
 
 func TestCredentialDeskScenario(t *testing.T) {
-	mod := &deskModule{}
-	apptest.Each(t, apptest.Options{Modules: []services.Module{mod}}, func(t *testing.T, s *apptest.Server) {
+	eachPortal(t, func(t *testing.T, s *apptest.Server, mod *deskModule) {
 		op := s.Client()
 		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op1", DisplayName: "Olga Pace", Roles: []string{accounts.RoleURP}})
 
@@ -238,8 +250,7 @@ func TestCredentialDeskScenario(t *testing.T) {
 }
 
 func TestStaffAdministrationScenario(t *testing.T) {
-	mod := &deskModule{}
-	apptest.Each(t, apptest.Options{Modules: []services.Module{mod}}, func(t *testing.T, s *apptest.Server) {
+	eachPortal(t, func(t *testing.T, s *apptest.Server, mod *deskModule) {
 		ctx := context.Background()
 		if _, _, err := mod.svc.CreateStaff(ctx, "system:test", accounts.StaffInput{Username: "admin1", GivenName: "Ada",
 			FamilyName: "Neri", Email: "ada@comune.example", Roles: []string{accounts.RoleAdmin}}); err != nil {
