@@ -195,12 +195,14 @@ var (
 // key explaining why ("accounts.password.too_short", ...), present in every language.
 type PasswordError struct{ Key string }
 
+// Error implements error.
 func (e *PasswordError) Error() string { return "accounts: password refused: " + e.Key }
 
 // InputError refuses desk or admin input. Fields maps the form field name
 // ("fiscal_code", "birth_date", "reason", ...) to the message key of the problem.
 type InputError struct{ Fields map[string]string }
 
+// Error implements error, listing the fields and keys.
 func (e *InputError) Error() string {
 	keys := make([]string, 0, len(e.Fields))
 	for f, k := range e.Fields {

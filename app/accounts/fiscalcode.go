@@ -28,6 +28,7 @@ type FiscalCodeError struct {
 	Err error
 }
 
+// Error implements error.
 func (e *FiscalCodeError) Error() string { return "accounts: invalid tax code: " + e.Key }
 
 // Unwrap returns the codicefiscale error.

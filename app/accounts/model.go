@@ -43,6 +43,7 @@ type accountRow struct {
 	UpdatedAt           time.Time
 }
 
+// TableName fixes the table name.
 func (accountRow) TableName() string { return "accounts" }
 
 const dateLayout = "2006-01-02"
@@ -90,6 +91,7 @@ type throttleRow struct {
 	UpdatedAt   time.Time
 }
 
+// TableName fixes the table name.
 func (throttleRow) TableName() string { return "auth_throttle" }
 
 // resetTokenRow is a password reset link; only the SHA-256 of the token is stored.
@@ -103,6 +105,7 @@ type resetTokenRow struct {
 	IP        string `gorm:"column:ip"`
 }
 
+// TableName fixes the table name.
 func (resetTokenRow) TableName() string { return "account_reset_tokens" }
 
 // Migrations creates the accounts tables. Each step uses its own frozen structs.
