@@ -24,6 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/accounts"
+	"github.com/comuni-italiani/sportello/app/accounts/desk"
+	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/backoffice"
 	"github.com/comuni-italiani/sportello/app/notify"
@@ -67,6 +70,7 @@ type App struct {
 	version    string
 	outbox     *notify.Outbox
 	sender     notify.Sender
+	accounts   *accounts.Service
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -78,6 +82,8 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, web.Migrations()...)
 	m = append(m, audit.Migrations()...)
 	m = append(m, notify.Migrations()...)
+	m = append(m, accounts.Migrations()...)
+	m = append(m, anagrafe.Migrations()...)
 	return m
 }
 
@@ -184,7 +190,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
 		CSRFExempt: csrfExempt,
 	})
+	a.accounts = accounts.New(a.db, accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name,
+		Log: log, Outbox: a.outbox, I18n: i18n})
 	a.routes()
+	a.mountPlatform()
 	if err := a.mountModules(); err != nil {
 		return fail(err)
 	}
@@ -255,6 +264,21 @@ func (a *App) Echo() *echo.Echo { return a.echo }
 
 // DB is the portal's database.
 func (a *App) DB() *gorm.DB { return a.db }
+
+// mountPlatform mounts the platform's own staff pages: the URP credential desk and the
+// staff administration.
+func (a *App) mountPlatform() {
+	d := desk.Deps{Accounts: a.accounts, Render: a.render, Validate: a.validate, Comune: a.cfg.Comune, Log: a.log, DB: a.db}
+	desk.Mount(web.NewRoutes(a.echo, desk.DeskPath, a.requireRole(accounts.RoleURP)), d)
+	desk.MountStaff(web.NewRoutes(a.echo, desk.StaffPath, a.requireRole(accounts.RoleAdmin)), d)
+	a.staffNav = append(a.staffNav,
+		web.MenuItem{Label: "accounts.desk.nav", Href: desk.DeskPath, Roles: []string{accounts.RoleURP}},
+		web.MenuItem{Label: "accounts.staff.nav", Href: desk.StaffPath, Roles: []string{accounts.RoleAdmin}},
+	)
+}
+
+// Accounts is the account service (credentials, staff).
+func (a *App) Accounts() *accounts.Service { return a.accounts }
 
 // csrfExempt are the path prefixes that are not browser forms: the OpenID Provider's
 // token, revocation and userinfo endpoints are called server to server with their own

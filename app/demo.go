@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/services"
 )
 
@@ -14,6 +15,10 @@ import (
 func (a *App) SeedDemo(ctx context.Context) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Demo comune: %s (all data is fictional)\n", a.cfg.Comune.Name)
+	if err := anagrafe.SeedDemo(ctx, a.db); err != nil {
+		return "", fmt.Errorf("demo population register: %w", err)
+	}
+	fmt.Fprintln(&b, "  population register: fictional residents and households loaded")
 	for _, m := range a.modules {
 		if s, ok := m.(services.DemoSeeder); ok {
 			if err := s.SeedDemo(ctx, a.db); err != nil {

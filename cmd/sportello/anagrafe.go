@@ -33,6 +33,7 @@ func anagrafeCommand(ctx context.Context, cfg config.Config, args []string, stdo
 	fs := flag.NewFlagSet("sportello anagrafe import", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	dry := fs.Bool("dry-run", false, "check the file and report, without writing")
+	fs.String("config", "", "configuration file (read by the caller)")
 	fs.Usage = func() { fmt.Fprint(stdout, anagrafeUsage) }
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

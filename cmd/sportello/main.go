@@ -5,6 +5,8 @@
 //	sportello migrate   apply pending database migrations
 //	sportello demo      load the fictional demo comune (idempotent)
 //	sportello version   print the version
+//	sportello staff     staff accounts (create the first admin, reset)
+//	sportello anagrafe  population register (import from CSV)
 //
 // Configuration: a YAML file (--config, or SPORTELLO_CONFIG) and SPORTELLO_* variables;
 // see config/sportello.example.yaml.
@@ -20,6 +22,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // Europe/Rome even on hosts without a zoneinfo database
 
@@ -46,6 +49,8 @@ Commands:
   migrate   apply pending database migrations
   demo      load the fictional demo comune (idempotent)
   version   print the version
+  staff     staff accounts: staff create --username U --given-name G --family-name F --email E --roles admin
+  anagrafe  population register: anagrafe import [--dry-run] FILE.csv
 
 Common flags:
   --config FILE   YAML configuration (default: $SPORTELLO_CONFIG, else built-in defaults)
@@ -70,6 +75,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "sportello", version)
 		return nil
 	case "serve", "migrate", "demo":
+	case "staff", "anagrafe":
+		// These parse their own flags; only --config is read here.
+		cfg, err := loadConfig(configFromArgs(args))
+		if err != nil {
+			return err
+		}
+		if cmd == "staff" {
+			return staffCommand(ctx, cfg, args, stdout)
+		}
+		return anagrafeCommand(ctx, cfg, args, stdout)
 	default:
 		usage(stderr)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -77,11 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*configPath, os.Environ())
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
@@ -92,6 +104,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, cfg, log, stdout)
 	}
 	return runServe(ctx, cfg, log, *migrate)
+}
+
+// loadConfig reads and validates the configuration.
+func loadConfig(path string) (config.Config, error) {
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// configFromArgs finds --config in the arguments of a command that parses its own
+// flags, falling back to SPORTELLO_CONFIG.
+func configFromArgs(args []string) string {
+	path := os.Getenv("SPORTELLO_CONFIG")
+	for i, a := range args {
+		if (a == "--config" || a == "-config") && i+1 < len(args) {
+			path = args[i+1]
+		} else if v, ok := strings.CutPrefix(a, "--config="); ok {
+			path = v
+		}
+	}
+	return path
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
