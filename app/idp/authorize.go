@@ -341,6 +341,15 @@ func (p *Provider) loginPage(c echo.Context) error {
 	if err != nil || ar == nil {
 		return err
 	}
+	// Logged in meanwhile (in another tab): no need to ask again.
+	login, acct, err := p.currentLogin(c)
+	if err != nil {
+		return err
+	}
+	if acct != nil && !slices.Contains(prompts(ar), "login") && p.fresh(ar, login.AuthTime) {
+		p.dropPending(c, id)
+		return p.issue(c, ar, acct, login, p.now().UTC().Truncate(time.Second))
+	}
 	return p.render.Render(c, http.StatusOK, "idp/login.html", LoginPage{Req: id,
 		ClientName: p.clientName(c.Request().Context(), ar), Username: pa.Username, Errors: web.FormErrors{}})
 }

@@ -554,3 +554,52 @@ func TestClientsAndPortalSecret(t *testing.T) {
 		}
 	})
 }
+
+func TestDeleteExpired(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		p := e.citizen("RSSMRA80A01H501U", "Mario", "Rossi", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), "")
+		client := e.rp(e.clientID, e.secret, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+		b := e.browser()
+		// Two tabs: the second finds the login done by the first and gets its code
+		// without a form. An explicit response_mode=query is accepted.
+		f1 := client.start(oauth2.SetAuthURLParam("response_mode", "query"))
+		f2 := client.start()
+		tab2 := b.get(f2.url)
+		client.exchange(t, f1, e.login(t, b, f1, p))
+		code2 := f2.callback(t, e, b.get(tab2.Location))
+		client.exchange(t, f2, code2)
+		if _, err := e.idp.RotateKeys(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		count := func(table string) int64 {
+			var n int64
+			if err := e.db.Table(table).Count(&n).Error; err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if count("idp_authorization_codes") != 2 || count("idp_refresh_tokens") != 2 || count("idp_access_tokens") != 2 {
+			t.Fatal("flows left no rows")
+		}
+		if n, err := e.idp.DeleteExpired(e.ctx); err != nil || n != 0 {
+			t.Fatalf("nothing has expired yet: %d %v", n, err)
+		}
+		later, err := idp.New(e.ctx, idp.Options{DB: e.db, BaseURL: e.base,
+			Now: func() time.Time { return time.Now().Add(idp.RefreshTokenLifespan + time.Hour) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := later.DeleteExpired(e.ctx)
+		if err != nil || n != 7 { // 2 codes, 2 access, 2 refresh tokens, 1 retired key
+			t.Fatalf("DeleteExpired: %d %v", n, err)
+		}
+		for _, table := range []string{"idp_authorization_codes", "idp_pkce_requests", "idp_oidc_sessions", "idp_access_tokens", "idp_refresh_tokens"} {
+			if c := count(table); c != 0 {
+				t.Errorf("%s: %d rows left", table, c)
+			}
+		}
+		if c := count("idp_keys"); c != 1 {
+			t.Errorf("%d keys left", c)
+		}
+	})
+}

@@ -23,6 +23,7 @@ type clientRow struct {
 	UpdatedAt              time.Time
 }
 
+// TableName fixes the table name.
 func (clientRow) TableName() string { return "idp_clients" }
 
 // codeRow is an authorization code (by its HMAC signature, never the code itself).
@@ -38,6 +39,7 @@ type codeRow struct {
 	CreatedAt time.Time
 }
 
+// TableName fixes the table name.
 func (codeRow) TableName() string { return "idp_authorization_codes" }
 
 // pkceRow is the PKCE challenge of an authorization code, by the code's signature.
@@ -49,6 +51,7 @@ type pkceRow struct {
 	CreatedAt time.Time
 }
 
+// TableName fixes the table name.
 func (pkceRow) TableName() string { return "idp_pkce_requests" }
 
 // oidcRow is the OpenID Connect part of an authorization request. fosite keys it by
@@ -61,6 +64,7 @@ type oidcRow struct {
 	CreatedAt time.Time
 }
 
+// TableName fixes the table name.
 func (oidcRow) TableName() string { return "idp_oidc_sessions" }
 
 // accessRow is an access token, by signature.
@@ -74,6 +78,7 @@ type accessRow struct {
 	CreatedAt time.Time
 }
 
+// TableName fixes the table name.
 func (accessRow) TableName() string { return "idp_access_tokens" }
 
 // refreshRow is a refresh token, by signature. Every token of a rotation family
@@ -90,6 +95,7 @@ type refreshRow struct {
 	CreatedAt       time.Time
 }
 
+// TableName fixes the table name.
 func (refreshRow) TableName() string { return "idp_refresh_tokens" }
 
 // keyRow is a signing key. Current is 1 for the key that signs new tokens and NULL
@@ -105,6 +111,7 @@ type keyRow struct {
 	PublishUntil *time.Time
 }
 
+// TableName fixes the table name.
 func (keyRow) TableName() string { return "idp_keys" }
 
 // secretRow is a random secret the provider generates on first start and every
@@ -116,6 +123,7 @@ type secretRow struct {
 	CreatedAt time.Time
 }
 
+// TableName fixes the table name.
 func (secretRow) TableName() string { return "idp_secrets" }
 
 // Migrations creates the provider's tables. Each step uses its own frozen structs.
