@@ -48,6 +48,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // idpCommand runs `sportello idp ...`.
 func idpCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	args = withoutConfigFlag(args)
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(stdout, idpUsage)
 		if len(args) == 0 {
@@ -63,7 +64,6 @@ func idpCommand(ctx context.Context, cfg config.Config, args []string, stdout io
 	fs := flag.NewFlagSet("sportello idp "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	fs.Usage = func() { fmt.Fprint(stdout, idpUsage) }
-	fs.String("config", "", "configuration file (read by the caller)")
 	var redirects, logouts stringList
 	var name *string
 	var public *bool
@@ -152,4 +152,20 @@ func idpCommand(ctx context.Context, cfg config.Config, args []string, stdout io
 		fmt.Fprintf(stdout, "new signing key: %s (the previous key stays published for %s)\n", kid, idp.KeyRetention)
 	}
 	return nil
+}
+
+// withoutConfigFlag drops --config FILE (read by the caller) wherever it appears.
+func withoutConfigFlag(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--config" || a == "-config":
+			i++
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -53,7 +53,7 @@ func TestIDPCommand(t *testing.T) {
 	if err != nil || !strings.Contains(o, "public client") {
 		t.Fatalf("add public: %v\n%s", err, o)
 	}
-	o, err = run("clients", "list")
+	o, err = run("--config", "ignored.yaml", "clients", "list")
 	if err != nil || !strings.Contains(o, "Biblioteca civica") || !strings.Contains(o, "confidential") ||
 		!strings.Contains(o, "public") || !strings.Contains(o, "https://biblioteca.example/") || strings.Contains(o, secret[1]) {
 		t.Fatalf("list: %v\n%s", err, o)
