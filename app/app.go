@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,8 @@ import (
 	"github.com/comuni-italiani/sportello/app/accounts/desk"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/auth"
+	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/backoffice"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/store"
@@ -52,7 +55,13 @@ type Options struct {
 	Static fs.FS
 	// Version is shown by /healthz.
 	Version string
+	// FastCrypto makes password and client-secret hashing cheap. Tests only: it
+	// weakens stored hashes.
+	FastCrypto bool
 }
+
+// fastHash are argon2id parameters for tests (FastCrypto).
+var fastHash = accounts.HashParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // App is one running portal process.
 type App struct {
@@ -71,6 +80,9 @@ type App struct {
 	outbox     *notify.Outbox
 	sender     notify.Sender
 	accounts   *accounts.Service
+	idp        *idp.Provider
+	fast       bool
+	rp         *auth.RP
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -83,6 +95,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, audit.Migrations()...)
 	m = append(m, notify.Migrations()...)
 	m = append(m, accounts.Migrations()...)
+	m = append(m, idp.Migrations()...)
 	m = append(m, anagrafe.Migrations()...)
 	return m
 }
@@ -124,7 +137,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if list == nil {
 		list = Builtin()
 	}
-	a := &App{cfg: cfg, log: log, modules: EnabledModules(cfg, list), version: o.Version}
+	a := &App{cfg: cfg, log: log, modules: EnabledModules(cfg, list), version: o.Version, fast: o.FastCrypto}
 	if err := a.checkModules(); err != nil {
 		return nil, err
 	}
@@ -184,15 +197,32 @@ func New(ctx context.Context, o Options) (*App, error) {
 		staticFS = static.FS
 	}
 	secure := strings.HasPrefix(cfg.HTTP.BaseURL, "https://")
+	var formOrigins []string
+	for _, p := range cfg.Auth.Providers {
+		if u, err := url.Parse(p.Issuer); err == nil {
+			// Logout posts a form and then redirects to the provider's end_session
+			// endpoint, which form-action must allow.
+			formOrigins = append(formOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
 	sessions := web.NewSessions(a.db, cfg.HTTP.SessionLifetime, cfg.HTTP.SessionIdle, secure)
 	a.echo = web.New(web.Options{
 		Log: log, Renderer: a.render, Sessions: sessions, BodyLimit: cfg.HTTP.BodyLimit,
 		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
-		CSRFExempt: csrfExempt,
+		CSRFExempt: csrfExempt, FormActionOrigins: formOrigins,
 	})
-	a.accounts = accounts.New(a.db, accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name,
-		Log: log, Outbox: a.outbox, I18n: i18n})
+	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n}
+	if a.fast {
+		accOpts.Hash = fastHash
+	}
+	a.accounts = accounts.New(a.db, accOpts)
+	if err := a.refuseDemoInProduction(ctx); err != nil {
+		return fail(err)
+	}
 	a.routes()
+	if err := a.mountIdentity(ctx); err != nil {
+		return fail(err)
+	}
 	a.mountPlatform()
 	if err := a.mountModules(); err != nil {
 		return fail(err)
@@ -265,6 +295,54 @@ func (a *App) Echo() *echo.Echo { return a.echo }
 // DB is the portal's database.
 func (a *App) DB() *gorm.DB { return a.db }
 
+// mountIdentity mounts the embedded OpenID Provider (when enabled) and the relying
+// party. The portal reaches its own provider over HTTP at its public address, through
+// the same code path as any external provider, so that swapping in a SPID/CIE broker
+// is a configuration change.
+func (a *App) mountIdentity(ctx context.Context) error {
+	base := strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")
+	var providers []auth.ProviderConfig
+	if a.cfg.Auth.Embedded {
+		io := idp.Options{DB: a.db, Accounts: a.accounts, Renderer: a.render, BaseURL: base, Log: a.log.With("component", "idp")}
+		if a.fast {
+			io.SecretHashCost = 4
+		}
+		prov, err := idp.New(ctx, io)
+		if err != nil {
+			return err
+		}
+		prov.Mount(a.echo)
+		id, secret, err := prov.EnsurePortalClient(ctx, base+"/auth/callback", base+"/auth/uscita")
+		if err != nil {
+			return err
+		}
+		a.idp = prov
+		providers = append(providers, auth.ProviderConfig{ID: EmbeddedProviderID, Label: "auth.login.embedded_title",
+			Issuer: prov.Issuer(), ClientID: id, ClientSecret: secret,
+			Scopes: []string{"openid", "profile", "email", "sportello"}, TrustRoles: true, Embedded: true})
+	}
+	for _, p := range a.cfg.Auth.Providers {
+		providers = append(providers, auth.ProviderConfig{ID: p.ID, Label: p.Label, Issuer: p.Issuer,
+			ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes, FiscalClaim: p.FiscalClaim,
+			TrustRoles: p.TrustRoles})
+	}
+	rp, err := auth.New(auth.Options{Providers: providers, BaseURL: base, Renderer: a.render, DB: a.db,
+		Log: a.log.With("component", "auth")})
+	if err != nil {
+		return err
+	}
+	rp.Mount(a.echo)
+	a.rp = rp
+	a.echo.GET("/area-personale", a.personalArea, a.requireCitizen)
+	return nil
+}
+
+// EmbeddedProviderID names the embedded provider in login URLs (/auth/login/comune).
+const EmbeddedProviderID = "comune"
+
+// IdP is the embedded OpenID Provider, or nil when it is switched off.
+func (a *App) IdP() *idp.Provider { return a.idp }
+
 // mountPlatform mounts the platform's own staff pages: the URP credential desk and the
 // staff administration.
 func (a *App) mountPlatform() {
@@ -283,7 +361,7 @@ func (a *App) Accounts() *accounts.Service { return a.accounts }
 // csrfExempt are the path prefixes that are not browser forms: the OpenID Provider's
 // token, revocation and userinfo endpoints are called server to server with their own
 // client authentication, and the public verification API takes JSON.
-var csrfExempt = []string{"/idp/token", "/idp/revoke", "/idp/userinfo", "/idp/introspect", "/api/"}
+var csrfExempt = append(slices.Clone(idp.CSRFExempt), "/api/")
 
 // CSRFExempt reports whether path is exempt from the CSRF check.
 func (a *App) CSRFExempt(path string) bool {
@@ -362,6 +440,13 @@ func (a *App) startBackground(ctx context.Context) {
 				a.log.Warn("session cleanup failed", "err", err)
 			} else if n > 0 {
 				a.log.Info("expired sessions removed", "count", n)
+			}
+			if a.idp != nil {
+				if n, err := a.idp.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
+					a.log.Warn("token cleanup failed", "err", err)
+				} else if n > 0 {
+					a.log.Info("expired tokens removed", "count", n)
+				}
 			}
 			select {
 			case <-ctx.Done():

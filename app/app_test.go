@@ -264,7 +264,7 @@ func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules()})
+	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), FastCrypto: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestRestartKeepsData(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	ctx := context.Background()
-	a, err := app.New(ctx, app.Options{Config: cfg, Modules: modules()})
+	a, err := app.New(ctx, app.Options{Config: cfg, Modules: modules(), FastCrypto: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestRestartKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close()
-	b, err := app.New(ctx, app.Options{Config: cfg, Modules: modules()})
+	b, err := app.New(ctx, app.Options{Config: cfg, Modules: modules(), FastCrypto: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,11 +353,11 @@ func TestSchemaBehindRefused(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Database.URL = "postgres://in-test"
-	_, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB})
+	_, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB, FastCrypto: true})
 	if err == nil || !strings.Contains(err.Error(), "sportello migrate") {
 		t.Fatalf("want refusal naming the command, got %v", err)
 	}
-	if _, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB, Migrate: true}); err != nil {
+	if _, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB, Migrate: true, FastCrypto: true}); err != nil {
 		t.Fatalf("with --migrate: %v", err)
 	}
 }

@@ -19,6 +19,9 @@ func (a *App) SeedDemo(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("demo population register: %w", err)
 	}
 	fmt.Fprintln(&b, "  population register: fictional residents and households loaded")
+	if err := a.seedDemoAccounts(ctx, &b); err != nil {
+		return "", err
+	}
 	for _, m := range a.modules {
 		if s, ok := m.(services.DemoSeeder); ok {
 			if err := s.SeedDemo(ctx, a.db); err != nil {

@@ -33,6 +33,7 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Database Database `yaml:"database"`
 	Mail     Mail     `yaml:"mail"`
+	Auth     Auth     `yaml:"auth"`
 	Log      Log      `yaml:"log"`
 	Modules  Modules  `yaml:"modules"`
 }
@@ -86,6 +87,35 @@ type Mail struct {
 	TLS string `yaml:"tls"`
 }
 
+// Auth configures how people log in. The portal is an OpenID Connect relying party;
+// the embedded provider at /idp (URP-issued credentials, staff accounts) is one
+// provider among those configured, reached over HTTP like any other.
+type Auth struct {
+	// Embedded enables the portal's own identity provider at /idp.
+	Embedded bool `yaml:"embedded"`
+	// Providers are external OpenID Connect providers (a SPID/CIE broker such as
+	// Keycloak or SATOSA, the region's identity provider). YAML only.
+	Providers []OIDCProvider `yaml:"providers"`
+}
+
+// OIDCProvider is one external OpenID Connect provider.
+type OIDCProvider struct {
+	// ID is a short name used in URLs (/auth/login/<id>).
+	ID string `yaml:"id"`
+	// Label is shown on the login button ("SPID", "CIE").
+	Label        string   `yaml:"label"`
+	Issuer       string   `yaml:"issuer"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`
+	// FiscalClaim names the claim with the tax code when the provider does not use
+	// https://attributes.eid.gov.it/fiscal_number.
+	FiscalClaim string `yaml:"fiscal_claim"`
+	// TrustRoles accepts the provider's "roles" claim for staff (only for a provider
+	// the comune runs itself).
+	TrustRoles bool `yaml:"trust_roles"`
+}
+
 // Log configures the process log.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -127,6 +157,7 @@ func Default() Config {
 			SessionLifetime: 8 * time.Hour,
 			SessionIdle:     30 * time.Minute,
 		},
+		Auth: Auth{Embedded: true},
 		Mail: Mail{SMTPPort: 587, TLS: "starttls", From: "Comune di Valdoria <noreply@comune.valdoria.example>"},
 		Log:  Log{Level: "info", Format: "json"},
 	}
@@ -170,7 +201,7 @@ func EnvNames() map[string]string {
 		for i := range t.NumField() {
 			f := t.Field(i)
 			tag := yamlName(f)
-			if tag == "" || f.Type == reflect.TypeFor[map[string]yaml.Node]() {
+			if tag == "" || yamlOnly(f.Type) {
 				continue
 			}
 			name := prefix + strings.ToUpper(tag)
@@ -186,6 +217,12 @@ func EnvNames() map[string]string {
 	return out
 }
 
+// yamlOnly reports whether a field can only be set in the YAML file (maps and lists of
+// structs have no sensible single environment variable).
+func yamlOnly(t reflect.Type) bool {
+	return t.Kind() == reflect.Map || (t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct)
+}
+
 func yamlName(f reflect.StructField) string {
 	tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 	if tag == "-" {
@@ -199,7 +236,7 @@ func applyEnv(v reflect.Value, prefix string, env map[string]string) error {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := yamlName(f)
-		if tag == "" {
+		if tag == "" || yamlOnly(f.Type) {
 			continue
 		}
 		name := prefix + strings.ToUpper(tag)
@@ -325,6 +362,23 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "is required")
+	}
+	if !c.Auth.Embedded && len(c.Auth.Providers) == 0 {
+		bad("auth.providers", "must list at least one provider when auth.embedded is false")
+	}
+	seenIDs := map[string]bool{"comune": true}
+	for i, p := range c.Auth.Providers {
+		key := fmt.Sprintf("auth.providers[%d]", i)
+		if p.ID == "" || strings.ContainsAny(p.ID, "/?#% ") || seenIDs[p.ID] {
+			bad(key+".id", "must be a unique URL-safe name (and not \"comune\", the embedded provider)")
+		}
+		seenIDs[p.ID] = true
+		if u, err := url.Parse(p.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(key+".issuer", "must be the provider's issuer URL")
+		}
+		if p.ClientID == "" {
+			bad(key+".client_id", "is required")
+		}
 	}
 	return errors.Join(errs...)
 }

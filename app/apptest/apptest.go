@@ -5,6 +5,7 @@ package apptest
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -60,7 +61,7 @@ func New(t testing.TB, d store.Dialect, o Options) *Server {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
-	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test"})
+	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test", FastCrypto: true})
 	if err != nil {
 		t.Fatalf("apptest: app.New: %v", err)
 	}
@@ -115,6 +116,8 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   string
+	// URL is the address the answer came from.
+	URL string
 }
 
 // Do sends req and reads the whole answer.
@@ -126,7 +129,7 @@ func (c *Client) Do(req *http.Request) *Response {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	return &Response{Status: res.StatusCode, Header: res.Header, Body: string(b)}
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: string(b), URL: req.URL.String()}
 }
 
 // Get fetches path.
@@ -204,4 +207,66 @@ func Each(t *testing.T, o Options, fn func(t *testing.T, s *Server)) {
 			fn(t, New(t, d, o))
 		})
 	}
+}
+
+// GetURL fetches an absolute URL (a redirect to the identity provider, say).
+func (c *Client) GetURL(u string) *Response {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	return c.Do(req)
+}
+
+// Follow follows the redirects that r starts (at most 10) with GET, as a browser does,
+// and returns the first answer that is not a redirect, with URL set to where it came
+// from.
+func (c *Client) Follow(r *Response) *Response {
+	c.t.Helper()
+	for range 10 {
+		if r.Status < 300 || r.Status > 399 {
+			return r
+		}
+		loc := r.Header.Get("Location")
+		base, _ := url.Parse(r.URL)
+		if r.URL == "" {
+			base, _ = url.Parse(c.base)
+		}
+		next, err := base.Parse(loc)
+		if err != nil {
+			c.t.Fatalf("apptest: bad Location %q: %v", loc, err)
+		}
+		r = c.GetURL(next.String())
+	}
+	c.t.Fatal("apptest: more than 10 redirects")
+	return nil
+}
+
+var (
+	formAction  = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+)
+
+// Submit posts the first POST form of page with its hidden fields (the CSRF token,
+// pending request ids) plus fields, as a browser does.
+func (c *Client) Submit(page *Response, fields url.Values) *Response {
+	c.t.Helper()
+	m := formAction.FindStringSubmatch(page.Body)
+	if m == nil {
+		c.t.Fatalf("apptest: no POST form in page %s:\n%s", page.URL, page.Body)
+	}
+	form := url.Values{}
+	for _, h := range hiddenField.FindAllStringSubmatch(page.Body, -1) {
+		form.Set(h[1], html.UnescapeString(h[2]))
+	}
+	for k, v := range fields {
+		form[k] = v
+	}
+	action := html.UnescapeString(m[1])
+	base, _ := url.Parse(page.URL)
+	if page.URL == "" {
+		base, _ = url.Parse(c.base)
+	}
+	target, _ := base.Parse(action)
+	req, _ := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.Do(req)
 }

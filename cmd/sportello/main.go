@@ -7,6 +7,7 @@
 //	sportello version   print the version
 //	sportello staff     staff accounts (create the first admin, reset)
 //	sportello anagrafe  population register (import from CSV)
+//	sportello idp       embedded identity provider (clients, signing keys)
 //
 // Configuration: a YAML file (--config, or SPORTELLO_CONFIG) and SPORTELLO_* variables;
 // see config/sportello.example.yaml.
@@ -47,10 +48,11 @@ func usage(w io.Writer) {
 Commands:
   serve     start the portal (default)
   migrate   apply pending database migrations
-  demo      load the fictional demo comune (idempotent)
+  demo      load the fictional demo comune (idempotent); demo codes: current TOTP codes of demo staff
   version   print the version
   staff     staff accounts: staff create --username U --given-name G --family-name F --email E --roles admin
   anagrafe  population register: anagrafe import [--dry-run] FILE.csv
+  idp       embedded identity provider: idp clients add|list|remove, idp keys rotate
 
 Common flags:
   --config FILE   YAML configuration (default: $SPORTELLO_CONFIG, else built-in defaults)
@@ -75,14 +77,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "sportello", version)
 		return nil
 	case "serve", "migrate", "demo":
-	case "staff", "anagrafe":
+	case "staff", "anagrafe", "idp":
 		// These parse their own flags; only --config is read here.
 		cfg, err := loadConfig(configFromArgs(args))
 		if err != nil {
 			return err
 		}
-		if cmd == "staff" {
+		switch cmd {
+		case "staff":
 			return staffCommand(ctx, cfg, args, stdout)
+		case "idp":
+			return idpCommand(ctx, cfg, args, stdout)
 		}
 		return anagrafeCommand(ctx, cfg, args, stdout)
 	default:
@@ -101,6 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "migrate":
 		return runMigrate(ctx, cfg, log, stdout)
 	case "demo":
+		if fs.Arg(0) == "codes" {
+			return runDemoCodes(ctx, cfg, log, stdout)
+		}
 		return runDemo(ctx, cfg, log, stdout)
 	}
 	return runServe(ctx, cfg, log, *migrate)
@@ -193,4 +201,14 @@ func runDemo(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io
 	}
 	fmt.Fprint(stdout, report)
 	return nil
+}
+
+func runDemoCodes(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
+	a, err := app.New(ctx, app.Options{Config: cfg, Log: log, Version: version})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintln(stdout, "Current TOTP codes of the demo staff accounts:")
+	return a.DemoCodes(ctx, stdout)
 }
