@@ -81,7 +81,7 @@ func modules() []services.Module { return []services.Module{urp.New(), &probe{}}
 
 func TestModuleContract(t *testing.T) {
 	t.Parallel()
-	apptest.Each(t, apptest.Options{Modules: modules()}, func(t *testing.T, s *apptest.Server) {
+	apptest.Each(t, apptest.Options{NewModules: modules}, func(t *testing.T, s *apptest.Server) {
 		c := s.Client()
 		cat := c.Get("/servizi")
 		if cat.Status != 200 || !strings.Contains(cat.Body, `href="/servizi/prova"`) || !strings.Contains(cat.Body, "Tributi, finanze e contravvenzioni") {
@@ -159,7 +159,7 @@ func TestDisabledModule(t *testing.T) {
 
 func TestErrorPages(t *testing.T) {
 	t.Parallel()
-	apptest.Each(t, apptest.Options{Modules: modules(), Configure: func(c *config.Config) { c.HTTP.BodyLimit = "2K" }},
+	apptest.Each(t, apptest.Options{NewModules: modules, Configure: func(c *config.Config) { c.HTTP.BodyLimit = "2K" }},
 		func(t *testing.T, s *apptest.Server) {
 			c := s.Client()
 			cases := []struct {
@@ -201,7 +201,7 @@ func TestErrorPages(t *testing.T) {
 
 func TestDatabaseDown(t *testing.T) {
 	t.Parallel()
-	apptest.Each(t, apptest.Options{Modules: modules()}, func(t *testing.T, s *apptest.Server) {
+	apptest.Each(t, apptest.Options{NewModules: modules}, func(t *testing.T, s *apptest.Server) {
 		c := s.Client()
 		if r := c.Get("/readyz"); r.Status != 200 {
 			t.Fatalf("readyz: %d", r.Status)
@@ -224,7 +224,7 @@ func TestDatabaseDown(t *testing.T) {
 
 func TestSecurityHeadersAndLanguage(t *testing.T) {
 	t.Parallel()
-	s := apptest.New(t, store.SQLite, apptest.Options{Modules: modules()})
+	s := apptest.New(t, store.SQLite, apptest.Options{NewModules: modules})
 	c := s.Client()
 	r := c.Get("/")
 	csp := r.Header.Get("Content-Security-Policy")
@@ -364,7 +364,7 @@ func TestSchemaBehindRefused(t *testing.T) {
 
 func TestAuditViewer(t *testing.T) {
 	t.Parallel()
-	apptest.Each(t, apptest.Options{Modules: modules()}, func(t *testing.T, s *apptest.Server) {
+	apptest.Each(t, apptest.Options{NewModules: modules}, func(t *testing.T, s *apptest.Server) {
 		if _, err := s.App.SeedDemo(context.Background()); err != nil {
 			t.Fatal(err)
 		}

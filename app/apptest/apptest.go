@@ -28,8 +28,12 @@ import (
 
 // Options adjust the portal under test.
 type Options struct {
-	// Modules replaces the built-in module list; nil means app.Builtin().
+	// Modules replaces the built-in module list; nil means app.Builtin(). Modules keep
+	// state from Mount, so one instance must not serve two servers: with Each, use
+	// NewModules.
 	Modules []services.Module
+	// NewModules, when set, builds a fresh module list for each server.
+	NewModules func() []services.Module
 	// Configure edits the configuration before the portal starts.
 	Configure func(*config.Config)
 }
@@ -46,6 +50,9 @@ type Server struct {
 func New(t testing.TB, d store.Dialect, o Options) *Server {
 	t.Helper()
 	mods := o.Modules
+	if o.NewModules != nil {
+		mods = o.NewModules()
+	}
 	if mods == nil {
 		mods = app.Builtin()
 	}

@@ -150,7 +150,7 @@ func adminDB(t testing.TB) *sql.DB {
 
 var (
 	nonIdent = regexp.MustCompile(`[^a-z0-9_]+`)
-	leftover = regexp.MustCompile(`^[0-9a-f]{8}_([0-9]+)(_[0-9]+)?$`)
+	leftover = regexp.MustCompile(`^([0-9a-f]{8})_([0-9]+)(_[0-9]+)?$`)
 )
 
 // processAlive reports whether a process with this pid exists on this machine.
@@ -198,7 +198,9 @@ func template(t testing.TB, admin *sql.DB, migs []*store.Migration) string {
 		if m == nil {
 			continue
 		}
-		if pid, _ := strconv.Atoi(m[1]); pid == os.Getpid() || !processAlive(pid) {
+		// A dead process's databases go; so do this key's from an earlier process that
+		// had our pid. Other templates of this very process stay.
+		if pid, _ := strconv.Atoi(m[2]); !processAlive(pid) || (pid == os.Getpid() && m[1] == key) {
 			old = append(old, n)
 		}
 	}
