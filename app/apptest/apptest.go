@@ -34,6 +34,12 @@ type Options struct {
 	Modules []services.Module
 	// NewModules, when set, builds a fresh module list for each server.
 	NewModules func() []services.Module
+	// DB reuses a database (already migrated) instead of creating a fresh one, for
+	// tests of several portal processes on one database.
+	DB *gorm.DB
+	// Host replaces 127.0.0.1 in the base URL (for example "localhost"), so that a
+	// cookie jar keeps two portals' cookies apart.
+	Host string
 	// Configure edits the configuration before the portal starts.
 	Configure func(*config.Config)
 }
@@ -43,7 +49,9 @@ type Server struct {
 	*httptest.Server
 	App *app.App
 	DB  *gorm.DB
-	t   testing.TB
+	// BaseURL is the portal's public address (http.base_url); clients use it.
+	BaseURL string
+	t       testing.TB
 }
 
 // New starts a portal on dialect d. It is stopped when t ends.
@@ -56,11 +64,17 @@ func New(t testing.TB, d store.Dialect, o Options) *Server {
 	if mods == nil {
 		mods = app.Builtin()
 	}
-	db := storetest.Open(t, d, app.Migrations(mods))
+	db := o.DB
+	if db == nil {
+		db = storetest.Open(t, d, app.Migrations(mods))
+	}
 	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.HTTP.BaseURL = "http://" + ts.Listener.Addr().String()
+	if o.Host != "" {
+		cfg.HTTP.BaseURL = strings.Replace(cfg.HTTP.BaseURL, "127.0.0.1", o.Host, 1)
+	}
 	cfg.HTTP.Addr = ts.Listener.Addr().String()
 	if d == store.Postgres {
 		cfg.Database.URL = "postgres://in-test" // the DB is passed in; this only marks the dialect
@@ -76,7 +90,7 @@ func New(t testing.TB, d store.Dialect, o Options) *Server {
 	ts.Config.Handler = a.Handler()
 	ts.Start()
 	t.Cleanup(func() { ts.Close(); a.Close() })
-	return &Server{Server: ts, App: a, DB: db, t: t}
+	return &Server{Server: ts, App: a, DB: db, BaseURL: cfg.HTTP.BaseURL, t: t}
 }
 
 // testLogin puts a viewer in the session. It exists only in servers built by this
@@ -104,7 +118,7 @@ func (s *Server) Client() *Client {
 	jar, _ := cookiejar.New(nil)
 	return &Client{
 		HTTP: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		base: s.URL, t: s.t,
+		base: s.BaseURL, t: s.t,
 	}
 }
 
@@ -166,7 +180,7 @@ func (c *Client) CSRF() string {
 			return ck.Value
 		}
 	}
-	c.Get("/")
+	c.Get("/privacy")
 	for _, ck := range c.HTTP.Jar.Cookies(u) {
 		if ck.Name == "sportello_csrf" {
 			return ck.Value

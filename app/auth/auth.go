@@ -298,7 +298,7 @@ func (rp *RP) callback(c echo.Context) error {
 	if v.Kind == "staff" {
 		kind = audit.ActorStaff
 	}
-	if err := audit.Record(ctx, rp.o.DB, audit.Entry{ActorKind: kind, ActorID: v.ID, Action: "auth.login",
+	if err := audit.Record(ctx, rp.o.DB, audit.Entry{ActorKind: kind, ActorID: v.ID, Action: "auth.session_login",
 		SubjectCF: v.FiscalCode, IP: c.RealIP(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
 		Details: map[string]any{"provider": p.cfg.ID}}); err != nil {
 		return err
@@ -385,7 +385,7 @@ func (rp *RP) logout(c echo.Context) error {
 		if v.Kind == "staff" {
 			kind = audit.ActorStaff
 		}
-		if err := audit.Record(ctx, rp.o.DB, audit.Entry{ActorKind: kind, ActorID: v.ID, Action: "auth.logout",
+		if err := audit.Record(ctx, rp.o.DB, audit.Entry{ActorKind: kind, ActorID: v.ID, Action: "auth.session_logout",
 			SubjectCF: v.FiscalCode, IP: c.RealIP(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}); err != nil {
 			return err
 		}

@@ -1,0 +1,318 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/comuni-italiani/sportello/app"
+	"github.com/comuni-italiani/sportello/app/accounts"
+	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/codicefiscale"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/config"
+)
+
+const testPassword = "Cipresso-Lungo-42"
+
+// citizenCF is a fictional person's tax code: Lucia Verdi, born 20/05/1990 in L219.
+func citizenCF(t *testing.T) string {
+	cf, err := codicefiscale.Compute("Verdi", "Lucia", time.Date(1990, 5, 20, 0, 0, 0, 0, time.UTC), true, "L219")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cf
+}
+
+// issueCitizen registers a citizen at the desk (through the service) and issues
+// credentials, as the URP operator does after checking an identity document.
+func issueCitizen(t *testing.T, s *apptest.Server, cf string) accounts.Credentials {
+	t.Helper()
+	ctx := context.Background()
+	acc := s.App.Accounts()
+	a, err := acc.RegisterCitizen(ctx, "op.urp", accounts.CitizenInput{FiscalCode: cf, GivenName: "Lucia",
+		FamilyName: "Verdi", BirthDate: time.Date(1990, 5, 20, 0, 0, 0, 0, time.UTC), Email: "lucia.verdi@example.org",
+		IDDocType: accounts.DocCIE, IDDocNumber: "CA11111BB", DocumentSeen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := acc.IssueCredentials(ctx, "op.urp", a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+// activate goes through the activation pages as the citizen does at home.
+func activate(t *testing.T, c *apptest.Client, cred accounts.Credentials, password string) {
+	t.Helper()
+	page := c.Get("/idp/attiva")
+	r := c.Follow(c.Submit(page, url.Values{"username": {cred.Username}, "code": {cred.ActivationCode}}))
+	if r.Status != 200 || !strings.Contains(r.Body, `autocomplete="new-password"`) {
+		t.Fatalf("activation: password step: %d %s", r.Status, r.URL)
+	}
+	r = c.Follow(c.Submit(r, url.Values{"password": {password}, "password_confirm": {password}}))
+	if r.Status != 200 || !strings.Contains(r.Body, "Salta questo passaggio") {
+		t.Fatalf("activation: TOTP step: %d %s", r.Status, r.URL)
+	}
+	r = c.Follow(c.Submit(r, url.Values{"skip": {"1"}}))
+	if r.Status != 200 || !strings.Contains(r.Body, "Credenziali attivate") {
+		t.Fatalf("activation: done: %d %s", r.Status, r.URL)
+	}
+}
+
+// login starts at a page that needs a login and goes through the portal's login page,
+// the provider's pages and the callback, returning the page it lands on.
+func login(t *testing.T, c *apptest.Client, startPath, provider, username, password, totpSecret string) *apptest.Response {
+	t.Helper()
+	r := c.Follow(c.Get(startPath))
+	if r.Status != 200 || !strings.Contains(r.Body, "/auth/login/"+provider) {
+		t.Fatalf("expected the login page offering %s, got %d %s", provider, r.Status, r.URL)
+	}
+	next := ""
+	if u, _ := url.Parse(r.URL); u != nil {
+		next = u.Query().Get("next")
+	}
+	start := "/auth/login/" + provider
+	if next != "" {
+		start += "?next=" + url.QueryEscape(next)
+	}
+	form := c.Follow(c.Get(start))
+	if form.Status != 200 || !strings.Contains(form.Body, `autocomplete="current-password"`) {
+		t.Fatalf("expected the provider's login form, got %d %s", form.Status, form.URL)
+	}
+	r = c.Submit(form, url.Values{"username": {username}, "password": {password}})
+	if totpSecret != "" {
+		page := c.Follow(r)
+		if !strings.Contains(page.Body, `autocomplete="one-time-code"`) {
+			t.Fatalf("expected the TOTP step, got %d %s", page.Status, page.URL)
+		}
+		// The enrolment used the current time step; the server accepts the next one.
+		code, _ := totp.GenerateCode(totpSecret, time.Now().Add(30*time.Second))
+		r = c.Submit(page, url.Values{"code": {code}})
+	}
+	return c.Follow(r)
+}
+
+func auditCount(t *testing.T, s *apptest.Server, action, outcome string) int64 {
+	t.Helper()
+	var n int64
+	q := s.DB.Model(&audit.Event{}).Where("action = ?", action)
+	if outcome != "" {
+		q = q.Where("outcome = ?", outcome)
+	}
+	q.Count(&n)
+	return n
+}
+
+// TestCitizenJourney: issue at the desk -> activate -> login -> personal area -> logout,
+// all over real HTTP and real OpenID Connect between the portal and its own provider.
+func TestCitizenJourney(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		cf := citizenCF(t)
+		cred := issueCitizen(t, s, cf)
+		c := s.Client()
+		activate(t, c, cred, testPassword)
+		area := login(t, c, "/area-personale", "comune", cred.Username, testPassword, "")
+		if area.Status != 200 || !strings.HasSuffix(area.URL, "/area-personale") ||
+			!strings.Contains(area.Body, "Lucia Verdi") || !strings.Contains(area.Body, cf) {
+			t.Fatalf("personal area: %d %s", area.Status, area.URL)
+		}
+		if auditCount(t, s, "auth.session_login", "ok") != 1 || auditCount(t, s, "auth.login", "ok") != 1 {
+			t.Fatal("login not audited")
+		}
+		// The session cookie is HttpOnly and SameSite=Lax.
+		res, _ := c.HTTP.Get(s.BaseURL + "/area-personale")
+		res.Body.Close()
+		// A citizen has no business in the back office.
+		if r := c.Get("/backoffice"); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "Accesso negato") {
+			t.Fatalf("citizen in back office: %d", r.Status)
+		}
+		// Logout ends the portal session and the provider's.
+		out := c.Follow(c.Submit(area, nil))
+		if out.Status != 200 || !strings.Contains(out.Body, "Sei uscito") {
+			t.Fatalf("logout: %d %s", out.Status, out.URL)
+		}
+		if r := c.Get("/area-personale"); r.Status != http.StatusSeeOther {
+			t.Fatalf("still logged in after logout: %d", r.Status)
+		}
+		again := c.Follow(c.Get("/auth/login/comune"))
+		if !strings.Contains(again.Body, `autocomplete="current-password"`) {
+			t.Fatal("the provider's session survived the logout")
+		}
+		if auditCount(t, s, "auth.session_logout", "ok") != 1 {
+			t.Fatal("logout not audited")
+		}
+	})
+}
+
+// TestStaffLoginWithTOTP: staff log in with password and TOTP and land in the back
+// office with their roles' pages only.
+func TestStaffLoginWithTOTP(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		acc := s.App.Accounts()
+		st, cred, err := acc.CreateStaff(ctx, "admin", accounts.StaffInput{Username: "m.ferri", GivenName: "Marco",
+			FamilyName: "Ferri", Email: "m.ferri@comune.valdoria.example", Roles: []string{accounts.RoleURP}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := acc.CheckActivation(ctx, cred.Username, cred.ActivationCode, "127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+		secret, _, err := acc.BeginTOTP(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := totp.GenerateCode(secret, time.Now())
+		if err := acc.ConfirmTOTP(ctx, st.ID, code); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := acc.Activate(ctx, cred.Username, cred.ActivationCode, testPassword, "127.0.0.1"); err != nil {
+			t.Fatal(err)
+		}
+		c := s.Client()
+		dash := login(t, c, "/backoffice", "comune", "m.ferri", testPassword, secret)
+		if dash.Status != 200 || !strings.Contains(dash.Body, "Cruscotto") || !strings.Contains(dash.Body, `href="/backoffice/credenziali"`) {
+			t.Fatalf("staff dashboard: %d %s", dash.Status, dash.URL)
+		}
+		if r := c.Get("/backoffice/credenziali"); r.Status != 200 {
+			t.Fatalf("URP operator at the desk: %d", r.Status)
+		}
+		if r := c.Get("/backoffice/personale"); r.Status != http.StatusForbidden {
+			t.Fatalf("URP operator in staff administration: %d", r.Status)
+		}
+		if r := c.Get("/area-personale"); r.Status != http.StatusForbidden {
+			t.Fatalf("staff in a citizen's personal area: %d", r.Status)
+		}
+	})
+}
+
+// TestCallbackRefusals: a callback with an unknown state, or replayed after use, is
+// refused with a clear page and an audit entry.
+func TestCallbackRefusals(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{})
+	cred := issueCitizen(t, s, citizenCF(t))
+	c := s.Client()
+	activate(t, c, cred, testPassword)
+
+	r := c.Get("/auth/callback?state=forged&code=whatever")
+	if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, "scaduta o non è valida") {
+		t.Fatalf("forged state: %d", r.Status)
+	}
+	if auditCount(t, s, "auth.callback_bad_state", audit.Denied) != 1 {
+		t.Fatal("forged state not audited")
+	}
+	// Complete a login by hand to capture the callback URL, then replay it.
+	form := c.Follow(c.Get("/auth/login/comune"))
+	cb := c.Submit(form, url.Values{"username": {cred.Username}, "password": {testPassword}})
+	callback := cb.Header.Get("Location")
+	if !strings.Contains(callback, "/auth/callback?") {
+		t.Fatalf("expected a redirect to the callback, got %q", callback)
+	}
+	if r := c.Follow(cb); r.Status != 200 || !strings.Contains(r.Body, "Lucia Verdi") {
+		t.Fatalf("login: %d %s", r.Status, r.URL)
+	}
+	replay := c.GetURL(callback)
+	if replay.Status != http.StatusBadRequest {
+		t.Fatalf("replayed callback: %d", replay.Status)
+	}
+	// An attacker who stole the callback URL, in another browser, gets nothing either.
+	thief := s.Client()
+	if r := thief.GetURL(callback); r.Status != http.StatusBadRequest {
+		t.Fatalf("stolen callback: %d", r.Status)
+	}
+	if auditCount(t, s, "auth.callback_bad_state", audit.Denied) != 3 {
+		t.Fatalf("refusals audited: %d", auditCount(t, s, "auth.callback_bad_state", audit.Denied))
+	}
+	// An open redirect through next= is not possible.
+	c2 := s.Client()
+	page := c2.Follow(c2.Get("/auth/login?next=" + url.QueryEscape("https://evil.example/")))
+	if strings.Contains(page.Body, "evil.example") {
+		t.Fatal("next= accepted an external URL")
+	}
+}
+
+// TestTwoProcessesShareSessions: two portal processes on one PostgreSQL database, as
+// behind a load balancer; a citizen who logs in through one is logged in on the other.
+func TestTwoProcessesShareSessions(t *testing.T) {
+	t.Parallel()
+	a := apptest.New(t, store.Postgres, apptest.Options{})
+	b := apptest.New(t, store.Postgres, apptest.Options{DB: a.DB, Configure: func(c *config.Config) {
+		c.HTTP.BaseURL = a.BaseURL // one public address, two replicas
+	}})
+	cred := issueCitizen(t, a, citizenCF(t))
+	c := a.Client()
+	activate(t, c, cred, testPassword)
+	if r := login(t, c, "/area-personale", "comune", cred.Username, testPassword, ""); !strings.Contains(r.Body, "Lucia Verdi") {
+		t.Fatalf("login on A: %d", r.Status)
+	}
+	// The same browser (same cookies) now reaches replica B.
+	r := c.GetURL(b.URL + "/area-personale")
+	if r.Status != 200 || !strings.Contains(r.Body, "Lucia Verdi") {
+		t.Fatalf("replica B does not see the session: %d", r.Status)
+	}
+}
+
+// TestExternalProvider: the relying party against an independent provider, configured
+// only by URL and client credentials. Portal A's embedded provider acts as the
+// external provider of portal B (as a SPID/CIE broker would).
+func TestExternalProvider(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, a *apptest.Server) {
+		ctx := context.Background()
+		b := apptest.New(t, store.SQLite, apptest.Options{Host: "localhost", Configure: func(c *config.Config) {
+			id, secret, err := a.App.IdP().AddClient(ctx, "Portale B", []string{c.HTTP.BaseURL + "/auth/callback"}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.App.IdP().SetPostLogoutURIs(ctx, id, []string{c.HTTP.BaseURL + "/auth/uscita"}); err != nil {
+				t.Fatal(err)
+			}
+			c.Auth.Embedded = false
+			c.Auth.Providers = []config.OIDCProvider{{ID: "valdoria", Label: "Comune di Valdoria", Issuer: a.BaseURL + "/idp",
+				ClientID: id, ClientSecret: secret, Scopes: []string{"openid", "profile", "email"}}}
+		}})
+		cf := citizenCF(t)
+		cred := issueCitizen(t, a, cf)
+		c := a.Client()
+		activate(t, c, cred, testPassword)
+		cb := b.Client()
+		cb.HTTP.Jar = c.HTTP.Jar // one browser
+		area := login(t, cb, "/area-personale", "valdoria", cred.Username, testPassword, "")
+		if area.Status != 200 || !strings.Contains(area.URL, "localhost") || !strings.Contains(area.Body, cf) {
+			t.Fatalf("login on B through A: %d %s", area.Status, area.URL)
+		}
+		out := cb.Follow(cb.Submit(area, nil))
+		if !strings.Contains(out.URL, "localhost") || !strings.Contains(out.Body, "Sei uscito") {
+			t.Fatalf("logout on B through A's end_session: %d %s", out.Status, out.URL)
+		}
+	})
+}
+
+// TestProductionRefusesDemoAccounts: serve refuses to start in production while demo
+// accounts are active.
+func TestProductionRefusesDemoAccounts(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{})
+	if _, err := s.App.SeedDemo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Env = "production"
+	cfg.HTTP.BaseURL = "https://sportello.comune.example"
+	cfg.DataDir = t.TempDir()
+	_, err := app.New(context.Background(), app.Options{Config: cfg, DB: s.DB, FastCrypto: true})
+	if err == nil || !strings.Contains(err.Error(), "demo accounts") {
+		t.Fatalf("production with demo accounts: %v", err)
+	}
+}
