@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/comuni-italiani/sportello/app/stamp"
+	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/services/certificates"
+)
+
+const keysUsage = `Usage: sportello keys [list|init|rotate|jwks]
+
+Manages the key ring of the digital stamp printed on certificates, in the directory
+named by modules.settings.certificati.key_dir (default <data_dir>/keys/stamp).
+
+  list     show the key directory, the active signing key and the retired keys
+  init     create the directory with a first key, if it holds none (production
+           refuses to start without it)
+  rotate   make a new key the active one; the old key is retired and keeps
+           verifying the certificates it stamped. Every replica must share the
+           directory and be restarted to sign with the new key.
+  jwks     print the public keys (the document published at
+           /.well-known/sportello-stamp-keys.json), for offline checks
+`
+
+// keysCommand runs `sportello keys ...`.
+func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	sub := "list"
+	if len(args) > 0 {
+		sub = args[0]
+	}
+	if len(args) > 1 {
+		fmt.Fprint(stdout, keysUsage)
+		return fmt.Errorf("keys %s: unexpected arguments %s", sub, strings.Join(args[1:], " "))
+	}
+	s, err := certificates.LoadSettings(cfg)
+	if err != nil {
+		return err
+	}
+	dir := s.KeyDir
+	switch sub {
+	case "list":
+		ring, err := stamp.LoadDir(dir)
+		if err != nil {
+			return fmt.Errorf("keys list: %w (create the keys with `sportello keys init`)", err)
+		}
+		fmt.Fprintf(stdout, "key directory: %s\n", dir)
+		for _, kid := range ring.KIDs() {
+			status := "retired (verifies only)"
+			if kid == ring.ActiveKID() {
+				status = "active (signs new certificates)"
+			}
+			fmt.Fprintf(stdout, "  %s  ES256 P-256  %s\n", kid, status)
+		}
+		fmt.Fprintf(stdout, "published at %s%s\n", strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), certificates.KeysPath)
+		return nil
+	case "init":
+		ring, created, err := stamp.LoadOrCreateDir(dir)
+		if err != nil {
+			return fmt.Errorf("keys init: %w", err)
+		}
+		if created {
+			fmt.Fprintf(stdout, "created %s with the signing key %s\n", dir, ring.ActiveKID())
+		} else {
+			fmt.Fprintf(stdout, "%s already holds keys; active key %s\n", dir, ring.ActiveKID())
+		}
+		return nil
+	case "rotate":
+		old, err := stamp.LoadDir(dir)
+		if err != nil {
+			return fmt.Errorf("keys rotate: %w (create the keys with `sportello keys init`)", err)
+		}
+		kid, err := stamp.Rotate(dir)
+		if err != nil {
+			return fmt.Errorf("keys rotate: %w", err)
+		}
+		fmt.Fprintf(stdout, "new active key %s; %s is retired and keeps verifying the certificates it stamped\n", kid, old.ActiveKID())
+		fmt.Fprintln(stdout, "restart every replica (they load the key ring at start) to sign with the new key")
+		return nil
+	case "jwks":
+		ring, err := stamp.LoadDir(dir)
+		if err != nil {
+			return fmt.Errorf("keys jwks: %w", err)
+		}
+		b, err := ring.PublicJWKS()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
+	fmt.Fprint(stdout, keysUsage)
+	return errors.New("keys: unknown subcommand " + sub)
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/comuni-italiani/sportello/app"
+	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/stamp"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/services/certificates"
+)
+
+// verifyRegister migrates the population register for the test portal until the
+// platform does it itself.
+type verifyRegister struct{}
+
+func (verifyRegister) Info() services.Info {
+	return services.Info{ID: "registro-test", Title: "certificates.title", Summary: "certificates.summary",
+		Description: "certificates.description", Area: services.AreaAnagrafe}
+}
+func (verifyRegister) Mount(*services.Mount) error { return nil }
+func (verifyRegister) Migrations() []*store.Migration {
+	first := anagrafe.Migrations()[0].ID
+	if slices.ContainsFunc(app.PlatformMigrations(), func(m *store.Migration) bool { return m.ID == first }) {
+		return nil
+	}
+	return anagrafe.Migrations()
+}
+
+func TestVerifyCommandOffline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := certificates.New()
+	s := apptest.New(t, store.SQLite, apptest.Options{Modules: []services.Module{verifyRegister{}, m}})
+	if err := anagrafe.SeedDemo(ctx, s.DB); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := m.Issue(ctx, certificates.Request{RequesterCF: anagrafe.DemoCitizenCF, HolderCF: anagrafe.DemoCitizenCF,
+		Type: certificates.TypeResidence, Bollo: certificates.BolloDue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf, err := m.PDF(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pdfPath := filepath.Join(dir, "certificato.pdf")
+	keysPath := filepath.Join(dir, "keys.json")
+	os.WriteFile(pdfPath, pdf, 0o600)
+	keys := s.Client().Get(certificates.KeysPath)
+	os.WriteFile(keysPath, []byte(keys.Body), 0o600)
+	// The portal is not needed any more: the check is offline.
+	s.Close()
+
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir() // no local keys: --keys is required
+	var out bytes.Buffer
+	if err := verifyCommand(ctx, cfg, []string{pdfPath}, &out); err == nil || !strings.Contains(err.Error(), "--keys") {
+		t.Fatalf("without keys: %v", err)
+	}
+	out.Reset()
+	if err := verifyCommand(ctx, cfg, []string{"--keys", keysPath, pdfPath}, &out); err != nil {
+		t.Fatalf("PDF: %v\n%s", err, out.String())
+	}
+	for _, w := range []string{"AUTENTICO", cert.ID, "residenza", anagrafe.DemoCitizenCF, "Comune di Valdoria", "valid until"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("output lacks %q:\n%s", w, out.String())
+		}
+	}
+	msg, _ := stamp.Decode(cert.Stamp)
+	url := stamp.VerificationURL("https://sportello.example", cert.ID, msg)
+	for _, in := range []string{url, cert.Stamp} {
+		out.Reset()
+		if err := verifyCommand(ctx, cfg, []string{"--keys", keysPath, in}, &out); err != nil {
+			t.Fatalf("%.40s: %v\n%s", in, err, out.String())
+		}
+	}
+	// Any changed byte is refused.
+	bad := append([]byte(nil), msg...)
+	bad[len(bad)-3] ^= 0x40
+	out.Reset()
+	if err := verifyCommand(ctx, cfg, []string{"--keys", keysPath, stamp.Encode(bad)}, &out); err == nil || !strings.Contains(out.String(), "NON AUTENTICO") {
+		t.Fatalf("tampered: %v\n%s", err, out.String())
+	}
+}

@@ -1,0 +1,206 @@
+package certificates
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/stamp"
+	"github.com/comuni-italiani/sportello/app/store"
+)
+
+// Errors from Issue.
+var (
+	// ErrNotAllowed: the requester may only ask for themselves or a member of their
+	// own household (famiglia anagrafica).
+	ErrNotAllowed = errors.New("certificates: not the requester's own household")
+	// ErrUnknownType: no certificate type with that id.
+	ErrUnknownType = errors.New("certificates: unknown certificate type")
+	// ErrBollo: the stamp-duty choice is missing or not one offered.
+	ErrBollo = errors.New("certificates: invalid stamp-duty choice")
+)
+
+// NotAvailableError says why a certificate cannot be issued for a person.
+type NotAvailableError struct {
+	Type string
+	// Reason is a message key.
+	Reason string
+}
+
+func (e *NotAvailableError) Error() string {
+	return fmt.Sprintf("certificates: %s not available: %s", e.Type, e.Reason)
+}
+
+// Request asks for a certificate.
+type Request struct {
+	// RequesterCF is the logged-in citizen; HolderCF whom the certificate is about.
+	RequesterCF, HolderCF string
+	Type                  string
+	// Bollo is BolloDue or BolloExempt; Exemption the exemption's code when exempt.
+	// Both are ignored for civil-status certificates, always exempt by law.
+	Bollo, Exemption string
+	// IP and RequestID go into the audit entry.
+	IP, RequestID string
+}
+
+// CanRequest reports whether requesterCF may ask for certificates about holderCF:
+// themselves, or a member of their own famiglia anagrafica.
+func CanRequest(ctx context.Context, db *gorm.DB, requesterCF, holderCF string) (bool, error) {
+	return anagrafe.SameHousehold(ctx, db, requesterCF, holderCF)
+}
+
+// bolloFor resolves the stamp-duty choice for type t.
+func (m *Module) bolloFor(t Type, mode, code string) (BolloData, error) {
+	if t.CivilStatus {
+		e := CivilStatusExemption
+		return BolloData{Mode: BolloExempt, Exemption: e.Code, Reason: e.Text, Reference: e.Reference}, nil
+	}
+	switch mode {
+	case BolloDue:
+		return BolloData{Mode: BolloDue, AmountCents: m.settings.BolloCents}, nil
+	case BolloExempt:
+		e, ok := m.settings.exemption(code)
+		if !ok {
+			return BolloData{}, fmt.Errorf("%w: unknown exemption %q", ErrBollo, code)
+		}
+		return BolloData{Mode: BolloExempt, Exemption: e.Code, Reason: e.Text, Reference: e.Reference}, nil
+	}
+	return BolloData{}, fmt.Errorf("%w: %q", ErrBollo, mode)
+}
+
+// validity returns when a certificate of type t issued at issued stops being valid
+// (nil: never) and its last valid day. Certificates of facts not subject to change
+// are valid without limit; the others six months from the date of issue (art. 41,
+// comma 1, DPR 445/2000), month periods reckoned by the calendar (art. 2963 c.c.: to
+// the same day of the month, or the month's last day when it has no such day).
+func validity(t Type, issued time.Time) (expires *time.Time, lastDay time.Time) {
+	if t.Unlimited {
+		return nil, time.Time{}
+	}
+	lastDay = addMonths(issued.In(rome), 6)
+	y, mo, d := lastDay.Date()
+	end := time.Date(y, mo, d+1, 0, 0, 0, 0, rome).UTC()
+	return &end, time.Date(y, mo, d, 0, 0, 0, 0, rome)
+}
+
+// addMonths adds n calendar months to t's date, clamping to the last day of the
+// target month (31 August + 6 months = 28 or 29 February).
+func addMonths(t time.Time, n int) time.Time {
+	y, mo, d := t.Date()
+	first := time.Date(y, mo+time.Month(n), 1, 0, 0, 0, 0, t.Location())
+	last := first.AddDate(0, 1, -1).Day()
+	return time.Date(first.Year(), first.Month(), min(d, last), 0, 0, 0, 0, t.Location())
+}
+
+// UnlimitedStampExpiry is the expiry date written in the stamp of a certificate with
+// unlimited validity: the stamp format requires a date, and this one (31/12/2199)
+// stands for "no expiry". Verifiers show it as unlimited validity.
+var UnlimitedStampExpiry = time.Date(2199, 12, 31, 0, 0, 0, 0, time.UTC)
+
+// Issue issues a certificate: it checks that the requester may ask for the holder,
+// reads the register, applies the type's rules, resolves the stamp duty, signs the
+// stamp, lays out the PDF (to fix its hash) and stores the record with an audit entry,
+// in one transaction. It returns ErrNotAllowed, ErrUnknownType, ErrBollo or a
+// *NotAvailableError for requests it refuses.
+func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
+	t, ok := TypeByID(req.Type)
+	if !ok {
+		return nil, ErrUnknownType
+	}
+	allowed, err := CanRequest(ctx, m.db, req.RequesterCF, req.HolderCF)
+	if err != nil {
+		return nil, err
+	}
+	if !allowed {
+		return nil, ErrNotAllowed
+	}
+	s, err := LoadSubject(ctx, m.db, req.HolderCF)
+	if err != nil {
+		return nil, err
+	}
+	if why := t.Check(s); why != "" {
+		return nil, &NotAvailableError{Type: t.ID, Reason: why}
+	}
+	b, err := m.bolloFor(t, req.Bollo, req.Exemption)
+	if err != nil {
+		return nil, err
+	}
+	data := snapshot(t, s, b)
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	hash := stamp.DataHash(data)
+	issued := m.now().UTC().Truncate(time.Second)
+	expires, _ := validity(t, issued)
+
+	for attempt := 0; ; attempt++ {
+		id, err := stamp.NewCode()
+		if err != nil {
+			return nil, err
+		}
+		c := &Certificate{
+			ID: id, Type: t.ID, HolderCF: s.Person.FiscalCode, HolderName: s.Person.FullName(),
+			RequesterCF: req.RequesterCF, IssuedAt: issued, ExpiresAt: expires,
+			Bollo: b.Mode, BolloCents: b.AmountCents, Exemption: b.Exemption,
+			Data: string(raw), DataHash: hex.EncodeToString(hash), Status: StatusValid,
+		}
+		msg, err := m.ring.Sign(m.payload(c, t, hash))
+		if err != nil {
+			return nil, err
+		}
+		c.Stamp, c.KeyID = stamp.Encode(msg), m.ring.ActiveKID()
+		pdf, err := m.renderPDF(c, &data)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(pdf)
+		c.PDFHash = hex.EncodeToString(sum[:])
+		err = store.WithTx(ctx, m.db, func(tx *gorm.DB) error {
+			if err := tx.Create(c).Error; err != nil {
+				return err
+			}
+			return audit.Record(ctx, tx, audit.Entry{
+				ActorKind: audit.ActorCitizen, ActorID: req.RequesterCF, Action: "certificates.issue",
+				SubjectCF: c.HolderCF, ObjectType: "certificate", ObjectID: c.ID, IP: req.IP, RequestID: req.RequestID,
+				Details: map[string]any{"type": t.ID, "bollo": b.Mode, "exemption": b.Exemption},
+			})
+		})
+		if errors.Is(err, store.ErrDuplicate) && attempt < 3 {
+			continue // a code collision (60 random bits): draw again
+		}
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// payload is the stamp payload of c.
+func (m *Module) payload(c *Certificate, t Type, hash []byte) stamp.Payload {
+	exp := UnlimitedStampExpiry
+	if c.ExpiresAt != nil {
+		exp = c.LastValidDay()
+	}
+	return stamp.Payload{
+		Issuer: m.cfg.Comune.Name, CertID: c.ID, Type: t.ID, Holder: c.HolderCF,
+		IssuedAt: c.IssuedAt.In(rome), ExpiresAt: exp, DataHash: hash,
+	}
+}
+
+// verificationURL is the URL in c's QR code.
+func (m *Module) verificationURL(c *Certificate) (string, error) {
+	msg, err := stamp.Decode(c.Stamp)
+	if err != nil {
+		return "", err
+	}
+	return stamp.VerificationURL(m.baseURL, c.ID, msg), nil
+}

@@ -1,0 +1,195 @@
+package certificates
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/stamp"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/templates"
+)
+
+// ID is the module's identifier and URL segment.
+const ID = "certificati"
+
+// RoleOfficer is the staff role that searches and revokes certificates.
+const RoleOfficer = "anagrafe_officer"
+
+// KeysPath is where the public stamp keys are published (a JWKS document).
+const KeysPath = stamp.JWKSPath
+
+// rome is the comune's time zone: issue dates and validity are reckoned in it.
+var rome = web.Rome
+
+// Module implements services.Module and its optional interfaces.
+type Module struct {
+	db       *gorm.DB
+	render   *web.Renderer
+	i18n     *web.I18n
+	log      *slog.Logger
+	cfg      config.Config
+	settings Settings
+	ring     *stamp.KeyRing
+	baseURL  string
+	now      func() time.Time
+}
+
+// Option adjusts a Module built by New.
+type Option func(*Module)
+
+// WithClock replaces the clock (tests: expiry, "issued today").
+func WithClock(now func() time.Time) Option { return func(m *Module) { m.now = now } }
+
+// New returns the module, ready to be mounted.
+func New(opts ...Option) *Module {
+	m := &Module{now: time.Now}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Info implements services.Module.
+func (*Module) Info() services.Info {
+	return services.Info{
+		ID:          ID,
+		Title:       "certificates.title",
+		Summary:     "certificates.summary",
+		Description: "certificates.description",
+		Area:        services.AreaAnagrafe,
+		Audience:    "certificates.audience",
+		NeedsLogin:  true,
+		Needs:       []string{"certificates.needs.bollo", "certificates.needs.printer"},
+		Start:       "nuovo",
+		Order:       10,
+	}
+}
+
+// Mount implements services.Module: it loads the stamp keys and registers the citizen,
+// staff and public verification routes.
+func (m *Module) Mount(mt *services.Mount) error {
+	m.db, m.render, m.log, m.cfg = mt.DB, mt.Render, mt.Log, mt.Config
+	m.i18n = mt.Render.I18n()
+	m.baseURL = strings.TrimSuffix(mt.Config.HTTP.BaseURL, "/")
+	s, err := LoadSettings(mt.Config)
+	if err != nil {
+		return err
+	}
+	m.settings = s
+	if m.ring, err = LoadKeys(mt.Config, s, m.log); err != nil {
+		return err
+	}
+
+	c := mt.Citizen
+	c.GET("/nuovo", m.stepPerson)
+	c.GET("/nuovo/tipo", m.stepType)
+	c.GET("/nuovo/riepilogo", m.stepSummary)
+	c.POST("/nuovo", m.issueHandler)
+	c.GET("/emesso/:id", m.issued)
+	c.GET("/miei", m.mine)
+	c.GET("/miei/:id", m.mineDetail)
+	c.GET("/miei/:id/certificato.pdf", m.download)
+
+	staff := mt.Staff.Group("", mt.RequireRole(RoleOfficer))
+	staff.GET("/", m.staffSearch)
+	staff.GET("/:id", m.staffDetail)
+	staff.POST("/:id/revoca", m.staffRevoke)
+
+	limit := m.rateLimit()
+	site := mt.Site
+	site.GET("/verifica", m.verifyForm, limit)
+	site.GET("/verifica/:id", m.verifyPage, limit)
+	site.GET("/verifica.js", m.verifyScript)
+	site.GET("/api/verifica/:id", m.verifyAPI, limit)
+	site.POST("/api/verifica", m.verifyPayloadAPI, limit)
+	site.GET(KeysPath, m.publicKeys)
+	return nil
+}
+
+// LoadKeys loads the stamp key ring from the directory the settings name. In
+// development a missing directory is created with a new key; in production it must
+// exist (it is provisioned with `sportello keys init` and shared by every replica).
+func LoadKeys(cfg config.Config, s Settings, log *slog.Logger) (*stamp.KeyRing, error) {
+	setting := "modules.settings." + ID + ".key_dir"
+	if cfg.Production() {
+		if _, err := os.Stat(s.KeyDir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("certificates: the stamp key directory %s (%s) does not exist: in production create it with `sportello keys init` and mount it on every replica", s.KeyDir, setting)
+		}
+		ring, err := stamp.LoadDir(s.KeyDir)
+		if err != nil {
+			return nil, fmt.Errorf("certificates: stamp keys in %s (%s): %w", s.KeyDir, setting, err)
+		}
+		return ring, nil
+	}
+	ring, created, err := stamp.LoadOrCreateDir(s.KeyDir)
+	if err != nil {
+		return nil, fmt.Errorf("certificates: stamp keys in %s (%s): %w", s.KeyDir, setting, err)
+	}
+	if created && log != nil {
+		log.Warn("created a new stamp key for development", "dir", s.KeyDir, "kid", ring.ActiveKID())
+	}
+	return ring, nil
+}
+
+// rateLimit limits verification requests per client IP, in this process's memory:
+// with several replicas behind a load balancer each one counts on its own.
+func (m *Module) rateLimit() echo.MiddlewareFunc {
+	n := m.settings.VerifyRatePerMinute
+	if n < 0 {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	st := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+		Rate: rate.Limit(float64(n) / 60), Burst: n, ExpiresIn: 3 * time.Minute,
+	})
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store:               st,
+		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+		ErrorHandler: func(c echo.Context, err error) error {
+			return web.NewError(http.StatusForbidden, "errors.403.text")
+		},
+		DenyHandler: func(c echo.Context, _ string, _ error) error {
+			c.Response().Header().Set("Retry-After", "60")
+			return web.NewError(http.StatusTooManyRequests, "errors.429.text")
+		},
+	})
+}
+
+// StaffNav implements services.StaffNav.
+func (*Module) StaffNav() []web.MenuItem {
+	return []web.MenuItem{{Label: "certificates.staff.nav", Href: "/backoffice/certificati/", Roles: []string{RoleOfficer}}}
+}
+
+// verifyScript serves the small script that checks the QR code's signed payload in
+// the browser (templates/certificates/verify.js). The page works without it.
+func (m *Module) verifyScript(c echo.Context) error {
+	b, err := fs.ReadFile(templates.FS, "certificates/verify.js")
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", b)
+}
+
+// publicKeys serves the public stamp keys as a JWKS document, for offline checks.
+func (m *Module) publicKeys(c echo.Context) error {
+	b, err := m.ring.PublicJWKS()
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
+	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
+	return c.Blob(http.StatusOK, "application/json", b)
+}

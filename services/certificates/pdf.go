@@ -1,0 +1,64 @@
+package certificates
+
+import (
+	"strings"
+
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
+)
+
+// letterhead is the comune's letterhead with the issuing office.
+func (m *Module) letterhead(civil bool) pdfdoc.Letterhead {
+	c := m.cfg.Comune
+	office := m.settings.OfficeAnagrafe
+	if civil {
+		office = m.settings.OfficeStatoCivile
+	}
+	return pdfdoc.Letterhead{Comune: c.Name, Province: c.Province, Office: office, Address: c.Address,
+		Phone: c.Phone, Email: c.Email, PEC: c.PEC, Website: c.Website}
+}
+
+// renderPDF lays out certificate c, always in Italian. The output depends only on the
+// record, so the file downloaded later is byte for byte the one issued.
+func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
+	T := m.tr("it")
+	t, _ := TypeByID(d.Type)
+	b := m.body(T, c, d)
+	doc := pdfdoc.New(m.letterhead(t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt))
+	doc.Title(strings.ToUpper(b.Title))
+	doc.Paragraph(b.Intro)
+	doc.Fields(b.Holder)
+	for _, s := range b.Sections {
+		if s.Heading != "" {
+			doc.Heading(s.Heading)
+		}
+		if s.Text != "" {
+			doc.Paragraph(s.Text)
+		}
+		if len(s.Fields) > 0 {
+			doc.Fields(s.Fields)
+		}
+	}
+	doc.Paragraph(b.Use)
+	doc.Paragraph(b.Bollo)
+	doc.Paragraph(b.Validity)
+	doc.Paragraph(b.Notice)
+	doc.Spacer(2)
+	doc.ParagraphLeft(b.Place + "\n" + b.Officer)
+	doc.Note(b.Signed)
+	url, err := m.verificationURL(c)
+	if err != nil {
+		return nil, err
+	}
+	st := pdfdoc.Stamp{URL: url, Code: c.ID, Lines: []string{
+		T("certificates.pdf.issued", "Date", c.IssuedAt.In(rome).Format("02/01/2006 15:04")),
+	}}
+	if c.ExpiresAt != nil {
+		st.ValidUntil = c.LastValidDay()
+	} else {
+		st.Lines = append(st.Lines, T("certificates.pdf.unlimited"))
+	}
+	if err := doc.StampBlock(st); err != nil {
+		return nil, err
+	}
+	return doc.Bytes()
+}

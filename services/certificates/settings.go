@@ -1,0 +1,151 @@
+package certificates
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/comuni-italiani/sportello/config"
+)
+
+// Exemption is one legal reason for issuing a certificate without stamp duty, chosen
+// by the citizen, printed on the certificate and recorded with it.
+type Exemption struct {
+	// Code identifies the exemption in forms and records ("pensioni").
+	Code string `yaml:"code"`
+	// Text is the use in Italian, as printed ("Pensioni, previdenza e assistenza
+	// sociale obbligatoria"); TextEN its English version for the page.
+	Text   string `yaml:"text"`
+	TextEN string `yaml:"text_en"`
+	// Reference is the legal basis, as printed ("art. 9 della Tabella B allegata al
+	// DPR 642/1972").
+	Reference string `yaml:"reference"`
+}
+
+// Label returns the exemption's use in lang.
+func (e Exemption) Label(lang string) string {
+	if lang == "en" && e.TextEN != "" {
+		return e.TextEN
+	}
+	return e.Text
+}
+
+// DefaultExemptions are the commonest exemptions for register certificates, from
+// Tabella B annexed to DPR 26 ottobre 1972, n. 642 and special laws. A comune
+// replaces the list with modules.settings.certificati.exemptions.
+var DefaultExemptions = []Exemption{
+	{Code: "assistenza", Text: "Assistenza e beneficenza (ammissione a istituti, sussidi)",
+		TextEN:    "Welfare and charity (admission to institutions, benefits)",
+		Reference: "art. 8 della Tabella B allegata al DPR 642/1972"},
+	{Code: "pensioni", Text: "Pensioni, previdenza e assicurazioni sociali obbligatorie",
+		TextEN:    "Pensions, social security and compulsory social insurance",
+		Reference: "art. 9 della Tabella B allegata al DPR 642/1972"},
+	{Code: "assegni_familiari", Text: "Assegni familiari", TextEN: "Family allowances",
+		Reference: "art. 9 della Tabella B allegata al DPR 642/1972"},
+	{Code: "scuola", Text: "Iscrizione a scuole e asili, borse di studio, esenzione dalle tasse scolastiche",
+		TextEN:    "School and nursery enrolment, study grants, school-fee exemptions",
+		Reference: "art. 11 della Tabella B allegata al DPR 642/1972"},
+	{Code: "lavoro", Text: "Controversie di lavoro, di pubblico impiego e di previdenza",
+		TextEN:    "Labour, public employment and social security disputes",
+		Reference: "art. 12 della Tabella B allegata al DPR 642/1972 e art. 10 della L. 533/1973"},
+	{Code: "adozione", Text: "Adozione, affidamento e tutela dei minori",
+		TextEN:    "Adoption, foster care and guardianship of minors",
+		Reference: "art. 13 della Tabella B allegata al DPR 642/1972 e art. 82 della L. 184/1983"},
+	{Code: "separazione_divorzio", Text: "Procedimenti di separazione e di divorzio",
+		TextEN: "Separation and divorce proceedings", Reference: "art. 19 della L. 74/1987"},
+	{Code: "penale", Text: "Procedimenti penali", TextEN: "Criminal proceedings",
+		Reference: "art. 3 della Tabella B allegata al DPR 642/1972"},
+	{Code: "elettorale", Text: "Esercizio dei diritti elettorali", TextEN: "Exercise of electoral rights",
+		Reference: "art. 1 della Tabella B allegata al DPR 642/1972"},
+	{Code: "sport", Text: "Società e associazioni sportive dilettantistiche (tesseramento)",
+		TextEN:    "Amateur sports clubs (membership)",
+		Reference: "art. 8-bis della Tabella B allegata al DPR 642/1972"},
+	{Code: "onlus", Text: "Richiesta da ONLUS o ente del Terzo settore",
+		TextEN:    "Requested by a non-profit (ONLUS or Third-sector body)",
+		Reference: "art. 27-bis della Tabella B allegata al DPR 642/1972 e art. 82, comma 5, del D.Lgs. 117/2017"},
+}
+
+// CivilStatusExemption is the exemption every civil-status certificate carries by
+// law: nascita, matrimonio and unione civile certificates are never subject to stamp
+// duty.
+var CivilStatusExemption = Exemption{
+	Code:      "stato_civile",
+	Text:      "Certificato di stato civile",
+	TextEN:    "Civil-status certificate",
+	Reference: "art. 7, comma 5, della L. 29 dicembre 1990, n. 405",
+}
+
+// Settings are the module's own configuration, modules.settings.certificati:
+//
+//	key_dir: /var/lib/sportello/keys/stamp   # stamp key ring; default <data_dir>/keys/stamp
+//	bollo_cents: 1600                        # stamp duty, euro cents; default 1600 (16,00 €)
+//	office_anagrafe: "Servizi Demografici - Ufficio Anagrafe"
+//	office_stato_civile: "Servizi Demografici - Ufficio di Stato Civile"
+//	verify_rate_per_minute: 30               # per client IP and process; -1 disables
+//	exemptions: [{code, text, text_en, reference}, ...]   # default DefaultExemptions
+type Settings struct {
+	KeyDir              string      `yaml:"key_dir"`
+	BolloCents          int64       `yaml:"bollo_cents"`
+	OfficeAnagrafe      string      `yaml:"office_anagrafe"`
+	OfficeStatoCivile   string      `yaml:"office_stato_civile"`
+	VerifyRatePerMinute int         `yaml:"verify_rate_per_minute"`
+	Exemptions          []Exemption `yaml:"exemptions"`
+}
+
+// DefaultBolloCents is the stamp duty on a certificate: 16,00 € (DPR 642/1972,
+// Tariffa allegato A, parte prima, art. 4, as amended by DL 43/2013).
+const DefaultBolloCents = 1600
+
+// DefaultVerifyRate is how many verification requests a client IP may make per minute.
+const DefaultVerifyRate = 30
+
+// LoadSettings reads the module's settings from cfg and fills in the defaults.
+func LoadSettings(cfg config.Config) (Settings, error) {
+	var s Settings
+	if err := cfg.DecodeModule(ID, &s); err != nil {
+		return s, err
+	}
+	if s.KeyDir == "" {
+		s.KeyDir = filepath.Join(cfg.DataDir, "keys", "stamp")
+	}
+	if s.BolloCents == 0 {
+		s.BolloCents = DefaultBolloCents
+	}
+	if s.BolloCents < 0 {
+		return s, fmt.Errorf("config: modules.settings.%s.bollo_cents must be positive", ID)
+	}
+	if s.OfficeAnagrafe == "" {
+		s.OfficeAnagrafe = "Servizi Demografici - Ufficio Anagrafe"
+	}
+	if s.OfficeStatoCivile == "" {
+		s.OfficeStatoCivile = "Servizi Demografici - Ufficio di Stato Civile"
+	}
+	if s.VerifyRatePerMinute == 0 {
+		s.VerifyRatePerMinute = DefaultVerifyRate
+	}
+	if len(s.Exemptions) == 0 {
+		s.Exemptions = DefaultExemptions
+	}
+	seen := map[string]bool{CivilStatusExemption.Code: true}
+	for i, e := range s.Exemptions {
+		if e.Code == "" || e.Text == "" || e.Reference == "" || seen[e.Code] || strings.ContainsAny(e.Code, " /") {
+			return s, fmt.Errorf("config: modules.settings.%s.exemptions[%d]: code (unique, no spaces), text and reference are required", ID, i)
+		}
+		seen[e.Code] = true
+	}
+	return s, nil
+}
+
+func (s Settings) exemption(code string) (Exemption, bool) {
+	for _, e := range s.Exemptions {
+		if e.Code == code {
+			return e, true
+		}
+	}
+	return Exemption{}, false
+}
+
+// euro formats cents as Italian money: "16,00 €".
+func euro(cents int64) string {
+	return fmt.Sprintf("%d,%02d €", cents/100, cents%100)
+}

@@ -1,0 +1,179 @@
+package certificates
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/stamp"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
+)
+
+// PDF rebuilds the certificate's PDF from its record. It is the file issued, byte
+// for byte; a difference (a changed PDF library) is logged, and the rebuilt file,
+// which carries the same data and stamp, is returned.
+func (m *Module) PDF(cert *Certificate) ([]byte, error) {
+	d, err := cert.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	pdf, err := m.renderPDF(cert, d)
+	if err != nil {
+		return nil, err
+	}
+	if sum := sha256.Sum256(pdf); hex.EncodeToString(sum[:]) != cert.PDFHash {
+		m.log.Warn("rebuilt certificate PDF differs from the one issued", "certificate", cert.ID)
+	}
+	return pdf, nil
+}
+
+// staffFilter is the search form of the back office.
+type staffFilter struct {
+	Code, CF, From, To string
+}
+
+// staffSearch lists issued certificates by code, holder's tax code and issue date.
+func (m *Module) staffSearch(c echo.Context) error {
+	f := staffFilter{Code: strings.TrimSpace(c.QueryParam("codice")), CF: strings.ToUpper(strings.TrimSpace(c.QueryParam("cf"))),
+		From: c.QueryParam("dal"), To: c.QueryParam("al")}
+	errs := web.FormErrors{}
+	q := m.db.WithContext(c.Request().Context()).Model(&Certificate{})
+	if f.Code != "" {
+		norm, err := stamp.NormalizeCode(f.Code)
+		if err != nil {
+			errs.Add("codice", "certificates.verify.bad_code")
+		}
+		q = q.Where("id = ?", norm)
+	}
+	if f.CF != "" {
+		q = q.Where("holder_cf = ? OR requester_cf = ?", f.CF, f.CF)
+	}
+	if f.From != "" {
+		t, err := anagrafe.ParseDate(f.From)
+		if err != nil {
+			errs.Add("dal", "certificates.staff.bad_date")
+		}
+		q = q.Where("issued_at >= ?", time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, rome).UTC())
+	}
+	if f.To != "" {
+		t, err := anagrafe.ParseDate(f.To)
+		if err != nil {
+			errs.Add("al", "certificates.staff.bad_date")
+		}
+		q = q.Where("issued_at < ?", time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, rome).UTC())
+	}
+	status := http.StatusOK
+	var rows []Row
+	var total int64
+	if errs.Any() {
+		status = http.StatusUnprocessableEntity
+	} else {
+		if err := q.Count(&total).Error; err != nil {
+			return err
+		}
+		var list []Certificate
+		if err := q.Order("issued_at DESC, id").Limit(100).Find(&list).Error; err != nil {
+			return err
+		}
+		var err error
+		if rows, err = m.rows(c.Request().Context(), list); err != nil {
+			return err
+		}
+	}
+	return m.render.Render(c, status, "certificates/staff_list.html", map[string]any{
+		"Filter": f, "Rows": rows, "Total": total, "Errors": errs})
+}
+
+func (m *Module) staffCert(c echo.Context) (*Certificate, error) {
+	var cert Certificate
+	err := m.db.WithContext(c.Request().Context()).Where("id = ?", idParam(c)).Take(&cert).Error
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, web.ErrNotFound
+	}
+	return &cert, err
+}
+
+func (m *Module) renderStaffDetail(c echo.Context, status int, cert *Certificate, errs web.FormErrors, reason string) error {
+	d, err := cert.Snapshot()
+	if err != nil {
+		return err
+	}
+	vs, err := m.verifications(c.Request().Context(), cert.ID)
+	if err != nil {
+		return err
+	}
+	b := m.body(m.tr(web.Lang(c)), cert, d)
+	return m.render.Render(c, status, "certificates/staff_detail.html", map[string]any{
+		"Cert": cert, "Body": b, "Verdict": verdictOf(cert, m.now()), "Verifications": vs,
+		"Errors": errs, "Reason": reason, "MaxReason": MaxRevokeReason})
+}
+
+// staffDetail shows a certificate with its verification history and the revoke form.
+func (m *Module) staffDetail(c echo.Context) error {
+	cert, err := m.staffCert(c)
+	if err != nil {
+		return err
+	}
+	return m.renderStaffDetail(c, http.StatusOK, cert, web.FormErrors{}, "")
+}
+
+// MaxRevokeReason is the longest revocation reason accepted, in characters.
+const MaxRevokeReason = 500
+
+// staffRevoke revokes a certificate; the reason is required and audited.
+func (m *Module) staffRevoke(c echo.Context) error {
+	cert, err := m.staffCert(c)
+	if err != nil {
+		return err
+	}
+	reason := strings.TrimSpace(c.FormValue("motivo"))
+	errs := web.FormErrors{}
+	switch {
+	case reason == "":
+		errs.Add("motivo", "certificates.staff.reason_required")
+	case utf8.RuneCountInString(reason) > MaxRevokeReason:
+		errs.Add("motivo", "validation.max")
+	}
+	if errs.Any() {
+		return m.renderStaffDetail(c, http.StatusUnprocessableEntity, cert, errs, reason)
+	}
+	ctx := c.Request().Context()
+	v := web.CurrentViewer(c)
+	revoked := false
+	err = store.WithTx(ctx, m.db, func(tx *gorm.DB) error {
+		res := tx.Model(&Certificate{}).Where("id = ? AND status = ?", cert.ID, StatusValid).Updates(map[string]any{
+			"status": StatusRevoked, "revoked_at": m.now().UTC(), "revoked_reason": reason, "revoked_by": v.ID,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return nil // already revoked, by someone else a moment ago
+		}
+		revoked = true
+		return audit.Record(ctx, tx, audit.Entry{
+			ActorKind: audit.ActorStaff, ActorID: v.ID, Action: "certificates.revoke", SubjectCF: cert.HolderCF,
+			ObjectType: "certificate", ObjectID: cert.ID, IP: c.RealIP(), RequestID: requestID(c),
+			Details: map[string]any{"reason": reason, "type": cert.Type},
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if revoked {
+		web.AddFlash(c, "success", "certificates.staff.revoked")
+	} else {
+		web.AddFlash(c, "info", "certificates.staff.already_revoked")
+	}
+	return web.Redirect(c, "/backoffice/"+ID+"/"+cert.ID)
+}

@@ -1,0 +1,163 @@
+package certificates
+
+import (
+	"fmt"
+
+	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
+)
+
+// Body is a certificate's text, in one language: the PDF prints it in Italian, the
+// verification and personal pages show it in the reader's language.
+type Body struct {
+	Title    string
+	Intro    string
+	Holder   []pdfdoc.Field
+	Sections []Section
+	Use      string
+	Bollo    string
+	Validity string
+	Notice   string
+	Place    string
+	Officer  string
+	Signed   string
+}
+
+// Section is one part of a certificate's text.
+type Section struct {
+	Heading string
+	Text    string
+	Fields  []pdfdoc.Field
+}
+
+// translator renders message keys in one language.
+type translator func(key string, args ...any) string
+
+func (m *Module) tr(lang string) translator {
+	return func(key string, args ...any) string { return m.i18n.T(lang, key, args...) }
+}
+
+// date formats a Data date as 02/01/2006.
+func date(s string) string {
+	t := parseDay(s)
+	if t.IsZero() {
+		return s
+	}
+	return t.Format("02/01/2006")
+}
+
+func sexKey(sex string) string {
+	if sex == anagrafe.Female {
+		return "F"
+	}
+	return "M"
+}
+
+// body writes the text of certificate c with data d in the language of T.
+func (m *Module) body(T translator, c *Certificate, d *Data) Body {
+	t, _ := TypeByID(d.Type)
+	h := d.Holder
+	sx := sexKey(h.Sex)
+	b := Body{Title: T(t.TitleKey())}
+	if t.CivilStatus {
+		b.Intro = T("certificates.text.intro_civil")
+		b.Officer = T("certificates.text.officer_civil")
+	} else {
+		b.Intro = T("certificates.text.intro_anagrafe")
+		b.Officer = T("certificates.text.officer_anagrafe")
+	}
+	b.Holder = []pdfdoc.Field{
+		{Label: T("certificates.field.name"), Value: h.FullName()},
+		{Label: T("certificates.field.cf"), Value: h.FiscalCode},
+		{Label: T("certificates.field.birth"), Value: T("certificates.text.born."+sx, "Place", h.BirthPlace, "Date", date(h.BirthDate))},
+	}
+	residence := func() Section {
+		r := d.Residence
+		if r == nil {
+			return Section{}
+		}
+		if r.Cohabitation != "" {
+			return Section{Text: T("certificates.text.residence_cohabitation", "Address", r.Address, "Name", r.Cohabitation, "Since", date(r.Since))}
+		}
+		return Section{Text: T("certificates.text.residence", "Address", r.Address, "Since", date(r.Since))}
+	}
+	family := func(relations bool) Section {
+		hh := d.Household
+		if hh == nil {
+			return Section{}
+		}
+		s := Section{Text: T("certificates.text.family", "Address", hh.Address)}
+		for i, mm := range hh.Members {
+			v := mm.FullName() + " - " + T("certificates.text.born."+sexKey(mm.Sex), "Place", mm.BirthPlace, "Date", date(mm.BirthDate)) +
+				" - " + T("certificates.field.cf") + " " + mm.FiscalCode
+			if relations {
+				v += " - " + T(anagrafe.RelationKey(mm.Relation, mm.Sex))
+			}
+			s.Fields = append(s.Fields, pdfdoc.Field{Label: fmt.Sprintf("%d.", i+1), Value: v})
+		}
+		return s
+	}
+	citizenship := func() Section {
+		if h.Citizenship == anagrafe.Italian {
+			return Section{Text: T("certificates.text.citizenship." + sx)}
+		}
+		return Section{Text: T("certificates.text.citizenship_foreign", "State", h.Citizenship)}
+	}
+	civil := T(anagrafe.CivilStatusKey(h.CivilStatus, h.Sex))
+	act := func(textKey string) {
+		e := d.Event
+		if e == nil {
+			return
+		}
+		s := Section{Text: T(textKey+"."+sx, "Place", e.Place, "Date", date(e.Date), "Other", e.OtherName)}
+		s.Fields = append(s.Fields, pdfdoc.Field{Label: T("certificates.field.act"), Value: e.ActReference()})
+		if e.Annotations != "" {
+			s.Fields = append(s.Fields, pdfdoc.Field{Label: T("certificates.field.annotations"), Value: e.Annotations})
+		}
+		b.Sections = append(b.Sections, s)
+	}
+	switch t.ID {
+	case TypeResidence, TypeCohabitation:
+		b.Sections = append(b.Sections, residence())
+	case TypeFamily:
+		b.Sections = append(b.Sections, family(false))
+	case TypeFamilyRelations:
+		b.Sections = append(b.Sections, family(true))
+	case TypeCombined:
+		r, ci, f := residence(), citizenship(), family(true)
+		r.Heading, ci.Heading, f.Heading = T("certificates.text.h_residence"), T("certificates.text.h_citizenship"), T("certificates.text.h_family")
+		b.Sections = append(b.Sections, r, ci, f)
+	case TypeCitizenship:
+		b.Sections = append(b.Sections, citizenship())
+	case TypeAlive:
+		b.Sections = append(b.Sections, Section{Text: T("certificates.text.alive." + sx)})
+	case TypeCivilStatus:
+		b.Sections = append(b.Sections, Section{Text: T("certificates.text.civil_status", "Status", civil)})
+	case TypeFree:
+		b.Sections = append(b.Sections, Section{Text: T("certificates.text.free", "Status", civil)})
+	case TypeBirth:
+		act("certificates.text.birth")
+	case TypeMarriage:
+		act("certificates.text.marriage")
+	case TypeUnion:
+		act("certificates.text.union")
+	}
+	b.Use = T("certificates.text.use")
+	switch {
+	case d.Bollo.Mode == BolloDue:
+		b.Bollo = T("certificates.text.bollo_due", "Amount", euro(d.Bollo.AmountCents))
+	case d.Bollo.Exemption == CivilStatusExemption.Code:
+		b.Bollo = T("certificates.text.bollo_civil", "Reference", d.Bollo.Reference)
+	default:
+		b.Bollo = T("certificates.text.bollo_exempt", "Reason", d.Bollo.Reason, "Reference", d.Bollo.Reference)
+	}
+	if c.ExpiresAt == nil {
+		b.Validity = T("certificates.text.validity_unlimited")
+	} else {
+		b.Validity = T("certificates.text.validity_six_months", "Date", c.LastValidDay().Format("02/01/2006"))
+	}
+	b.Notice = T("certificates.text.notice_art40")
+	b.Place = T("certificates.text.place_date", "Comune", m.cfg.Comune.Name, "Date", c.IssuedAt.In(rome).Format("02/01/2006"))
+	b.Signed = T("certificates.text.signed")
+	return b
+}

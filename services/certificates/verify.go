@@ -1,0 +1,325 @@
+package certificates
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/comuni-italiani/sportello/app/stamp"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
+)
+
+// Verdict is the answer of a verification.
+type Verdict string
+
+// Verdicts. The JSON API returns these strings; pages show them in large letters.
+const (
+	// Valid: the certificate exists, its stamp is intact, it is neither revoked nor
+	// expired.
+	Valid Verdict = "valido"
+	// Revoked: the comune revoked the certificate.
+	Revoked Verdict = "revocato"
+	// Expired: past its validity (six months for most certificates).
+	Expired Verdict = "scaduto"
+	// NotAuthentic: no such certificate, or a stamp that does not verify (forged or
+	// altered).
+	NotAuthentic Verdict = "non_autentico"
+)
+
+// LabelKey is the message key of the verdict in large letters ("VALIDO").
+func (v Verdict) LabelKey() string { return "certificates.verdict." + string(v) }
+
+// TextKey is the message key of the sentence explaining the verdict.
+func (v Verdict) TextKey() string { return "certificates.verdict." + string(v) + ".text" }
+
+// Class is the Bootstrap Italia colour of the verdict (colour is never alone: the
+// word says it too).
+func (v Verdict) Class() string {
+	switch v {
+	case Valid:
+		return "success"
+	case Expired:
+		return "warning"
+	}
+	return "danger"
+}
+
+// find returns the certificate with code id (as typed or scanned), or
+// store.ErrNotFound.
+func (m *Module) find(ctx context.Context, id string) (*Certificate, error) {
+	norm, err := stamp.NormalizeCode(id)
+	if err != nil {
+		return nil, store.ErrNotFound
+	}
+	var c Certificate
+	if err := m.db.WithContext(ctx).Where("id = ?", norm).Take(&c).Error; err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// intact checks the stored record against its own stamp: the signature verifies with
+// the comune's keys and the signed fields and data hash match the record. A record
+// altered in the database (or signed by no key of ours) fails.
+func (m *Module) intact(c *Certificate) (*Data, error) {
+	msg, err := stamp.Decode(c.Stamp)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.ring.Verify(msg)
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	want := stamp.DataHash(d)
+	if p.CertID != c.ID || p.Holder != c.HolderCF || p.Type != c.Type || !bytes.Equal(p.DataHash, want) ||
+		hex.EncodeToString(want) != c.DataHash {
+		return nil, errors.New("certificates: record does not match its stamp")
+	}
+	return d, nil
+}
+
+// verdictOf judges a stored certificate at now.
+func verdictOf(c *Certificate, now time.Time) Verdict {
+	switch {
+	case c.Status == StatusRevoked:
+		return Revoked
+	case c.ExpiredAt(now):
+		return Expired
+	}
+	return Valid
+}
+
+// Check verifies the certificate with code id at the module's clock and returns it
+// with its data (nil for NotAuthentic).
+func (m *Module) Check(ctx context.Context, id string) (Verdict, *Certificate, *Data, error) {
+	c, err := m.find(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return NotAuthentic, nil, nil, nil
+	}
+	if err != nil {
+		return "", nil, nil, err
+	}
+	d, err := m.intact(c)
+	if err != nil {
+		m.log.Error("certificate record fails its own stamp", "certificate", c.ID, "err", err)
+		return NotAuthentic, nil, nil, nil
+	}
+	return verdictOf(c, m.now()), c, d, nil
+}
+
+// logVerification records a check; a failure is logged, never shown to the reader.
+func (m *Module) logVerification(c echo.Context, certID, channel string) {
+	if c.Request().Method == http.MethodHead {
+		return
+	}
+	v := Verification{CertificateID: certID, At: m.now().UTC(), Channel: channel, IP: AnonymizeIP(c.RealIP())}
+	if err := m.db.WithContext(c.Request().Context()).Create(&v).Error; err != nil {
+		m.log.Warn("verification not logged", "certificate", certID, "err", err)
+	}
+}
+
+// AnonymizeIP clears the host part of an address: IPv4 keeps its /24 network
+// (203.0.113.0), IPv6 its /48. Anything unparsable becomes "".
+func AnonymizeIP(s string) string {
+	ip := net.ParseIP(strings.TrimSpace(s))
+	if ip == nil {
+		return ""
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.Mask(net.CIDRMask(24, 32)).String()
+	}
+	return ip.Mask(net.CIDRMask(48, 128)).String()
+}
+
+// verifyForm is the page where a code can be typed; with ?codice= it sends the reader
+// to the certificate's page.
+func (m *Module) verifyForm(c echo.Context) error {
+	typed, asked := c.QueryParams()["codice"]
+	data := map[string]any{"Errors": web.FormErrors{}, "Typed": ""}
+	if asked {
+		code := strings.TrimSpace(typed[0])
+		norm, err := stamp.NormalizeCode(code)
+		if err == nil {
+			return web.Redirect(c, "/verifica/"+norm+"?via=codice")
+		}
+		errs := web.FormErrors{}
+		if code == "" {
+			errs.Add("codice", "validation.required")
+		} else {
+			errs.Add("codice", "certificates.verify.bad_code")
+		}
+		data["Errors"], data["Typed"] = errs, code
+		return m.render.Render(c, http.StatusUnprocessableEntity, "certificates/verify_form.html", data)
+	}
+	return m.render.Render(c, http.StatusOK, "certificates/verify_form.html", data)
+}
+
+// VerifyPage is the data of the public verification page.
+type VerifyPage struct {
+	Verdict Verdict
+	// Code is the code as asked for.
+	Code string
+	Cert *Certificate
+	Body *Body
+	// Unlimited is true for certificates valid without limit.
+	Unlimited bool
+}
+
+// verifyPage is the page the QR code opens (and the typed code leads to): the verdict
+// in large words, and the data as issued to compare with the paper. It needs no
+// JavaScript; verify.js adds a check of the QR code's signed payload when present.
+func (m *Module) verifyPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	v, cert, d, err := m.Check(ctx, idParam(c))
+	if err != nil {
+		return err
+	}
+	page := VerifyPage{Verdict: v, Code: idParam(c), Cert: cert}
+	status := http.StatusOK
+	if cert == nil {
+		status = http.StatusNotFound
+	} else {
+		channel := ChannelQR
+		if c.QueryParam("via") == "codice" {
+			channel = ChannelCode
+		}
+		m.logVerification(c, cert.ID, channel)
+		b := m.body(m.tr(web.Lang(c)), cert, d)
+		page.Body, page.Unlimited = &b, cert.ExpiresAt == nil
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return m.render.Render(c, status, "certificates/verify.html", page)
+}
+
+// APIResult is the JSON answer of the verification API (see the package comment).
+type APIResult struct {
+	Verdict       Verdict    `json:"verdict"`
+	CertificateID string     `json:"certificate_id"`
+	Type          string     `json:"type,omitempty"`
+	TypeLabel     string     `json:"type_label,omitempty"`
+	HolderName    string     `json:"holder_name,omitempty"`
+	HolderCF      string     `json:"holder_cf,omitempty"`
+	IssuedAt      *time.Time `json:"issued_at,omitempty"`
+	// ExpiresAt is when validity ends; null for unlimited validity (or an unknown
+	// certificate). ValidUntil is the last valid day, YYYY-MM-DD.
+	ExpiresAt  *time.Time `json:"expires_at"`
+	ValidUntil string     `json:"valid_until,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+	// Signature and KeyID answer POST /api/verifica: whether the payload's signature
+	// verified ("valida" or "non_valida") and with which key.
+	Signature string `json:"signature,omitempty"`
+	KeyID     string `json:"key_id,omitempty"`
+}
+
+func (m *Module) apiResult(lang string, v Verdict, id string, cert *Certificate) APIResult {
+	r := APIResult{Verdict: v, CertificateID: id}
+	if cert == nil {
+		return r
+	}
+	t, _ := TypeByID(cert.Type)
+	issued := cert.IssuedAt.UTC()
+	r.CertificateID, r.Type, r.TypeLabel = cert.ID, cert.Type, m.i18n.T(lang, t.TitleKey())
+	r.HolderName, r.HolderCF, r.IssuedAt = cert.HolderName, cert.HolderCF, &issued
+	if cert.ExpiresAt != nil {
+		e := cert.ExpiresAt.UTC()
+		r.ExpiresAt, r.ValidUntil = &e, cert.LastValidDay().Format(dateLayout)
+	}
+	if cert.RevokedAt != nil {
+		ra := cert.RevokedAt.UTC()
+		r.RevokedAt = &ra
+	}
+	return r
+}
+
+// verifyAPI answers GET /api/verifica/:id.
+func (m *Module) verifyAPI(c echo.Context) error {
+	v, cert, _, err := m.Check(c.Request().Context(), idParam(c))
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if cert == nil {
+		status = http.StatusNotFound
+	} else {
+		m.logVerification(c, cert.ID, ChannelAPI)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(status, m.apiResult(web.Lang(c), v, idParam(c), cert))
+}
+
+// payloadRequest is the body of POST /api/verifica.
+type payloadRequest struct {
+	// Payload is the QR code's fragment (the text after '#'), or the whole URL.
+	Payload string `json:"payload"`
+	// FromPage is set by the verification page's script, whose visit is already
+	// logged.
+	FromPage bool `json:"from_page"`
+}
+
+// verifyPayloadAPI answers POST /api/verifica: it verifies a stamp's signature with
+// the comune's keys, then judges the certificate it names. Any altered byte, or a
+// key the comune never had, gives "non_autentico".
+func (m *Module) verifyPayloadAPI(c echo.Context) error {
+	var req payloadRequest
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 16<<10))
+	if err := dec.Decode(&req); err != nil || strings.TrimSpace(req.Payload) == "" {
+		return web.NewError(http.StatusBadRequest, "errors.400.text")
+	}
+	lang := web.Lang(c)
+	p, err := m.verifyStamp(strings.TrimSpace(req.Payload))
+	if err != nil {
+		r := m.apiResult(lang, NotAuthentic, "", nil)
+		r.Signature = "non_valida"
+		return c.JSON(http.StatusOK, r)
+	}
+	v, cert, d, err := m.Check(c.Request().Context(), p.CertID)
+	if err != nil {
+		return err
+	}
+	if cert != nil && (!bytes.Equal(stamp.DataHash(d), p.DataHash) || cert.HolderCF != p.Holder || cert.Type != p.Type) {
+		// Signed by us, but not what the register holds under that code.
+		v, cert = NotAuthentic, nil
+	}
+	r := m.apiResult(lang, v, p.CertID, cert)
+	r.Signature, r.KeyID = "valida", p.KeyID
+	if cert != nil && !req.FromPage {
+		m.logVerification(c, cert.ID, ChannelAPI)
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// verifyStamp verifies a payload given as a fragment or as a whole verification URL.
+func (m *Module) verifyStamp(s string) (stamp.Payload, error) {
+	if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
+		return m.ring.VerifyURL(s)
+	}
+	msg, err := stamp.Decode(strings.TrimPrefix(s, "#"))
+	if err != nil {
+		return stamp.Payload{}, err
+	}
+	return m.ring.Verify(msg)
+}
+
+// idParam is the certificate code in the path, unescaped: a check character such as
+// "*" arrives as %2A from a QR code made with url.PathEscape.
+func idParam(c echo.Context) string {
+	raw := c.Param("id")
+	if s, err := url.PathUnescape(raw); err == nil {
+		return s
+	}
+	return raw
+}
