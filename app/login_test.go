@@ -22,7 +22,7 @@ import (
 const testPassword = "Cipresso-Lungo-42"
 
 // citizenCF is a fictional person's tax code: Lucia Verdi, born 20/05/1990 in L219.
-func citizenCF(t *testing.T) string {
+func citizenCF(t testing.TB) string {
 	cf, err := codicefiscale.Compute("Verdi", "Lucia", time.Date(1990, 5, 20, 0, 0, 0, 0, time.UTC), true, "L219")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func citizenCF(t *testing.T) string {
 
 // issueCitizen registers a citizen at the desk (through the service) and issues
 // credentials, as the URP operator does after checking an identity document.
-func issueCitizen(t *testing.T, s *apptest.Server, cf string) accounts.Credentials {
+func issueCitizen(t testing.TB, s *apptest.Server, cf string) accounts.Credentials {
 	t.Helper()
 	ctx := context.Background()
 	acc := s.App.Accounts()
@@ -50,7 +50,7 @@ func issueCitizen(t *testing.T, s *apptest.Server, cf string) accounts.Credentia
 }
 
 // activate goes through the activation pages as the citizen does at home.
-func activate(t *testing.T, c *apptest.Client, cred accounts.Credentials, password string) {
+func activate(t testing.TB, c *apptest.Client, cred accounts.Credentials, password string) {
 	t.Helper()
 	page := c.Get("/idp/attiva")
 	r := c.Follow(c.Submit(page, url.Values{"username": {cred.Username}, "code": {cred.ActivationCode}}))

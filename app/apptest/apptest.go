@@ -37,6 +37,8 @@ type Options struct {
 	// DB reuses a database (already migrated) instead of creating a fresh one, for
 	// tests of several portal processes on one database.
 	DB *gorm.DB
+	// RealCrypto keeps production password and client-secret hashing (benchmarks).
+	RealCrypto bool
 	// Host replaces 127.0.0.1 in the base URL (for example "localhost"), so that a
 	// cookie jar keeps two portals' cookies apart.
 	Host string
@@ -82,7 +84,7 @@ func New(t testing.TB, d store.Dialect, o Options) *Server {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
-	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test", FastCrypto: true})
+	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test", FastCrypto: !o.RealCrypto})
 	if err != nil {
 		t.Fatalf("apptest: app.New: %v", err)
 	}

@@ -54,8 +54,8 @@ type Options struct {
 	Log     *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// SecretHashCost is the bcrypt cost of client secrets (0: fosite's default, 12).
-	// Tests lower it.
+	// SecretHashCost is the bcrypt cost used to check client secrets hashed by bcrypt
+	// before secrets moved to SHA-256 (see secretHasher); tests lower it.
 	SecretHashCost int
 }
 
@@ -133,6 +133,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		GlobalSecret:                   globalSecret,
 		SendDebugMessagesToClients:     false,
 	}
+	p.config.ClientSecretsHasher = &secretHasher{bcrypt: &fosite.BCrypt{Config: p.config}}
 	keyGetter := func(ctx context.Context) (any, error) { return p.signingKey(ctx) }
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(p.config),
