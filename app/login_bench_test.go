@@ -83,4 +83,3 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		})
 	}
 }
-
