@@ -325,7 +325,17 @@ func TestStaffPagesAndStats(t *testing.T) {
 
 func TestServiceInCatalogue(t *testing.T) {
 	t.Parallel()
-	s, _ := portal(t, store.SQLite, "")
+	s, m := portal(t, store.SQLite, "")
+	for range 2 { // idempotent
+		if err := m.SeedDemo(ctx, s.DB); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int64
+	s.DB.Model(&certificates.Certificate{}).Where("holder_cf = ?", anagrafe.DemoCitizenCF).Count(&n)
+	if n != 1 {
+		t.Fatalf("demo certificates: %d", n)
+	}
 	r := s.Client().Get("/servizi/certificati")
 	if r.Status != http.StatusOK || !strings.Contains(r.Body, "Certificati anagrafici e di stato civile") || !strings.Contains(r.Body, `href="/servizi/certificati/nuovo"`) {
 		t.Fatalf("service sheet: %d", r.Status)
