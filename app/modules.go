@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/services/certificates"
 	"github.com/comuni-italiani/sportello/services/urp"
 )
 
@@ -9,6 +10,7 @@ import (
 // A new service is one package under services/ and one line here.
 func Builtin() []services.Module {
 	return []services.Module{
+		certificates.New(),
 		urp.New(),
 	}
 }

@@ -8,6 +8,8 @@
 //	sportello staff     staff accounts (create the first admin, reset)
 //	sportello anagrafe  population register (import from CSV)
 //	sportello idp       embedded identity provider (clients, signing keys)
+//	sportello keys      certificate stamp keys
+//	sportello verify    offline check of a certificate QR, URL or PDF
 //
 // Configuration: a YAML file (--config, or SPORTELLO_CONFIG) and SPORTELLO_* variables;
 // see config/sportello.example.yaml.
@@ -53,6 +55,8 @@ Commands:
   staff     staff accounts: staff create --username U --given-name G --family-name F --email E --roles admin
   anagrafe  population register: anagrafe import [--dry-run] FILE.csv
   idp       embedded identity provider: idp clients add|list|remove, idp keys rotate
+  keys      certificate stamp keys: keys list|init|rotate|jwks
+  verify    check a certificate offline: verify [--keys FILE] URL|PAYLOAD|FILE.pdf
 
 Common flags:
   --config FILE   YAML configuration (default: $SPORTELLO_CONFIG, else built-in defaults)
@@ -77,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "sportello", version)
 		return nil
 	case "serve", "migrate", "demo":
-	case "staff", "anagrafe", "idp":
+	case "staff", "anagrafe", "idp", "keys", "verify":
 		// These parse their own flags; only --config is read here.
 		cfg, err := loadConfig(configFromArgs(args))
 		if err != nil {
@@ -88,6 +92,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return staffCommand(ctx, cfg, args, stdout)
 		case "idp":
 			return idpCommand(ctx, cfg, args, stdout)
+		case "keys":
+			return keysCommand(ctx, cfg, args, stdout)
+		case "verify":
+			return verifyCommand(ctx, cfg, args, stdout)
 		}
 		return anagrafeCommand(ctx, cfg, args, stdout)
 	default:
