@@ -37,6 +37,7 @@ func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout
 	fs := flag.NewFlagSet("sportello verify", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	keysFile := fs.String("keys", "", "public keys (JWKS) saved from /.well-known/sportello-stamp-keys.json")
+	fs.String("config", "", "configuration file (read by the caller)")
 	fs.Usage = func() { fmt.Fprint(stdout, verifyUsage) }
 	if err := fs.Parse(args); err != nil {
 		return err
