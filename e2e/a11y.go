@@ -109,7 +109,8 @@ const maxNodes = 5
 // each violation as an error of t: rule id, impact, help text and link, the CSS
 // targets of the first offending nodes and axe's explanation for the first one. What
 // axe cannot decide alone ("incomplete", such as contrast over a background image) is
-// logged for a human to review. It marks the page as checked.
+// logged for a human to review. It also reports form labels that other text covers
+// (see labelOverlapsJS), which axe does not check. It marks the page as checked.
 //
 // About the Content-Security-Policy: the portal sends script-src 'self' with neither
 // 'unsafe-inline' nor 'unsafe-eval'. Evaluating axe.min.js with Runtime.evaluate is
@@ -184,7 +185,64 @@ func (b *Browser) CheckA11y(t testing.TB) {
 		}
 	}
 	t.Log(msg)
+	b.checkLabelOverlaps(t, where)
 	eval[bool](b, `(window.__e2eA11y = 'checked') !== ''`)
+}
+
+// labelOverlap is a form field's label whose text another text covers.
+type labelOverlap struct {
+	Field  string  `json:"field"`  // the labelled control's id
+	Label  string  `json:"label"`  // the label's text
+	Other  string  `json:"other"`  // the covering text's element, as tag
+	Text   string  `json:"text"`   // the covering text
+	Width  float64 `json:"width"`  // size of the overlap, CSS pixels
+	Height float64 `json:"height"` //
+}
+
+// labelOverlapsJS finds form labels whose text overlaps other visible text, which
+// axe-core does not look for. Bootstrap Italia positions a field's label absolutely,
+// raised above the field, so the label covers whatever sits just above it unless the
+// layout leaves room (a fieldset's legend, say). Text boxes are those of the text's
+// lines (Range.getClientRects), trimmed by a fifth of their height at the top and at
+// the bottom, where the font keeps room for accents and descenders: text that comes
+// close without touching is not reported.
+const labelOverlapsJS = `(() => {
+	const shown = e => { for (; e; e = e.parentElement) { const s = getComputedStyle(e);
+		if (s.display === 'none' || s.visibility === 'hidden' || s.opacity === '0') return false;
+		const r = e.getBoundingClientRect();
+		if (s.overflow !== 'visible' && (r.width <= 1 || r.height <= 1)) return false; } return true; };
+	const lines = root => { const out = []; const w = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+		for (let n; (n = w.nextNode());) {
+			if (!n.textContent.trim() || !shown(n.parentElement)) continue;
+			const r = document.createRange(); r.selectNodeContents(n);
+			for (const q of r.getClientRects()) { const trim = q.height / 5;
+				if (q.width > 1 && q.height > 1) out.push({n, l: q.left, r: q.right, t: q.top + trim, b: q.bottom - trim}); } }
+		return out; };
+	const all = lines(document.body), out = [], seen = new Set();
+	for (const label of document.querySelectorAll('label')) {
+		const c = label.control;
+		if (!c || !shown(label)) continue;
+		for (const a of lines(label)) for (const o of all) {
+			if (label.contains(o.n) || c.contains(o.n)) continue;
+			const w = Math.min(a.r, o.r) - Math.max(a.l, o.l), h = Math.min(a.b, o.b) - Math.max(a.t, o.t);
+			const key = (c.id || c.name) + '|' + o.n.parentElement.tagName + '|' + o.n.textContent;
+			if (w > 2 && h > 2 && !seen.has(key)) { seen.add(key);
+				out.push({field: c.id || c.name, label: label.innerText.trim(), other: o.n.parentElement.tagName.toLowerCase(),
+					text: o.n.textContent.trim(), width: Math.round(w), height: Math.round(h)}); }
+		}
+	}
+	return out;
+})()`
+
+// checkLabelOverlaps reports, as errors of t, the form labels of the current page whose
+// text other text covers: such a label cannot be read, and neither can what covers it.
+// CheckA11y runs it on every page.
+func (b *Browser) checkLabelOverlaps(t testing.TB, where string) {
+	t.Helper()
+	for _, o := range eval[[]labelOverlap](b, labelOverlapsJS) {
+		t.Errorf("layout on %s: the label %q of #%s overlaps the text %q of a <%s> (by %gx%g px): move them apart",
+			where, abbrev(o.Label), o.Field, abbrev(o.Text), o.Other, o.Width, o.Height)
+	}
 }
 
 // SkipA11y marks the current page as deliberately not checked, for a page that axe

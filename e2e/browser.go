@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -38,6 +39,7 @@ type Browser struct {
 	mu        sync.Mutex
 	console   []chromedp.ConsoleMessage // errors and exceptions the pages wrote
 	errorDocs map[string]bool           // documents that answered 4xx/5xx on purpose
+	lastDoc   *network.Response         // response of the last document loaded by navigation
 }
 
 // DefaultLanguage is the Accept-Language of a new Browser: an Italian citizen's. The
@@ -88,6 +90,11 @@ func NewBrowser(t testing.TB) *Browser {
 	}
 	b.watchConsole()
 	b.SetLanguage(DefaultLanguage)
+	// Bootstrap Italia scrolls smoothly unless the user prefers reduced motion. A click
+	// is aimed where its element is once scrolled into view; during a smooth scroll it
+	// lands elsewhere (seen: a checkbox's label missed after typing in a field above).
+	// A person who prefers reduced motion is as real a visitor as any.
+	b.EmulateMedia("prefers-reduced-motion", "reduce")
 
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -112,6 +119,19 @@ func (b *Browser) SetLanguage(acceptLanguage string) {
 	run(b, "set Accept-Language", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 			Headers: network.Headers{"Accept-Language": acceptLanguage},
+		})
+		return err
+	}))
+}
+
+// EmulateMedia makes the pages see the CSS media feature name (such as
+// "prefers-reduced-motion" or "prefers-color-scheme") with value, from now on, in
+// place of the feature emulated before. NewBrowser sets prefers-reduced-motion: reduce.
+func (b *Browser) EmulateMedia(name, value string) {
+	b.t.Helper()
+	run(b, "emulate "+name+": "+value, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: name, Value: value}},
 		})
 		return err
 	}))
@@ -298,6 +318,15 @@ func (b *Browser) Press(keys string) {
 	run(b, fmt.Sprintf("press %q", keys), chromedp.KeyEvent(keys))
 }
 
+// PressFollow sends keys to the focused element, like Press, when they lead to a new
+// page (Enter in a form's field submits it): it waits until that page has loaded and
+// returns its HTTP status.
+func (b *Browser) PressFollow(keys string) int {
+	b.t.Helper()
+	b.leavePage()
+	return b.navigate(fmt.Sprintf("press %q", keys), chromedp.KeyEvent(keys))
+}
+
 // Tab presses the Tab key.
 func (b *Browser) Tab() {
 	b.t.Helper()
@@ -441,15 +470,33 @@ next:
 // answered with an error: the browser logs "Failed to load resource" for them, which
 // is no fault of the page when the journey went there on purpose (a 404 page).
 func (b *Browser) status(resp *network.Response) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lastDoc = resp
 	if resp == nil {
 		return 0
 	}
 	if resp.Status >= 400 {
-		b.mu.Lock()
 		b.errorDocs[resp.URL] = true
-		b.mu.Unlock()
 	}
 	return int(resp.Status)
+}
+
+// ResponseHeader returns the header name (case-insensitive) of the response that
+// brought the current document, as Visit, Follow, FollowLink, Submit or PressFollow
+// loaded it (after any redirects); empty when there is none.
+func (b *Browser) ResponseHeader(name string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lastDoc == nil {
+		return ""
+	}
+	for k, v := range b.lastDoc.Headers {
+		if strings.EqualFold(k, name) {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
 }
 
 // jsString quotes s as a JavaScript string literal.

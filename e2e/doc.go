@@ -31,14 +31,24 @@
 //     error. Errors on the browser console (exceptions, resources that fail to load or
 //     that the Content-Security-Policy refuses) fail the test, but for the documented
 //     knownConsoleErrors. A failed test leaves a screenshot.
+//     The browser prefers reduced motion (no smooth scrolling, which made clicks miss).
 //   - CheckA11y runs axe-core on the current page (in an isolated world, under the
-//     portal's real CSP: see CheckA11y) and reports every violation;
+//     portal's real CSP: see CheckA11y) and reports every violation, and reports form
+//     labels that other text covers, which axe does not check;
 //     VisitAndCheck does a visit and the check in one step. The browser remembers
 //     whether the current page was checked: leaving a page unchecked (with Visit,
 //     FollowLink, Follow or Submit, or at the end of the test) is an error, so no
 //     journey can forget a page.
+//   - Logging in: Portal.DemoAccount reads the demo accounts `sportello demo` printed
+//     (password, role, TOTP secret); Portal.TOTPCode gives a code the portal accepts
+//     now (each TOTP time step works once per account, and the demo spent the step of
+//     its enrolment); Browser.LoginComune walks the login with the comune's
+//     credentials, second factor included, and Browser.Logout presses "Esci".
+//   - Portal.RequestLogged finds the access-log line of the current page's request
+//     (Browser.ResponseHeader("X-Request-Id")), to compare the status it records.
 //
 // Screenshots and portal logs go to e2e/testdata/out/ (ignored by git), named after
-// the test. harness.go has the portal, browser.go the browser, a11y.go the checks;
-// journeys live in journey_<name>_test.go files.
+// the test. harness.go has the portal, browser.go the browser, a11y.go the checks,
+// accounts.go and login.go the accounts and the login; journeys live in
+// journey_<name>_test.go files.
 package e2e

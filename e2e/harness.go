@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -86,8 +87,9 @@ type Portal struct {
 
 	t    testing.TB
 	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited; then waitErr is set
+	done chan struct{} // closed when the process has exited; then err is set
 	err  error
+	totp totpState // TOTP steps used, for TOTPCode
 }
 
 // StartPortal runs `sportello demo` then `sportello serve` on a free port of 127.0.0.1
@@ -177,6 +179,9 @@ func (p *Portal) runDemo(bin string, env []string, logf *os.File) {
 	fmt.Fprintf(logf, "### %s demo\n", bin)
 	err := cmd.Run()
 	p.DemoOutput = stdout.String()
+	// The demo enrols its staff's TOTP with the code of the current step, which the
+	// portal then refuses for a login: TOTPCode starts after it.
+	p.totp.floor = time.Now().Unix() / totpPeriod
 	if err != nil {
 		p.showLog()
 		p.t.Fatalf("e2e: `sportello demo` failed: %v\nstdout:\n%s\n(log: %s)", err, p.DemoOutput, p.LogPath)
@@ -269,6 +274,49 @@ func (p *Portal) Log() string {
 		p.t.Errorf("e2e: read portal log: %v", err)
 	}
 	return string(b)
+}
+
+// Request is one line of the portal's access log: a request and the status it got.
+type Request struct {
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Route     string `json:"route"`
+	Status    int    `json:"status"`
+	RequestID string `json:"request_id"`
+}
+
+// RequestLogged returns the access-log line of the request with the given id (the
+// X-Request-Id header of its response: Browser.ResponseHeader), waiting up to two
+// seconds for it, since the portal writes it once the response is sent. It fails t when
+// the line does not come.
+func (p *Portal) RequestLogged(t testing.TB, requestID string) Request {
+	t.Helper()
+	if requestID == "" {
+		t.Fatalf("e2e: RequestLogged: no request id (did the response carry X-Request-Id?)")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		b, err := os.ReadFile(p.LogPath)
+		if err != nil {
+			t.Fatalf("e2e: read portal log: %v", err)
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if !bytes.Contains(line, []byte(requestID)) {
+				continue
+			}
+			var r struct {
+				Msg string `json:"msg"`
+				Request
+			}
+			if json.Unmarshal(line, &r) == nil && r.Msg == "request" && r.RequestID == requestID {
+				return r.Request
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("e2e: no access-log line for request %s in %s", requestID, p.LogPath)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // showLog prints the end of the portal's log in the test output.

@@ -49,8 +49,9 @@ func (r *recorder) want(t *testing.T, parts ...string) {
 }
 
 // TestHarnessCatchesMistakes shows that the checks of the harness fire: a page left
-// without an accessibility check is reported, and axe-core, injected into a page under
-// the portal's Content-Security-Policy, finds violations planted in it. A checker that
+// without an accessibility check is reported, axe-core, injected into a page under
+// the portal's Content-Security-Policy, finds violations planted in it, and so does
+// the check of labels covered by other text. A checker that
 // silently passes everything would make every journey worthless.
 func TestHarnessCatchesMistakes(t *testing.T) {
 	Require(t)
@@ -66,9 +67,17 @@ func TestHarnessCatchesMistakes(t *testing.T) {
 
 	eval[bool](b, `(document.querySelector('main').insertAdjacentHTML('beforeend',
 		'<img src="/static/img/stemma.svg" id="e2e-no-alt"><input type="text" id="e2e-no-label">'), true)`)
+	// A label raised over the heading above its field (styles set from script: the
+	// CSP refuses inline style attributes).
+	eval[bool](b, `(() => { const m = document.querySelector('main');
+		m.insertAdjacentHTML('beforeend', '<h2 class="h4">Titolo piantato</h2><div id="e2e-box"><label for="e2e-covered">Etichetta piantata</label><input type="text" id="e2e-covered"></div>');
+		document.querySelector('#e2e-box').style.position = 'relative';
+		const l = document.querySelector('label[for=e2e-covered]').style; l.position = 'absolute'; l.top = '-1.6em';
+		return true; })()`)
 	b.CheckA11y(rec)
 	rec.want(t, "axe-core on /servizi: image-alt (impact critical)", "#e2e-no-alt", "https://dequeuniversity.com/rules/axe/")
 	rec.want(t, "axe-core on /servizi: label (impact critical)", "#e2e-no-label", "first node: Fix any of the following")
+	rec.want(t, `layout on /servizi: the label "Etichetta piantata" of #e2e-covered overlaps the text "Titolo piantato" of a <h2>`)
 
 	rec.mu.Lock()
 	rec.passthrough = true // from here on (and in the cleanups) errors are real
