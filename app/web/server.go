@@ -65,6 +65,15 @@ func New(o Options) *echo.Echo {
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
 	e.HTTPErrorHandler = ErrorHandler(o.Renderer, o.Log)
+	// HEAD is answered as GET: net/http drops the body of a HEAD response.
+	e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().Method == http.MethodHead {
+				c.Request().Method = http.MethodGet
+			}
+			return next(c)
+		}
+	})
 
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
@@ -139,6 +148,9 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogLatency: true, LogMethod: true, LogURIPath: true, LogRequestID: true,
 		LogRemoteIP: true, LogRoutePath: true, LogResponseSize: true,
+		// The error handler renders the error page here, so the line logs the status
+		// the visitor got (a 403 from a guard, not the 200 Echo would assume).
+		HandleError: true,
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
 			return p == "/healthz" || p == "/metrics"
