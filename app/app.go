@@ -31,6 +31,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/backoffice"
+	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/store"
@@ -97,6 +98,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, accounts.Migrations()...)
 	m = append(m, idp.Migrations()...)
 	m = append(m, anagrafe.Migrations()...)
+	m = append(m, feedback.Migrations()...)
 	return m
 }
 
@@ -270,13 +272,15 @@ func (a *App) mountModules() error {
 		}
 	}
 	var stats []services.Stats
+	titles := map[string]string{}
 	for _, mod := range a.modules {
 		if st, ok := mod.(services.Stats); ok {
 			stats = append(stats, st)
 		}
+		titles[mod.Info().ID] = mod.Info().Title
 	}
 	backoffice.Mount(web.NewRoutes(a.echo, "/backoffice", a.requireStaff), backoffice.Deps{
-		DB: a.db, Render: a.render, Log: a.log, Stats: stats, Outbox: a.outbox, RequireRole: a.requireRole,
+		DB: a.db, Render: a.render, Log: a.log, Stats: stats, Outbox: a.outbox, RequireRole: a.requireRole, Titles: titles,
 	})
 	a.staffNav = append(a.staffNav, backoffice.Nav()...)
 	return nil

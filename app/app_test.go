@@ -433,3 +433,44 @@ func TestCSRFOnEveryForm(t *testing.T) {
 	}
 	t.Logf("%d state-changing routes refuse a missing CSRF token", checked)
 }
+
+// TestRatingQuestion: the question that closes a service records an anonymous score,
+// refuses nonsense with 422 leaving nothing behind, and shows averages to admins.
+func TestRatingQuestion(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{NewModules: modules}, func(t *testing.T, s *apptest.Server) {
+		c := s.Client()
+		page := c.Get("/servizi/urp/")
+		if !strings.Contains(page.Body, "Quanto è stato facile usare questo servizio?") {
+			t.Fatal("no rating question at the end of the service")
+		}
+		for _, bad := range []url.Values{
+			{"servizio": {"urp"}, "voto": {"9"}},
+			{"servizio": {"inesistente"}, "voto": {"4"}},
+			{"servizio": {"urp"}, "voto": {"4"}, "commento": {strings.Repeat("x", 501)}},
+		} {
+			if r := c.PostForm("/valutazione", bad); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "da 1 a 5") {
+				t.Fatalf("bad rating %v: %d", bad, r.Status)
+			}
+		}
+		for _, v := range []string{"4", "5"} {
+			r := c.PostForm("/valutazione", url.Values{"servizio": {"urp"}, "voto": {v}, "ritorno": {"/servizi/urp/"}})
+			if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/servizi/urp/" {
+				t.Fatalf("rating: %d %s", r.Status, r.Header.Get("Location"))
+			}
+		}
+		if r := c.Get("/servizi/urp/"); !strings.Contains(r.Body, "Grazie") {
+			t.Fatal("no thanks after rating")
+		}
+		var n int64
+		s.DB.Table("service_ratings").Count(&n)
+		if n != 2 {
+			t.Fatalf("ratings stored: %d", n)
+		}
+		admin := s.Client()
+		s.LoginAs(admin, web.Viewer{Kind: "staff", ID: "admin1", Roles: []string{"admin"}})
+		if d := admin.Get("/backoffice"); !strings.Contains(d.Body, "4,5 / 5") || !strings.Contains(d.Body, "Uffici, orari e contatti") {
+			t.Fatal("average rating not on the admin dashboard")
+		}
+	})
+}

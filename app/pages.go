@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
+	"strconv"
+	"strings"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -48,6 +52,7 @@ func (a *App) routes() {
 	e.GET("/servizi/:id", a.service)
 	e.GET("/privacy", a.static("pages/privacy.html"))
 	e.GET("/accessibilita", a.static("pages/accessibility.html"))
+	e.POST("/valutazione", a.rate)
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metricsHandler())
@@ -158,4 +163,32 @@ func loginRedirect(c echo.Context) error {
 		return web.ErrForbidden
 	}
 	return c.Redirect(http.StatusSeeOther, "/auth/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+}
+
+// rate records the rating question that closes a service and sends the visitor back
+// to the page they rated from.
+func (a *App) rate(c echo.Context) error {
+	service := c.FormValue("servizio")
+	known := false
+	for _, m := range a.modules {
+		if m.Info().ID == service {
+			known = true
+		}
+	}
+	score, err := strconv.Atoi(c.FormValue("voto"))
+	if !known || err != nil {
+		return web.NewError(http.StatusUnprocessableEntity, "rating.invalid")
+	}
+	if err := feedback.Record(c.Request().Context(), a.db, service, score, c.FormValue("commento")); err != nil {
+		if errors.Is(err, feedback.ErrScore) || errors.Is(err, feedback.ErrComment) {
+			return web.NewError(http.StatusUnprocessableEntity, "rating.invalid")
+		}
+		return err
+	}
+	web.AddFlash(c, "success", "rating.thanks")
+	back := c.FormValue("ritorno")
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.HasPrefix(back, "/\\") {
+		back = "/servizi/" + service
+	}
+	return web.Redirect(c, back)
 }

@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -33,6 +34,8 @@ type Deps struct {
 	Log    *slog.Logger
 	Stats  []services.Stats
 	Outbox *notify.Outbox
+	// Titles maps module ids to their title message keys.
+	Titles map[string]string
 	// RequireRole is the app's role guard.
 	RequireRole func(roles ...string) echo.MiddlewareFunc
 }
@@ -87,7 +90,13 @@ func (s *Shell) dashboard(c echo.Context) error {
 			stats = append(stats, services.Stat{Label: "backoffice.mail.held", Value: counts[notify.StatusHeld], Href: "/backoffice/posta?status=held"})
 		}
 	}
-	return s.d.Render.Render(c, http.StatusOK, "backoffice/dashboard.html", map[string]any{"Stats": stats})
+	var ratings []feedback.Summary
+	if v.HasRole(RoleAdmin) {
+		if r, err := feedback.Summaries(ctx, s.d.DB); err == nil {
+			ratings = r
+		}
+	}
+	return s.d.Render.Render(c, http.StatusOK, "backoffice/dashboard.html", map[string]any{"Stats": stats, "Ratings": ratings, "Titles": s.d.Titles})
 }
 
 // AuditPage is the data of the audit viewer.

@@ -138,6 +138,15 @@ func (p *Page) ISODate(t time.Time) string {
 	return t.In(Rome).Format("2006-01-02")
 }
 
+// Tenths formats n tenths as a decimal number in the page's language (42 -> "4,2").
+func (p *Page) Tenths(n int64) string {
+	sep := ","
+	if p.Lang == "en" {
+		sep = "."
+	}
+	return fmt.Sprintf("%d%s%d", n/10, sep, n%10)
+}
+
 var funcs = template.FuncMap{
 	"join":  strings.Join,
 	"lower": strings.ToLower,
