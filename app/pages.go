@@ -3,11 +3,11 @@ package app
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
