@@ -18,6 +18,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -140,6 +141,12 @@ func TestModuleContract(t *testing.T) {
 		if r := officer.Get("/backoffice/audit"); r.Status != http.StatusForbidden {
 			t.Fatalf("audit log is for admins: %d", r.Status)
 		}
+		// Each refusal above is a security event in the audit log, with who tried.
+		var denied []audit.Event
+		s.DB.Where("action = ? AND outcome = ?", "security.access_denied", audit.Denied).Order("id").Find(&denied)
+		if len(denied) != 3 || denied[0].ActorID != "c1" || denied[0].SubjectCF != "BNCGLI85C52L219Z" || denied[1].ActorID != "op" || denied[2].ActorID != "off" {
+			t.Fatalf("access refusals audited: %+v", denied)
+		}
 	})
 }
 
@@ -191,6 +198,11 @@ func TestErrorPages(t *testing.T) {
 				if strings.Contains(r.Body, "secret internal detail") || strings.Contains(r.Body, "goroutine") {
 					t.Errorf("%s: internal error text reached the page", tc.name)
 				}
+			}
+			var csrf int64
+			s.DB.Model(&audit.Event{}).Where("action = ?", "security.csrf_rejected").Count(&csrf)
+			if csrf != 2 {
+				t.Errorf("CSRF rejections audited: %d, want 2", csrf)
 			}
 			// None of the refused posts changed the data.
 			if r := c.Get("/servizi/prova/elenco"); r.Body != "items=0" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -105,6 +106,28 @@ func (a *App) readyz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": string(store.DialectOf(a.db))})
 }
 
+// securityEvent records a refusal in the audit log, with whoever was logged in. A
+// failure to record is logged, not shown: the refusal stands either way.
+func (a *App) securityEvent(c echo.Context, action string, details map[string]any) {
+	e := audit.Entry{Action: action, Outcome: audit.Denied, IP: c.RealIP(),
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Details: details}
+	if v := web.CurrentViewer(c); v != nil {
+		e.ActorKind, e.ActorID, e.SubjectCF = audit.ActorCitizen, v.ID, v.FiscalCode
+		if v.Kind == "staff" {
+			e.ActorKind, e.SubjectCF = audit.ActorStaff, ""
+		}
+	}
+	if err := audit.Record(c.Request().Context(), a.db, e); err != nil {
+		a.log.Error("audit of a refusal failed", "action", action, "err", err)
+	}
+}
+
+// denied refuses a logged-in person a page that is not theirs, and records it.
+func (a *App) denied(c echo.Context, need string) error {
+	a.securityEvent(c, "security.access_denied", map[string]any{"path": c.Request().URL.Path, "needs": need})
+	return web.ErrForbidden
+}
+
 // requireCitizen admits a logged-in citizen; anyone else is sent to the login page and
 // brought back afterwards.
 func (a *App) requireCitizen(next echo.HandlerFunc) echo.HandlerFunc {
@@ -114,7 +137,7 @@ func (a *App) requireCitizen(next echo.HandlerFunc) echo.HandlerFunc {
 			return loginRedirect(c)
 		}
 		if v.Kind != "citizen" {
-			return web.ErrForbidden
+			return a.denied(c, "citizen")
 		}
 		return next(c)
 	}
@@ -128,7 +151,7 @@ func (a *App) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 			return loginRedirect(c)
 		}
 		if v.Kind != "staff" {
-			return web.ErrForbidden
+			return a.denied(c, "staff")
 		}
 		web.SetStaffMenu(c, a.staffMenuFor(v))
 		return next(c)
@@ -141,7 +164,7 @@ func (a *App) requireRole(roles ...string) echo.MiddlewareFunc {
 		return a.requireStaff(func(c echo.Context) error {
 			v := web.CurrentViewer(c)
 			if !slices.ContainsFunc(roles, v.HasRole) {
-				return web.ErrForbidden
+				return a.denied(c, strings.Join(roles, ","))
 			}
 			return next(c)
 		})

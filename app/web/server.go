@@ -44,6 +44,9 @@ type Options struct {
 	// FormActionOrigins are extra origins forms may post or redirect to (external
 	// identity providers).
 	FormActionOrigins []string
+	// OnSecurityEvent records refusals that are security events (a rejected CSRF
+	// token) in the audit log; nil records nothing.
+	OnSecurityEvent func(c echo.Context, action string, details map[string]any)
 }
 
 // sessionless paths carry no cookies and touch no database: static files, probes,
@@ -130,6 +133,9 @@ func New(o Options) *echo.Echo {
 		CookieSameSite: http.SameSiteLaxMode,
 		CookieMaxAge:   12 * 3600,
 		ErrorHandler: func(err error, c echo.Context) error {
+			if o.OnSecurityEvent != nil {
+				o.OnSecurityEvent(c, "security.csrf_rejected", map[string]any{"method": c.Request().Method, "path": c.Request().URL.Path})
+			}
 			return &Error{Status: http.StatusForbidden, Key: "errors.csrf.text", Err: err}
 		},
 	}))
