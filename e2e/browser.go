@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,9 @@ type Browser struct {
 
 	t   testing.TB
 	ctx context.Context
+	// label tells the screenshots of a test's second and later browsers apart ("b2-");
+	// empty for its first browser.
+	label string
 
 	mu        sync.Mutex
 	console   []chromedp.ConsoleMessage // errors and exceptions the pages wrote
@@ -46,9 +50,16 @@ type Browser struct {
 // suite does not depend on the host's locale (Chromium says en-US by default).
 const DefaultLanguage = "it-IT,it;q=0.9"
 
+// browsersOf counts the browsers each running test has started (test name → *atomic.
+// Int32): the first one clears the test's old PNG files, and the later ones name their
+// screenshots apart (<test>-b2-failure.png), so a journey with several browsers (a
+// citizen and a clerk, say) keeps every screenshot and the files it wrote meanwhile.
+var browsersOf sync.Map
+
 // NewBrowser starts a headless Chromium with a fresh profile and a 1280x900 window.
 // When t ends, a failed test gets a screenshot of the current page, a page left without
-// an accessibility check is reported, and the browser is closed.
+// an accessibility check is reported, and the browser is closed. A test may start
+// several browsers (people with separate sessions).
 func NewBrowser(t testing.TB) *Browser {
 	t.Helper()
 	Require(t)
@@ -56,7 +67,14 @@ func NewBrowser(t testing.TB) *Browser {
 		t.Fatalf("e2e: Chromium is needed at %s: %v (apt-get install chromium)", ChromiumPath, err)
 	}
 	axeSource(t) // fail before starting a browser when axe-core is missing
-	if dir, err := outDir(); err == nil {
+	count, started := browsersOf.LoadOrStore(t.Name(), new(atomic.Int32))
+	if !started {
+		t.Cleanup(func() { browsersOf.Delete(t.Name()) })
+	}
+	label := ""
+	if n := count.(*atomic.Int32).Add(1); n > 1 {
+		label = fmt.Sprintf("b%d-", n)
+	} else if dir, err := outDir(); err == nil {
 		// Screenshots of an earlier run of this test would mislead.
 		old, _ := filepath.Glob(filepath.Join(dir, fileName(t.Name())+"-*.png"))
 		for _, f := range old {
@@ -81,7 +99,7 @@ func NewBrowser(t testing.TB) *Browser {
 		cancelCtx()
 		cancelAlloc()
 	})
-	b := &Browser{t: t, ctx: ctx, errorDocs: map[string]bool{}}
+	b := &Browser{t: t, ctx: ctx, label: label, errorDocs: map[string]bool{}}
 
 	// The first action starts the browser; it must run on the browser's own context,
 	// with no timeout (a timeout there would end the browser with it).
@@ -235,10 +253,14 @@ func (b *Browser) FollowLink(text string) int {
 // Fill replaces the value of the field matching sel by typing value into it.
 func (b *Browser) Fill(sel, value string) {
 	b.t.Helper()
-	run(b, "fill "+sel, chromedp.Steps(
-		chromedp.Clear(chromedp.CSS(sel)),
-		chromedp.SendKeys(chromedp.CSS(sel), value),
-	))
+	run(b, "wait for "+sel, chromedp.WaitReady(chromedp.CSS(sel)))
+	// chromedp.Clear empties a textarea by removing its text node, and fails on an
+	// empty textarea, which has none: that one needs no clearing.
+	empty := eval[bool](b, fmt.Sprintf(`(e => e.tagName === 'TEXTAREA' && e.value === '')(document.querySelector(%s))`, jsString(sel)))
+	if !empty {
+		run(b, "clear "+sel, chromedp.Clear(chromedp.CSS(sel)))
+	}
+	run(b, "fill "+sel, chromedp.SendKeys(chromedp.CSS(sel), value))
 }
 
 // Submit clicks the submit button matching sel (so its name and value are sent, and
@@ -379,8 +401,8 @@ func (b *Browser) Focused() Element {
 			inMain: !!m && m.contains(e)}; })(document.activeElement || document.body)`)
 }
 
-// Screenshot saves a PNG of the viewport as e2e/testdata/out/<test>-<name>.png and
-// returns its path.
+// Screenshot saves a PNG of the viewport as e2e/testdata/out/<test>-<name>.png (from a
+// test's second and later browsers, <test>-b<n>-<name>.png) and returns its path.
 func (b *Browser) Screenshot(name string) string {
 	b.t.Helper()
 	path, err := b.screenshot(name)
@@ -401,7 +423,7 @@ func (b *Browser) screenshot(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, fileName(b.t.Name()+"-"+name)+".png")
+	path := filepath.Join(dir, fileName(b.t.Name()+"-"+b.label+name)+".png")
 	return path, os.WriteFile(path, png, 0o644)
 }
 

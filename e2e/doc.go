@@ -46,9 +46,15 @@
 //     credentials, second factor included, and Browser.Logout presses "Esci".
 //   - Portal.RequestLogged finds the access-log line of the current page's request
 //     (Browser.ResponseHeader("X-Request-Id")), to compare the status it records.
+//   - Files: Browser.Fetch downloads with the browser's session (its cookies) outside
+//     the browser; PDFText, RenderPDFPage and DecodeQRFile read a PDF as a person
+//     does (poppler-utils for the text and the page image, gozxing for the QR code, as
+//     a phone's camera); SaveOut keeps a file for a look after the run.
+//   - A journey may start several browsers (a citizen, a clerk, an officer: separate
+//     sessions); their screenshots are named apart.
 //
-// Screenshots and portal logs go to e2e/testdata/out/ (ignored by git), named after
-// the test. harness.go has the portal, browser.go the browser, a11y.go the checks,
-// accounts.go and login.go the accounts and the login; journeys live in
-// journey_<name>_test.go files.
+// Screenshots, saved files and portal logs go to e2e/testdata/out/ (ignored by git),
+// named after the test. harness.go has the portal, browser.go the browser, a11y.go the
+// checks, accounts.go and login.go the accounts and the login, certificates.go the
+// downloads, PDFs and QR codes; journeys live in journey_<name>_test.go files.
 package e2e
