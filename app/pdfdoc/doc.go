@@ -105,6 +105,14 @@ type Doc struct {
 	ended   bool    // Output has run
 	top     float64 // where body content starts, under the letterhead
 	stampQR float64 // side of the last stamp block's QR code, for tests
+	mark    string  // printed under the letterhead of every page (WithPageMark)
+}
+
+// WithPageMark prints s in small type under the letterhead of every page, for
+// example the certificate's number and where to verify it, so that any single page
+// can be traced to its document.
+func WithPageMark(s string) Option {
+	return func(d *Doc) { d.mark = s }
 }
 
 // New starts an A4 portrait document with the letterhead lh on every page and
@@ -191,6 +199,12 @@ func (d *Doc) header() {
 	p.Line(marginSide, y, pageW-marginSide, y)
 	p.SetLineWidth(0.2)
 	p.Line(marginSide, y+1, pageW-marginSide, y+1)
+	if d.mark != "" {
+		p.SetXY(marginSide, y+2)
+		d.color(colMuted)
+		p.SetFont("Helvetica", "", 7.5)
+		p.CellFormat(contentW, 3.6, d.txt(d.mark), "", 0, "R", false, 0, "")
+	}
 	d.top = y + 8
 	p.SetY(d.top)
 	d.setBody()

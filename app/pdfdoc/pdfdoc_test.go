@@ -437,3 +437,40 @@ func BenchmarkCertificateLikeDocument(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "pdf-bytes")
 }
+
+// TestPageMarkAndKeepTogether: the page mark is on every page, and KeepTogether moves
+// what follows to a new page only when the room asked for is not left.
+func TestPageMarkAndKeepTogether(t *testing.T) {
+	t.Parallel()
+	d := New(Letterhead{Comune: "Comune di Valdoria"}, "prova", WithPageMark("Certificato n. ABCD-EFGH-JKMN-P"))
+	st := Stamp{URL: "https://sportello.comune.valdoria.example/verifica/ABCD-EFGH-JKMN-P#" + strings.Repeat("x", 280), Code: "ABCD-EFGH-JKMN-P"}
+	h, err := d.StampHeight(st)
+	if err != nil || h < MinQRSizeMM {
+		t.Fatalf("StampHeight = %.1f, %v", h, err)
+	}
+	d.KeepTogether(h)
+	if d.PageCount() != 1 {
+		t.Fatal("KeepTogether broke a page with room to spare")
+	}
+	for range 30 {
+		d.Paragraph("Testo del certificato che occupa spazio sulla pagina.")
+	}
+	d.KeepTogether(h)
+	if d.PageCount() != 2 {
+		t.Fatalf("KeepTogether did not start a new page: %d pages", d.PageCount())
+	}
+	if err := d.StampBlock(st); err != nil {
+		t.Fatal(err)
+	}
+	if d.PageCount() != 2 {
+		t.Fatalf("the stamp did not fit where KeepTogether made room: %d pages", d.PageCount())
+	}
+	b, err := d.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := pdfText(t, b, 0)
+	if n := strings.Count(text, "Certificato n. ABCD-EFGH-JKMN-P"); n != 2 {
+		t.Fatalf("page mark printed %d times on 2 pages", n)
+	}
+}

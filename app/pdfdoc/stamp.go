@@ -33,29 +33,42 @@ const (
 	stampQRMax = 50.0
 )
 
-// StampBlock draws the digital stamp in a bordered box at the bottom of the
-// current page, starting a new page if the content above leaves no room.
-// Inside the box: the QR code of s.URL on the left (at least MinQRSizeMM,
-// larger when the URL needs more modules, see MinQRSize); on the right the
-// title "Timbro digitale", the verification code in large Courier letters,
-// the expiry date, s.Lines, the verification address and the instructions to
-// verify. The cursor is left under the box.
-func (d *Doc) StampBlock(s Stamp) error {
+// stampRun is one line style of the stamp's text column.
+type stampRun struct {
+	family, style string
+	size, lineH   float64
+	color         [3]int
+	text          string
+	before        float64 // space above, mm
+}
+
+// stampLayout is a stamp block measured for the current document.
+type stampLayout struct {
+	m      [][]bool
+	runs   []stampRun
+	qrSize float64
+	textH  float64
+	boxH   float64
+	textW  float64
+}
+
+// layoutStamp measures the stamp block without drawing it.
+func (d *Doc) layoutStamp(s Stamp) (*stampLayout, error) {
 	if strings.TrimSpace(s.Code) == "" {
-		return fmt.Errorf("pdfdoc: stamp without a verification code")
+		return nil, fmt.Errorf("pdfdoc: stamp without a verification code")
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("pdfdoc: stamp URL %q is not an absolute http(s) URL", s.URL)
+		return nil, fmt.Errorf("pdfdoc: stamp URL %q is not an absolute http(s) URL", s.URL)
 	}
 	m, err := qrMatrix(s.URL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	minQR := minSizeFor(len(m))
 
 	p := d.pdf
-	boxX, boxW := marginSide, contentW
+	boxW := float64(contentW)
 
 	clear := s.URL
 	if i := strings.IndexByte(clear, '#'); i >= 0 {
@@ -68,13 +81,7 @@ func (d *Doc) StampBlock(s Stamp) error {
 
 	// The text column, as runs of one style each, measured before drawing so
 	// that the box can be sized and placed at the bottom of the page.
-	type run struct {
-		family, style string
-		size, lineH   float64
-		color         [3]int
-		text          string
-		before        float64 // space above, mm
-	}
+	type run = stampRun
 	runs := []run{
 		{"Helvetica", "B", 12, 6, colRule, "Timbro digitale", 0},
 		{"Helvetica", "", 8, 4, colMuted, "Codice di verifica", 1},
@@ -118,10 +125,45 @@ func (d *Doc) StampBlock(s Stamp) error {
 		qrSize = grown
 		textH = measure(qrSize)
 	}
-	textX := boxX + stampPad + qrSize + stampGap
-	textW := textWidth(qrSize)
+	return &stampLayout{m: m, runs: runs, qrSize: qrSize, textH: textH,
+		boxH: max(qrSize, textH) + 2*stampPad, textW: textWidth(qrSize)}, nil
+}
 
-	boxH := max(qrSize, textH) + 2*stampPad
+// StampHeight is the height in mm that StampBlock(s) will take, so that a caller
+// can keep the closing lines of a document on the same page as its stamp (see
+// KeepTogether).
+func (d *Doc) StampHeight(s Stamp) (float64, error) {
+	l, err := d.layoutStamp(s)
+	if err != nil {
+		return 0, err
+	}
+	return l.boxH + 2, nil
+}
+
+// KeepTogether starts a new page unless h mm of body space are left on this one.
+func (d *Doc) KeepTogether(h float64) {
+	if d.pdf.GetY()+h > d.bodyBottom() {
+		d.pdf.AddPage()
+	}
+}
+
+// StampBlock draws the digital stamp in a bordered box at the bottom of the
+// current page, starting a new page if the content above leaves no room.
+// Inside the box: the QR code of s.URL on the left (at least MinQRSizeMM,
+// larger when the URL needs more modules, see MinQRSize); on the right the
+// title "Timbro digitale", the verification code in large Courier letters,
+// the expiry date, s.Lines, the verification address and the instructions to
+// verify. The cursor is left under the box.
+func (d *Doc) StampBlock(s Stamp) error {
+	l, err := d.layoutStamp(s)
+	if err != nil {
+		return err
+	}
+	p := d.pdf
+	boxX := float64(marginSide)
+	boxW := float64(contentW)
+	m, runs, qrSize, textH, boxH, textW := l.m, l.runs, l.qrSize, l.textH, l.boxH, l.textW
+	textX := boxX + stampPad + qrSize + stampGap
 	bottom := d.bodyBottom()
 	top := bottom - boxH
 	if p.GetY()+2 > top {

@@ -23,7 +23,15 @@ func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
 	T := m.tr("it")
 	t, _ := TypeByID(d.Type)
 	b := m.body(T, c, d)
-	doc := pdfdoc.New(m.letterhead(t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt))
+	url, err := m.verificationURL(c)
+	if err != nil {
+		return nil, err
+	}
+	// Every page carries the certificate's number and where to check it, so no page
+	// can be passed off without its stamp.
+	mark := T("certificates.pdf.page_mark", "Code", c.ID, "URL", m.baseURL+"/verifica")
+	doc := pdfdoc.New(m.letterhead(t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
+		pdfdoc.WithPageMark(mark))
 	doc.Title(strings.ToUpper(b.Title))
 	doc.Paragraph(b.Intro)
 	doc.Fields(b.Holder)
@@ -42,13 +50,6 @@ func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
 	doc.Paragraph(b.Bollo)
 	doc.Paragraph(b.Validity)
 	doc.Paragraph(b.Notice)
-	doc.Spacer(2)
-	doc.ParagraphLeft(b.Place + "\n" + b.Officer)
-	doc.Note(b.Signed)
-	url, err := m.verificationURL(c)
-	if err != nil {
-		return nil, err
-	}
 	st := pdfdoc.Stamp{URL: url, Code: c.ID, Lines: []string{
 		T("certificates.pdf.issued", "Date", c.IssuedAt.In(rome).Format("02/01/2006 15:04")),
 	}}
@@ -57,8 +58,22 @@ func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
 	} else {
 		st.Lines = append(st.Lines, T("certificates.pdf.unlimited"))
 	}
+	// The place, date and officer close the text on the same page as the stamp that
+	// replaces the signature.
+	stampH, err := doc.StampHeight(st)
+	if err != nil {
+		return nil, err
+	}
+	doc.KeepTogether(closingHeight + stampH)
+	doc.Spacer(2)
+	doc.ParagraphLeft(b.Place + "\n" + b.Officer)
+	doc.Note(b.Signed)
 	if err := doc.StampBlock(st); err != nil {
 		return nil, err
 	}
 	return doc.Bytes()
 }
+
+// closingHeight is the room the place, officer and signature note take above the
+// stamp (mm).
+const closingHeight = 24.0

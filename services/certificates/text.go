@@ -88,12 +88,14 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 		}
 		s := Section{Text: T("certificates.text.family", "Address", hh.Address)}
 		for i, mm := range hh.Members {
-			v := mm.FullName() + " - " + T("certificates.text.born."+sexKey(mm.Sex), "Place", mm.BirthPlace, "Date", date(mm.BirthDate)) +
-				" - " + T("certificates.field.cf") + " " + mm.FiscalCode
+			// The name goes in the label column, so that a household fits on the page
+			// that also carries the stamp.
+			v := T("certificates.text.born."+sexKey(mm.Sex), "Place", mm.BirthPlace, "Date", date(mm.BirthDate)) +
+				" - " + T("certificates.field.cf_short") + " " + mm.FiscalCode
 			if relations {
 				v += " - " + T(anagrafe.RelationKey(mm.Relation, mm.Sex))
 			}
-			s.Fields = append(s.Fields, pdfdoc.Field{Label: fmt.Sprintf("%d.", i+1), Value: v})
+			s.Fields = append(s.Fields, pdfdoc.Field{Label: fmt.Sprintf("%d. %s", i+1, mm.FullName()), Value: v})
 		}
 		return s
 	}

@@ -1,7 +1,9 @@
 // Checks, in the browser, the signed payload the QR code carries after '#': the
 // server never sees the fragment. The page's verdict comes from the server and does
-// not depend on this script; this only adds whether the printed QR code was signed
-// by the comune and matches the record.
+// not depend on this script for a typed code; for a scanned QR whose payload is not
+// signed by the comune, or does not match this certificate, the script replaces the
+// verdict with NON AUTENTICO: the paper in the reader's hands is not the certificate
+// the code belongs to.
 (function () {
   'use strict';
   var box = document.getElementById('stamp-check');
@@ -22,11 +24,23 @@
     body: JSON.stringify({ payload: payload, from_page: true })
   }).then(function (r) { return r.json(); }).then(function (res) {
     if (res.signature === 'valida' && res.certificate_id === box.dataset.code && res.verdict !== 'non_autentico') {
-      show('success', box.dataset.ok);
-    } else if (res.signature === 'valida') {
-      show('danger', box.dataset.bad);
-    } else {
-      show('danger', box.dataset.bad);
+      show(res.verdict === 'valido' ? 'success' : 'info', box.dataset.ok);
+      return;
     }
+    var verdict = document.getElementById('verdict');
+    if (verdict) {
+      verdict.className = 'alert alert-danger mb-4';
+      verdict.textContent = '';
+      var label = document.createElement('p');
+      label.className = 'verify-verdict mb-1';
+      label.textContent = box.dataset.badLabel;
+      var text = document.createElement('p');
+      text.className = 'mb-0';
+      text.textContent = box.dataset.bad;
+      verdict.appendChild(label);
+      verdict.appendChild(text);
+      document.title = box.dataset.badTitle;
+    }
+    show('danger', box.dataset.tampered);
   }).catch(function () { show('info', box.dataset.none); });
 })();
