@@ -106,6 +106,9 @@ type Doc struct {
 	top     float64 // where body content starts, under the letterhead
 	stampQR float64 // side of the last stamp block's QR code, for tests
 	mark    string  // printed under the letterhead of every page (WithPageMark)
+
+	stampKey   string       // the stamp stampCache was measured for
+	stampCache *stampLayout // last stamp layout (see layoutStamp)
 }
 
 // WithPageMark prints s in small type under the letterhead of every page, for

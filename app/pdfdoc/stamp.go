@@ -52,8 +52,22 @@ type stampLayout struct {
 	textW  float64
 }
 
-// layoutStamp measures the stamp block without drawing it.
+// layoutStamp measures the stamp block without drawing it. The last layout is kept:
+// StampHeight and StampBlock of one stamp encode its QR code once (the encoding is
+// most of the cost of a certificate).
 func (d *Doc) layoutStamp(s Stamp) (*stampLayout, error) {
+	key := s.URL + "\x00" + s.Code + "\x00" + s.ValidUntil.String() + "\x00" + strings.Join(s.Lines, "\x00")
+	if d.stampCache != nil && d.stampKey == key {
+		return d.stampCache, nil
+	}
+	l, err := d.measureStamp(s)
+	if err == nil {
+		d.stampCache, d.stampKey = l, key
+	}
+	return l, err
+}
+
+func (d *Doc) measureStamp(s Stamp) (*stampLayout, error) {
 	if strings.TrimSpace(s.Code) == "" {
 		return nil, fmt.Errorf("pdfdoc: stamp without a verification code")
 	}
