@@ -11,6 +11,14 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 dir=$(mktemp -d)
 port=$(( 20000 + RANDOM % 20000 ))
+# The verification rate limit (30 a minute per client) would answer wrk with 429.
+cat > "$dir/bench.yaml" <<'YAML'
+modules:
+  settings:
+    certificati:
+      verify_rate_per_minute: -1
+YAML
+export SPORTELLO_CONFIG=$dir/bench.yaml
 export SPORTELLO_DATA_DIR=$dir SPORTELLO_HTTP_ADDR=127.0.0.1:$port SPORTELLO_HTTP_BASE_URL=http://127.0.0.1:$port SPORTELLO_LOG_LEVEL=warn
 "$BIN" demo >/dev/null
 "$BIN" serve 2>"$dir/serve.log" &
@@ -20,7 +28,13 @@ for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && 
 rss() { awk '/^(VmRSS|VmHWM)/ {printf "%s %d MiB  ", $1, $2/1024}' /proc/$pid/status; echo; }
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "idle after start:      $(rss)"
-for path in /servizi /servizi/urp/ /; do
+paths="/static/css/sportello.css /servizi /servizi/urp/ /"
+# The demo's sample certificate, for the public verification page and API.
+if command -v sqlite3 >/dev/null 2>&1; then
+  code=$(sqlite3 "$dir/sportello.db" "SELECT id FROM certificates LIMIT 1" 2>/dev/null || true)
+  [ -n "$code" ] && paths="$paths /verifica/$code /api/verifica/$code"
+fi
+for path in $paths; do
   echo "== GET $path (wrk -t2 -c32 -d$DURATION, embedded SQLite, gzip off)"
   wrk -t2 -c32 -d"$DURATION" --latency "http://127.0.0.1:$port$path" | grep -E 'Requests/sec|Latency|99%|Non-2xx' || true
   echo "memory after load:     $(rss)"

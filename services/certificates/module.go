@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -45,6 +46,9 @@ type Module struct {
 	ring     *stamp.KeyRing
 	baseURL  string
 	now      func() time.Time
+
+	stampMu sync.Mutex
+	stampOK map[string]stamp.Payload // stamps whose signature verified (verifiedStamp)
 }
 
 // Option adjusts a Module built by New.
