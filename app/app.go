@@ -83,6 +83,7 @@ type App struct {
 	accounts   *accounts.Service
 	idp        *idp.Provider
 	fast       bool
+	active     activeCache
 	rp         *auth.RP
 
 	bgCancel context.CancelFunc
@@ -335,6 +336,7 @@ func (a *App) mountIdentity(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.echo.Use(a.revalidate)
 	rp.Mount(a.echo)
 	a.rp = rp
 	a.echo.GET("/area-personale", a.personalArea, a.requireCitizen)

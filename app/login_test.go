@@ -316,3 +316,36 @@ func TestProductionRefusesDemoAccounts(t *testing.T) {
 		t.Fatalf("production with demo accounts: %v", err)
 	}
 }
+
+// TestBlockEndsOpenSession: a citizen blocked at the desk loses the session already
+// open at the portal, and the event is audited.
+func TestBlockEndsOpenSession(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{})
+	cred := issueCitizen(t, s, citizenCF(t))
+	c := s.Client()
+	activate(t, c, cred, testPassword)
+	if r := login(t, c, "/area-personale", "comune", cred.Username, testPassword, ""); r.Status != 200 {
+		t.Fatalf("login: %d", r.Status)
+	}
+	acc, err := s.App.Accounts().ByUsername(context.Background(), cred.Username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.App.Accounts().Block(context.Background(), "op.urp", acc.ID, "documento smarrito"); err != nil {
+		t.Fatal(err)
+	}
+	// The first check after login found the account active and is trusted for up to
+	// accountRecheck; a fresh process (no cache) sees the block at once.
+	b := apptest.New(t, store.SQLite, apptest.Options{DB: s.DB, Configure: func(cfg *config.Config) { cfg.HTTP.BaseURL = s.BaseURL }})
+	r := c.GetURL(b.URL + "/area-personale")
+	if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/auth/login") {
+		t.Fatalf("blocked citizen still in: %d", r.Status)
+	}
+	if r := c.GetURL(s.URL + "/area-personale"); r.Status != http.StatusSeeOther {
+		t.Fatalf("the session survived on the first process: %d", r.Status)
+	}
+	if auditCount(t, s, "security.session_ended", audit.Denied) != 1 {
+		t.Fatal("ended session not audited")
+	}
+}

@@ -436,3 +436,12 @@ func randomString() string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// ProviderOf returns the id of the provider the session's person logged in with ("" if
+// nobody is logged in).
+func ProviderOf(c echo.Context) string {
+	if sm := web.Sessions(c); sm != nil {
+		return sm.GetString(c.Request().Context(), sessionProvider)
+	}
+	return ""
+}
