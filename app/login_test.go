@@ -278,7 +278,7 @@ func TestExternalProvider(t *testing.T) {
 			if err := a.App.IdP().SetPostLogoutURIs(ctx, id, []string{c.HTTP.BaseURL + "/auth/uscita"}); err != nil {
 				t.Fatal(err)
 			}
-			c.Auth.Embedded = false
+			// B offers its own provider and A's: the login page lists both.
 			c.Auth.Providers = []config.OIDCProvider{{ID: "valdoria", Label: "Comune di Valdoria", Issuer: a.BaseURL + "/idp",
 				ClientID: id, ClientSecret: secret, Scopes: []string{"openid", "profile", "email"}}}
 		}})
@@ -288,6 +288,10 @@ func TestExternalProvider(t *testing.T) {
 		activate(t, c, cred, testPassword)
 		cb := b.Client()
 		cb.HTTP.Jar = c.HTTP.Jar // one browser
+		if lp := cb.Get("/auth/login"); !strings.Contains(lp.Body, `href="/auth/login/comune"`) ||
+			!strings.Contains(lp.Body, `href="/auth/login/valdoria"`) || !strings.Contains(lp.Body, "Comune di Valdoria") {
+			t.Fatal("the login page does not offer every configured provider")
+		}
 		area := login(t, cb, "/area-personale", "valdoria", cred.Username, testPassword, "")
 		if area.Status != 200 || !strings.Contains(area.URL, "localhost") || !strings.Contains(area.Body, cf) {
 			t.Fatalf("login on B through A: %d %s", area.Status, area.URL)
