@@ -1,0 +1,57 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func TestI18nRefusesIncompleteCatalogues(t *testing.T) {
+	t.Parallel()
+	fs := fstest.MapFS{
+		"locales/it/a.yaml": {Data: []byte("x.one: \"Uno\"\nx.two: \"Due\"\n")},
+		"locales/en/a.yaml": {Data: []byte("x.one: \"One\"\n")},
+	}
+	if _, err := LoadI18n(fs, "locales"); err == nil || !strings.Contains(err.Error(), "x.two") {
+		t.Fatalf("a key missing in English must be refused, got %v", err)
+	}
+	fs["locales/en/a.yaml"] = &fstest.MapFile{Data: []byte("x.one: \"One\"\nx.two: \"Two\"\nx.three: \"Three\"\n")}
+	if _, err := LoadI18n(fs, "locales"); err == nil || !strings.Contains(err.Error(), "x.three") {
+		t.Fatalf("a key only in English must be refused, got %v", err)
+	}
+	fs["locales/en/b.yaml"] = &fstest.MapFile{Data: []byte("x.one: \"Again\"\n")}
+	delete(fs, "locales/en/a.yaml")
+	fs["locales/en/a.yaml"] = &fstest.MapFile{Data: []byte("x.two: \"Two\"\n")}
+	fs["locales/it/b.yaml"] = &fstest.MapFile{Data: []byte("x.one: \"Ancora\"\n")}
+	if _, err := LoadI18n(fs, "locales"); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("a key defined in two files must be refused, got %v", err)
+	}
+}
+
+func TestI18nTranslate(t *testing.T) {
+	t.Parallel()
+	fs := fstest.MapFS{
+		"locales/it/a.yaml": {Data: []byte("n:\n  one: \"1 servizio\"\n  other: \"{{.Count}} servizi\"\nhi: \"Ciao {{.Name}}\"\n")},
+		"locales/en/a.yaml": {Data: []byte("n:\n  one: \"1 service\"\n  other: \"{{.Count}} services\"\nhi: \"Hello {{.Name}}\"\n")},
+	}
+	i, err := LoadI18n(fs, "locales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		lang, key, want string
+		args            []any
+	}{
+		{"it", "n", "1 servizio", []any{"Count", 1}},
+		{"it", "n", "3 servizi", []any{"Count", 3}},
+		{"en", "n", "3 services", []any{"Count", 3}},
+		{"en", "hi", "Hello Anna", []any{"Name", "Anna"}},
+		{"fr", "hi", "Ciao Anna", []any{"Name", "Anna"}},
+		{"it", "missing", "[missing]", nil},
+	}
+	for _, c := range cases {
+		if got := i.T(c.lang, c.key, c.args...); got != c.want {
+			t.Errorf("T(%s, %s) = %q, want %q", c.lang, c.key, got, c.want)
+		}
+	}
+}
