@@ -107,7 +107,7 @@ func TestCredentialDeskScenario(t *testing.T) {
 		}
 		for _, want := range []string{`value="RSSMRA80A01H501X"`, `value="Mario"`, `value="CA12345AB"`, `value="1980-01-01"`,
 			"Il carattere di controllo (l&#39;ultimo) non corrisponde", `id="fiscal_code-err"`,
-			`aria-describedby="fiscal_code-hint fiscal_code-err"`, `aria-invalid="true"`, `href="#fiscal_code"`,
+			`aria-describedby="fiscal_code-help fiscal_code-err"`, `aria-invalid="true"`, `href="#fiscal_code"`,
 			"Il modulo contiene errori"} {
 			if !strings.Contains(r.Body, want) {
 				t.Errorf("422 page lacks %q", want)
