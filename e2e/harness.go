@@ -376,3 +376,19 @@ func moduleRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// EachDatabase runs fn as two parallel subtests, "sqlite" and "postgres", each on a
+// fresh portal with that database. Portal.DatabaseURL tells them apart.
+func EachDatabase(t *testing.T, fn func(t *testing.T, p *Portal)) {
+	t.Helper()
+	Require(t)
+	for _, db := range []struct {
+		name     string
+		postgres bool
+	}{{"sqlite", false}, {"postgres", true}} {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, StartPortal(t, PortalOptions{Postgres: db.postgres}))
+		})
+	}
+}

@@ -39,17 +39,9 @@ const (
 // and the checks in her personal area; unknown codes and a tampered QR code are not
 // VALIDO.
 func TestCertificateJourney(t *testing.T) {
-	Require(t)
-	for _, db := range []struct {
-		name     string
-		postgres bool
-	}{{"sqlite", false}, {"postgres", true}} {
-		t.Run(db.name, func(t *testing.T) {
-			t.Parallel()
-			p := StartPortal(t, PortalOptions{Postgres: db.postgres})
-			certificateJourney(t, p)
-		})
-	}
+	EachDatabase(t, func(t *testing.T, p *Portal) {
+		certificateJourney(t, p)
+	})
 }
 
 // verifyPage is what the public verification page shows.

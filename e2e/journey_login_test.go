@@ -28,35 +28,27 @@ const (
 // of a staff member's roles, and the login page with the keyboard alone. The journeys
 // share the portal: they use different accounts, or none that another one changes.
 func TestLoginJourneys(t *testing.T) {
-	Require(t)
-	for _, db := range []struct {
-		name     string
-		postgres bool
-	}{{"sqlite", false}, {"postgres", true}} {
-		t.Run(db.name, func(t *testing.T) {
+	EachDatabase(t, func(t *testing.T, p *Portal) {
+		t.Run("citizen", func(t *testing.T) {
 			t.Parallel()
-			p := StartPortal(t, PortalOptions{Postgres: db.postgres})
-			t.Run("citizen", func(t *testing.T) {
-				t.Parallel()
-				citizenJourney(t, p)
-			})
-			if db.postgres {
-				return
-			}
-			t.Run("desk-activation", func(t *testing.T) {
-				t.Parallel()
-				deskActivationJourney(t, p)
-			})
-			t.Run("staff-boundaries", func(t *testing.T) {
-				t.Parallel()
-				staffBoundariesJourney(t, p)
-			})
-			t.Run("keyboard", func(t *testing.T) {
-				t.Parallel()
-				loginKeyboardJourney(t, p)
-			})
+			citizenJourney(t, p)
 		})
-	}
+		if p.DatabaseURL != "" {
+			return
+		}
+		t.Run("desk-activation", func(t *testing.T) {
+			t.Parallel()
+			deskActivationJourney(t, p)
+		})
+		t.Run("staff-boundaries", func(t *testing.T) {
+			t.Parallel()
+			staffBoundariesJourney(t, p)
+		})
+		t.Run("keyboard", func(t *testing.T) {
+			t.Parallel()
+			loginKeyboardJourney(t, p)
+		})
+	})
 }
 
 // citizenJourney: the demo citizen logs in from the home page (first with a wrong
