@@ -31,6 +31,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/backoffice"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/notify"
@@ -85,6 +86,8 @@ type App struct {
 	fast       bool
 	active     activeCache
 	rp         *auth.RP
+	enti       *enti.Registry
+	guard      *enti.Guard
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -93,6 +96,7 @@ type App struct {
 // PlatformMigrations are the platform's own tables, in order.
 func PlatformMigrations() []*store.Migration {
 	var m []*store.Migration
+	m = append(m, enti.Migrations()...)
 	m = append(m, web.Migrations()...)
 	m = append(m, audit.Migrations()...)
 	m = append(m, notify.Migrations()...)
@@ -170,6 +174,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(err)
 	}
 
+	if err := a.loadEnti(ctx); err != nil {
+		return fail(err)
+	}
+
 	i18n, err := web.LoadI18n(templates.FS, "locales")
 	if err != nil {
 		return fail(err)
@@ -179,6 +187,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
+	a.render.SetComuneFunc(func(ctx context.Context) (config.Comune, bool) {
+		if e := enti.FromContext(ctx); e != nil {
+			return e.Comune(), true
+		}
+		return config.Comune{}, false
+	})
 	a.validate = web.NewValidator()
 	if cfg.Mail.SMTPHost != "" {
 		sender, err := notify.NewSMTPSender(notify.SMTPConfig{Host: cfg.Mail.SMTPHost, Port: cfg.Mail.SMTPPort,
@@ -213,6 +227,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Log: log, Renderer: a.render, Sessions: sessions, BodyLimit: cfg.HTTP.BodyLimit,
 		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
 		CSRFExempt: csrfExempt, FormActionOrigins: formOrigins, OnSecurityEvent: a.securityEvent,
+		Tenant: a.enti.Middleware(http.HandlerFunc(unknownHost), anyHost),
 	})
 	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n}
 	if a.fast {

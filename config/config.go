@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,9 +28,14 @@ import (
 type Config struct {
 	// Env is "development" (default) or "production". Production refuses demo
 	// accounts and insecure cookies.
-	Env      string   `yaml:"env"`
-	DataDir  string   `yaml:"data_dir"`
-	Comune   Comune   `yaml:"comune"`
+	Env     string `yaml:"env"`
+	DataDir string `yaml:"data_dir"`
+	// Comune is the ente the portal serves (the only one in a single-comune set-up).
+	Comune Comune `yaml:"comune"`
+	// Enti are further enti served by the same installation: the members of a union
+	// (and the union itself), or a provider's comuni. YAML only; `sportello enti`
+	// manages enti in the database as well.
+	Enti     []Comune `yaml:"enti"`
 	HTTP     HTTP     `yaml:"http"`
 	Database Database `yaml:"database"`
 	Mail     Mail     `yaml:"mail"`
@@ -38,8 +44,15 @@ type Config struct {
 	Modules  Modules  `yaml:"modules"`
 }
 
-// Comune describes the municipality that runs the portal.
+// Comune describes an ente (a comune or a union of comuni) the portal serves.
 type Comune struct {
+	// ID is the ente's stable short name (lower case, digits, dashes): the value that
+	// marks its rows in the database. Never change it once data exists.
+	ID string `yaml:"id"`
+	// Kind is "comune" (default) or "unione".
+	Kind string `yaml:"kind"`
+	// Parent is the id of the union that hosts this comune, if any.
+	Parent    string `yaml:"parent"`
 	Name      string `yaml:"name"`
 	Province  string `yaml:"province"`
 	IstatCode string `yaml:"istat_code"`
@@ -48,6 +61,24 @@ type Comune struct {
 	Email     string `yaml:"email"`
 	PEC       string `yaml:"pec"`
 	Website   string `yaml:"website"`
+	// FiscalCode is the ente's codice fiscale (shown in the footer, used by pagoPA).
+	FiscalCode string `yaml:"fiscal_code"`
+	// CoatOfArms is the address of the coat of arms image (/static/... or https://...).
+	CoatOfArms string `yaml:"coat_of_arms"`
+	// ThemeColor is the primary colour of the pages, #rrggbb (empty: Bootstrap Italia's).
+	ThemeColor string `yaml:"theme_color"`
+	// MailFrom is the sender of the ente's mails (empty: mail.from).
+	MailFrom string `yaml:"mail_from"`
+	// Hosts are the host names the ente's portal answers on. A single ente with no
+	// hosts answers on every host; with several enti each needs its own.
+	Hosts []string `yaml:"hosts"`
+	// DisabledModules lists modules this ente does not offer.
+	DisabledModules []string `yaml:"disabled_modules"`
+}
+
+// AllEnti returns the configured enti: comune first, then enti.
+func (c Config) AllEnti() []Comune {
+	return append([]Comune{c.Comune}, c.Enti...)
 }
 
 // HTTP configures the web server.
@@ -138,6 +169,8 @@ func Default() Config {
 		Env:     "development",
 		DataDir: "data",
 		Comune: Comune{
+			ID:        "valdoria",
+			Kind:      "comune",
 			Name:      "Comune di Valdoria",
 			Province:  "Provincia di Valdoria",
 			IstatCode: "099999",
@@ -309,8 +342,40 @@ func (c Config) Validate() error {
 	if !slices.Contains([]string{"development", "production"}, c.Env) {
 		bad("env", "must be development or production, not %q", c.Env)
 	}
-	if c.Comune.Name == "" {
-		bad("comune.name", "is required")
+	seenEnti := map[string]bool{}
+	seenHosts := map[string]string{}
+	for i, e := range c.AllEnti() {
+		key := "comune"
+		if i > 0 {
+			key = fmt.Sprintf("enti[%d]", i-1)
+		}
+		if e.Name == "" {
+			bad(key+".name", "is required")
+		}
+		if !enteIDRE.MatchString(e.ID) || seenEnti[e.ID] {
+			bad(key+".id", "must be a unique short name: 2-40 lower-case letters, digits or dashes")
+		}
+		seenEnti[e.ID] = true
+		if e.Kind != "" && e.Kind != "comune" && e.Kind != "unione" {
+			bad(key+".kind", "must be comune or unione")
+		}
+		for _, h := range e.Hosts {
+			if other, ok := seenHosts[h]; ok {
+				bad(key+".hosts", "%q is already a host of %s", h, other)
+			}
+			seenHosts[h] = e.ID
+		}
+	}
+	if len(c.Enti) > 0 {
+		for i, e := range c.AllEnti() {
+			if len(e.Hosts) == 0 && e.Kind != "unione" {
+				key := "comune"
+				if i > 0 {
+					key = fmt.Sprintf("enti[%d]", i-1)
+				}
+				bad(key+".hosts", "must list the host names of %s when several enti are configured", e.ID)
+			}
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr", "must be host:port (%v)", err)
@@ -382,6 +447,8 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var enteIDRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,39}$`)
 
 // ParseBytes reads a size such as "12M", "512K" or "1048576".
 func ParseBytes(s string) (int64, error) {

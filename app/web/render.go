@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -22,6 +23,8 @@ type Renderer struct {
 	pages map[string]*template.Template
 	i18n  *I18n
 	site  Site
+	// comuneFor returns the request's ente, when the app resolves one (app/enti).
+	comuneFor func(context.Context) (config.Comune, bool)
 }
 
 // Site is what every page shows about the comune and the portal.
@@ -226,6 +229,10 @@ func (r *Renderer) Has(name string) bool { _, ok := r.pages[name]; return ok }
 // I18n returns the message catalogue.
 func (r *Renderer) I18n() *I18n { return r.i18n }
 
+// SetComuneFunc makes pages show the ente of their request (the letterhead, header
+// and footer) instead of the configured comune; f returns false outside an ente.
+func (r *Renderer) SetComuneFunc(f func(context.Context) (config.Comune, bool)) { r.comuneFor = f }
+
 // SetMenu replaces the header menu (the app builds it after mounting modules).
 func (r *Renderer) SetMenu(m []MenuItem) { r.site.Menu = m }
 
@@ -237,7 +244,7 @@ func (r *Renderer) NewPage(c echo.Context, status int, data any) *Page {
 	p := &Page{
 		Lang:   Lang(c),
 		Path:   c.Request().URL.Path,
-		Site:   r.site,
+		Site:   r.siteFor(c.Request().Context()),
 		Viewer: CurrentViewer(c),
 		Status: status,
 		Data:   data,
@@ -254,6 +261,16 @@ func (r *Renderer) NewPage(c echo.Context, status int, data any) *Page {
 }
 
 const ctxStaffMenu = "web.staffmenu"
+
+func (r *Renderer) siteFor(ctx context.Context) Site {
+	s := r.site
+	if r.comuneFor != nil {
+		if c, ok := r.comuneFor(ctx); ok {
+			s.Comune = c
+		}
+	}
+	return s
+}
 
 // SetStaffMenu gives the request's pages the back-office menu.
 func SetStaffMenu(c echo.Context, m []MenuItem) { c.Set(ctxStaffMenu, m) }

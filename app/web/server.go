@@ -25,6 +25,9 @@ import (
 
 // Options configure New.
 type Options struct {
+	// Tenant resolves the request's ente (app/enti); it runs after the access log and
+	// security headers, before sessions and CSRF, and may answer on its own.
+	Tenant   echo.MiddlewareFunc
 	Log      *slog.Logger
 	Renderer *Renderer
 	Sessions *scs.SessionManager
@@ -98,6 +101,9 @@ func New(o Options) *echo.Echo {
 		}))
 	}
 	e.Use(securityHeaders(o))
+	if o.Tenant != nil {
+		e.Use(o.Tenant)
+	}
 	e.Use(middleware.BodyLimit(o.BodyLimit))
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{
 		Level:     5,

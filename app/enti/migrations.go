@@ -1,0 +1,46 @@
+package enti
+
+import (
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/store"
+)
+
+// Migrations creates the enti and their host names.
+func Migrations() []*store.Migration {
+	type ente struct {
+		ID              string `gorm:"primaryKey;size:40"`
+		Kind            string `gorm:"size:10;not null"`
+		ParentID        string `gorm:"size:40;not null;default:'';index"`
+		Name            string `gorm:"size:200;not null"`
+		Province        string `gorm:"size:200;not null;default:''"`
+		IstatCode       string `gorm:"size:6;not null;default:''"`
+		FiscalCode      string `gorm:"size:16;not null;default:''"`
+		Address         string `gorm:"size:300;not null;default:''"`
+		Phone           string `gorm:"size:50;not null;default:''"`
+		Email           string `gorm:"size:200;not null;default:''"`
+		PEC             string `gorm:"size:200;not null;default:''"`
+		Website         string `gorm:"size:300;not null;default:''"`
+		CoatOfArms      string `gorm:"size:300;not null;default:''"`
+		ThemeColor      string `gorm:"size:7;not null;default:''"`
+		MailFrom        string `gorm:"size:300;not null;default:''"`
+		DisabledModules string `gorm:"type:text"`
+		CreatedAt       time.Time
+		UpdatedAt       time.Time
+	}
+	type enteHost struct {
+		Host   string `gorm:"primaryKey;size:253"`
+		EnteID string `gorm:"size:40;not null;index"`
+	}
+	return []*store.Migration{{
+		ID: "enti/0001_enti",
+		Migrate: func(tx *gorm.DB) error {
+			if err := tx.Table("enti").AutoMigrate(&ente{}); err != nil {
+				return err
+			}
+			return tx.Table("ente_hosts").AutoMigrate(&enteHost{})
+		},
+	}}
+}
