@@ -266,11 +266,12 @@ func (a *App) mountModules() error {
 	for _, mod := range a.modules {
 		info := mod.Info()
 		prefix := "/servizi/" + info.ID
+		offered := a.offeredBy(info.ID)
 		m := &services.Mount{
-			Public:      web.NewRoutes(a.echo, prefix),
-			Citizen:     web.NewRoutes(a.echo, prefix, a.requireCitizen),
-			Staff:       web.NewRoutes(a.echo, "/backoffice/"+info.ID, a.requireStaff),
-			Site:        web.NewRoutes(a.echo, ""),
+			Public:      web.NewRoutes(a.echo, prefix, offered),
+			Citizen:     web.NewRoutes(a.echo, prefix, offered, a.requireCitizen),
+			Staff:       web.NewRoutes(a.echo, "/backoffice/"+info.ID, offered, a.requireStaff),
+			Site:        web.NewRoutes(a.echo, "", offered),
 			RequireRole: a.requireRole,
 			DB:          a.db,
 			Mail:        a.outbox,

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/web"
 )
 
 // maxEnti is how many enti one installation may serve today. The enti table, host
@@ -64,4 +67,20 @@ func unknownHost(w http.ResponseWriter, r *http.Request) {
 <p lang="en">This address is not the portal of any body served by this installation. Please check the address you typed.</p>
 </main></body></html>
 `))
+}
+
+// Enti is the registry that resolves the request's ente (the back office and tests).
+func (a *App) Enti() *enti.Registry { return a.enti }
+
+// offeredBy returns middleware that answers 404 on the routes of module id when the
+// request's ente does not offer it (enti.Ente.DisabledModules).
+func (a *App) offeredBy(id string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if e := enti.Current(c); e != nil && !e.Offers(id) {
+				return web.ErrNotFound
+			}
+			return next(c)
+		}
+	}
 }

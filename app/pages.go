@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -29,12 +30,16 @@ type AreaGroup struct {
 
 // Catalogue groups the enabled modules by thematic area, in the areas' order; areas
 // with no service are left out.
-func (a *App) Catalogue() []AreaGroup {
+func (a *App) Catalogue() []AreaGroup { return a.catalogueOf(nil) }
+
+// catalogueOf is the catalogue of the modules ente offers (every enabled module when
+// ente is nil).
+func (a *App) catalogueOf(ente *enti.Ente) []AreaGroup {
 	var out []AreaGroup
 	for _, area := range services.Areas {
 		g := AreaGroup{ID: area, Title: "area." + string(area) + ".title", Summary: "area." + string(area) + ".summary"}
 		for _, m := range a.modules {
-			if info := m.Info(); info.Area == area {
+			if info := m.Info(); info.Area == area && (ente == nil || ente.Offers(info.ID)) {
 				g.Services = append(g.Services, info)
 			}
 		}
@@ -63,15 +68,18 @@ func (a *App) routes() {
 }
 
 func (a *App) home(c echo.Context) error {
-	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{"Areas": a.Catalogue()})
+	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{"Areas": a.catalogueOf(enti.Current(c))})
 }
 
 func (a *App) catalogue(c echo.Context) error {
-	return a.render.Render(c, http.StatusOK, "catalogue/index.html", map[string]any{"Areas": a.Catalogue()})
+	return a.render.Render(c, http.StatusOK, "catalogue/index.html", map[string]any{"Areas": a.catalogueOf(enti.Current(c))})
 }
 
 func (a *App) service(c echo.Context) error {
 	id := c.Param("id")
+	if e := enti.Current(c); e != nil && !e.Offers(id) {
+		return web.ErrNotFound
+	}
 	for _, m := range a.modules {
 		if info := m.Info(); info.ID == id {
 			return a.render.Render(c, http.StatusOK, "catalogue/service.html", info)

@@ -57,6 +57,7 @@ Commands:
   idp       embedded identity provider: idp clients add|list|remove, idp keys rotate
   keys      certificate stamp keys: keys list|init|rotate|jwks
   verify    check a certificate offline: verify [--keys FILE] URL|PAYLOAD|FILE.pdf
+  enti      the comuni and unions served: enti list|add|update
 
 Common flags:
   --config FILE   YAML configuration (default: $SPORTELLO_CONFIG, else built-in defaults)
@@ -81,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "sportello", version)
 		return nil
 	case "serve", "migrate", "demo":
-	case "staff", "anagrafe", "idp", "keys", "verify":
+	case "staff", "anagrafe", "idp", "keys", "verify", "enti":
 		// These parse their own flags; only --config is read here.
 		cfg, err := loadConfig(configFromArgs(args))
 		if err != nil {
@@ -96,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return keysCommand(ctx, cfg, args, stdout)
 		case "verify":
 			return verifyCommand(ctx, cfg, args, stdout)
+		case "enti":
+			return entiCommand(ctx, cfg, args, stdout)
 		}
 		return anagrafeCommand(ctx, cfg, args, stdout)
 	default:

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/store/storetest"
+	"github.com/comuni-italiani/sportello/config"
+)
+
+func TestEntiCommand(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			if d == store.Postgres {
+				cfg.Database.URL = storetest.PostgresURL(t, nil)
+				var out bytes.Buffer
+				if err := entiCommand(ctx, cfg, []string{"list"}, &out); err == nil || !strings.Contains(err.Error(), "sportello migrate") {
+					t.Fatalf("unmigrated database: %v", err)
+				}
+				db, err := store.Open(ctx, store.Options{URL: cfg.Database.URL})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := store.Migrate(ctx, db, enti.Migrations()); err != nil {
+					t.Fatal(err)
+				}
+				store.Close(db)
+			}
+			run := func(args ...string) (string, error) {
+				var out bytes.Buffer
+				err := entiCommand(ctx, cfg, args, &out)
+				return out.String(), err
+			}
+			if _, err := run("add", "--id", "unione-valdoria", "--kind", "unione", "--name", "Unione dei Comuni di Valdoria",
+				"--hosts", "Unione.Valdoria.localhost"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run("add", "--id", "roccabruna", "--parent", "unione-valdoria", "--name", "Comune di Roccabruna",
+				"--istat-code", "099998", "--hosts", "roccabruna.localhost, www.roccabruna.example", "--theme-color", "#006633"); err != nil {
+				t.Fatal(err)
+			}
+			// Refusals name the problem and change nothing.
+			for _, bad := range [][]string{
+				{"add", "--id", "roccabruna", "--name", "Again"},
+				{"add", "--id", "Bad Id", "--name", "X"},
+				{"add", "--id", "monte", "--name", "X", "--hosts", "roccabruna.localhost"},
+				{"add", "--id", "monte", "--name", "X", "--istat-code", "12"},
+				{"add", "--id", "monte", "--name", "X", "--parent", "roccabruna"},
+				{"update", "--id", "nessuno", "--name", "X"},
+				{"update", "--id", "roccabruna", "--theme-color", "green"},
+			} {
+				if out, err := run(bad...); err == nil {
+					t.Errorf("%v accepted:\n%s", bad, out)
+				}
+			}
+			if _, err := run("update", "--id", "roccabruna", "--phone", "0000 111111"); err != nil {
+				t.Fatal(err)
+			}
+			out, err := run("list")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"roccabruna", "unione-valdoria", "Comune di Roccabruna", "roccabruna.localhost,www.roccabruna.example",
+				"unione.valdoria.localhost", "099998"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("list lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "monte") {
+				t.Errorf("a refused ente was stored:\n%s", out)
+			}
+			db, err := store.Open(ctx, store.Options{URL: cfg.Database.URL, DataDir: cfg.DataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close(db)
+			e, err := enti.NewStore(db).Get(ctx, "roccabruna")
+			if err != nil || e.Phone != "0000 111111" || e.Name != "Comune di Roccabruna" || e.ThemeColor != "#006633" || e.ParentID != "unione-valdoria" {
+				t.Fatalf("after update: %+v %v", e, err)
+			}
+		})
+	}
+}
