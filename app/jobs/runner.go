@@ -289,13 +289,13 @@ func (r *Runner) record(ctx context.Context, j Job, rec *record, token string, r
 		level, msg = slog.LevelError, "job failed; occurrence given up"
 		log = log.With("err", runErr)
 	default:
-		next := now.Add(lease.Backoff(r.opts.BackoffBase, r.opts.BackoffMax, rec.Attempts))
+		next := timePtr(now.Add(lease.Backoff(r.opts.BackoffBase, r.opts.BackoffMax, rec.Attempts)))
 		set["next_run_at"] = next
 		set["last_outcome"] = string(OutcomeRetry)
 		set["last_error"] = lease.TruncateError(runErr, maxErrorRunes)
 		set["last_error_at"] = now
 		level, msg = slog.LevelWarn, "job failed; will retry"
-		log = log.With("err", runErr, "retry_at", next)
+		log = log.With("err", runErr, "retry_at", *next)
 	}
 	res := r.db.WithContext(ctx).Model(&record{}).
 		Where("name = ? AND claim_token = ?", j.Name, token).Updates(set)
