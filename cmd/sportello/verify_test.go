@@ -24,8 +24,8 @@ import (
 type verifyRegister struct{}
 
 func (verifyRegister) Info() services.Info {
-	return services.Info{ID: "registro-test", Title: "certificates.title", Summary: "certificates.summary",
-		Description: "certificates.description", Area: services.AreaAnagrafe}
+	return services.Info{ID: "registro-test", Title: "certificati.title", Summary: "certificati.summary",
+		Description: "certificati.description", Area: services.AreaAnagrafe}
 }
 func (verifyRegister) Mount(*services.Mount) error { return nil }
 func (verifyRegister) Migrations() []*store.Migration {

@@ -316,7 +316,7 @@ func TestStaffPagesAndStats(t *testing.T) {
 			for _, x := range stats {
 				got[x.Label] = x.Value
 			}
-			if got["certificates.stats.today"] != 2 || got["certificates.stats.valid"] != 1 || got["certificates.stats.revoked"] != 1 {
+			if got["certificati.stats.today"] != 2 || got["certificati.stats.valid"] != 1 || got["certificati.stats.revoked"] != 1 {
 				t.Fatalf("stats: %v", got)
 			}
 		})
