@@ -196,10 +196,13 @@ type Command struct {
 	Run func(ctx context.Context, env *CommandEnv, args []string) error
 }
 
-// CommandEnv is what a command may use: the migrated database, the configuration and
-// its own section, a logger and the console.
+// CommandEnv is what a command may use: the database (opened on demand, so that
+// offline commands need none), the configuration and the module's own section, a
+// logger and the console.
 type CommandEnv struct {
-	DB       *gorm.DB
+	// OpenDB opens the database and checks its schema is current (the caller runs
+	// `sportello migrate` otherwise). It is closed when the command returns.
+	OpenDB   func(ctx context.Context) (*gorm.DB, error)
 	Config   config.Config
 	Log      *slog.Logger
 	Stdout   io.Writer

@@ -245,7 +245,7 @@ func TestProductionNeedsProvisionedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = certificates.LoadKeys(cfg, s, nil)
-	if err == nil || !strings.Contains(err.Error(), "modules.settings.certificati.key_dir") || !strings.Contains(err.Error(), "sportello keys init") {
+	if err == nil || !strings.Contains(err.Error(), "modules.settings.certificati.key_dir") || !strings.Contains(err.Error(), "sportello certificati keys init") {
 		t.Fatalf("production without keys: %v", err)
 	}
 	// Development creates them.

@@ -133,12 +133,12 @@ func (m *Module) Mount(mt *services.Mount) error {
 
 // LoadKeys loads the stamp key ring from the directory the settings name. In
 // development a missing directory is created with a new key; in production it must
-// exist (it is provisioned with `sportello keys init` and shared by every replica).
+// exist (it is provisioned with `sportello certificati keys init` and shared by every replica).
 func LoadKeys(cfg config.Config, s Settings, log *slog.Logger) (*stamp.KeyRing, error) {
 	setting := "modules.settings." + ID + ".key_dir"
 	if cfg.Production() {
 		if _, err := os.Stat(s.KeyDir); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("certificates: the stamp key directory %s (%s) does not exist: in production create it with `sportello keys init` and mount it on every replica", s.KeyDir, setting)
+			return nil, fmt.Errorf("certificates: the stamp key directory %s (%s) does not exist: in production create it with `sportello certificati keys init` and mount it on every replica", s.KeyDir, setting)
 		}
 		ring, err := stamp.LoadDir(s.KeyDir)
 		if err != nil {
