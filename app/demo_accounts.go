@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/pquerna/otp/totp"
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/services"
 )
 
 // DemoPassword is the password of every demo account. Demo accounts exist only in
@@ -20,13 +23,32 @@ const DemoPassword = "Valdoria-Demo-2026"
 // demoActor marks demo accounts (created_by) so production can refuse them.
 const demoActor = "demo"
 
-// DemoStaff are the demo staff accounts, one per role.
-var DemoStaff = []struct{ Username, Given, Family, Role string }{
-	{"demo.urp", "Paola", "Conti", accounts.RoleURP},
-	{"demo.anagrafe", "Marco", "Ferri", accounts.RoleAnagrafe},
-	{"demo.sociale", "Elena", "Riva", accounts.RoleSocial},
-	{"demo.mobilita", "Davide", "Sala", accounts.RoleMobility},
-	{"demo.admin", "Franca", "Neri", accounts.RoleAdmin},
+// DemoStaffMember is one demo staff account.
+type DemoStaffMember struct{ Username, Given, Family, Role string }
+
+// demoNames are fictional names for the demo staff of module roles.
+var demoNames = [][2]string{{"Marco", "Ferri"}, {"Elena", "Riva"}, {"Davide", "Sala"}, {"Sara", "Longo"}, {"Luca", "Greco"}}
+
+// DemoStaff are the demo staff accounts, one per role: demo.urp and demo.admin for the
+// platform's roles and demo.<module id> (demo.<module id>2, ... for further roles) for
+// each role a module declares.
+func (a *App) DemoStaff() []DemoStaffMember {
+	out := []DemoStaffMember{{"demo.urp", "Paola", "Conti", roles.URP}}
+	for _, mod := range a.modules {
+		r, ok := mod.(services.Roles)
+		if !ok {
+			continue
+		}
+		for j, d := range r.Roles() {
+			name := "demo." + mod.Info().ID
+			if j > 0 {
+				name += strconv.Itoa(j + 1)
+			}
+			n := demoNames[(len(out)-1)%len(demoNames)]
+			out = append(out, DemoStaffMember{name, n[0], n[1], d.ID})
+		}
+	}
+	return append(out, DemoStaffMember{"demo.admin", "Franca", "Neri", roles.Admin})
 }
 
 // DemoCitizenUsername is the username of the demo citizen (Giulia Bianchi, the
@@ -62,7 +84,7 @@ func (a *App) seedDemoAccounts(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "Demo accounts (password %q for all; demo only, refused in production):\n", DemoPassword)
 	fmt.Fprintf(w, "  citizen  %-16s Giulia Bianchi, codice fiscale %s\n", DemoCitizenUsername, anagrafe.DemoCitizenCF)
-	for _, s := range DemoStaff {
+	for _, s := range a.DemoStaff() {
 		secret, err := a.demoStaff(ctx, s.Username, s.Given, s.Family, s.Role)
 		if err != nil {
 			return fmt.Errorf("demo staff %s: %w", s.Username, err)
@@ -112,7 +134,7 @@ func (a *App) demoStaff(ctx context.Context, username, given, family, role strin
 // DemoCodes writes the current TOTP code of every demo staff account.
 func (a *App) DemoCodes(ctx context.Context, w io.Writer) error {
 	now := time.Now()
-	for _, s := range DemoStaff {
+	for _, s := range a.DemoStaff() {
 		var secret string
 		if err := a.db.WithContext(ctx).Table("accounts").Where("username = ? AND created_by = ?", s.Username, demoActor).
 			Pluck("totp_secret", &secret).Error; err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/config"
 )
 
@@ -61,7 +62,7 @@ func (v *Viewer) HasRole(role string) bool {
 		return false
 	}
 	for _, r := range v.Roles {
-		if r == role || r == "admin" {
+		if r == role || r == roles.Admin {
 			return true
 		}
 	}
