@@ -109,7 +109,7 @@ func Migrations() []*store.Migration {
 		Assignee       string     `gorm:"size:64;not null;default:''"`
 		Deadline       *time.Time `gorm:"index:cases_queue,priority:3"`
 		EscalatedAt    *time.Time
-		Code           string `gorm:"size:32;not null;uniqueIndex:cases_code"`
+		Code           string    `gorm:"size:32;not null;uniqueIndex:cases_code"`
 		CreatedAt      time.Time `gorm:"not null"`
 		UpdatedAt      time.Time `gorm:"not null"`
 		SubmittedAt    *time.Time
