@@ -31,6 +31,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/backoffice"
+	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/notify"
@@ -85,6 +86,7 @@ type App struct {
 	fast       bool
 	active     activeCache
 	rp         *auth.RP
+	cases      *cases.Service
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -100,6 +102,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, idp.Migrations()...)
 	m = append(m, anagrafe.Migrations()...)
 	m = append(m, feedback.Migrations()...)
+	m = append(m, cases.Migrations()...)
 	return m
 }
 
@@ -227,6 +230,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(err)
 	}
 	a.mountPlatform()
+	if err := a.newCases(); err != nil {
+		return fail(err)
+	}
 	if err := a.mountModules(); err != nil {
 		return fail(err)
 	}
@@ -264,6 +270,7 @@ func (a *App) mountModules() error {
 			Log:         a.log.With("module", info.ID),
 			Config:      a.cfg,
 			Settings:    func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
+			Cases:       a.cases,
 		}
 		if err := mod.Mount(m); err != nil {
 			return fmt.Errorf("app: mount module %s: %w", info.ID, err)
@@ -272,7 +279,7 @@ func (a *App) mountModules() error {
 			a.staffNav = append(a.staffNav, sn.StaffNav()...)
 		}
 	}
-	var stats []services.Stats
+	stats := a.mountCases()
 	titles := map[string]string{}
 	for _, mod := range a.modules {
 		if st, ok := mod.(services.Stats); ok {

@@ -31,6 +31,13 @@ func (a *App) personalArea(c echo.Context) error {
 		}
 		sections = append(sections, s...)
 	}
+	if len(a.cases.Modules()) > 0 {
+		s, err := a.casesArea(ctx, v.FiscalCode, web.Lang(c))
+		if err != nil {
+			return err
+		}
+		sections = append(sections, s)
+	}
 	return a.render.Render(c, http.StatusOK, "area/index.html", map[string]any{
 		"Profile": auth.CurrentProfile(c), "Sections": sections,
 	})

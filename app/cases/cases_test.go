@@ -479,6 +479,9 @@ func TestQueue(t *testing.T) {
 		if list, total, _ = s.Queue(ctx(), cases.Filter{Module: probeModule, Types: types, Search: "2026/000003"}); total != 1 || list[0].ID != ids[2] {
 			t.Fatalf("by protocol: %d", total)
 		}
+		if list, total, _ = s.Queue(ctx(), cases.Filter{Module: probeModule, Types: types, Search: "4"}); total != 1 || list[0].ID != ids[3] {
+			t.Fatalf("by protocol sequence: %d", total)
+		}
 		if _, total, _ = s.Queue(ctx(), cases.Filter{Module: probeModule, Types: types, Search: "rssmra80a01h501u"}); total != 5 {
 			t.Fatalf("by tax code: %d", total)
 		}

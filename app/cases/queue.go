@@ -3,6 +3,7 @@ package cases
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,10 +63,13 @@ func (s *Service) Queue(ctx context.Context, f Filter) ([]Case, int64, error) {
 		q = q.Where("deadline IS NOT NULL AND deadline < ?", f.Now)
 	}
 	if v := strings.ToUpper(strings.TrimSpace(f.Search)); v != "" {
-		if strings.Contains(v, "/") {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 && len(v) <= 6 {
+			// A bare number is the protocol's sequence in any year: 42 is */000042.
+			q = q.Where("protocol LIKE ?", fmt.Sprintf("%%/%06d", n))
+		} else if strings.Contains(v, "/") {
 			q = q.Where("protocol = ?", v)
 		} else {
-			q = q.Where("applicant_cf = ? OR protocol LIKE ?", v, "%/"+strings.TrimLeft(v, "0")+"%")
+			q = q.Where("applicant_cf = ?", v)
 		}
 	}
 	var total int64

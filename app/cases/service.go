@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
@@ -40,6 +41,9 @@ type Options struct {
 	BaseURL string
 	// OfficeEmail receives the office's notices of types that name no address.
 	OfficeEmail string
+	// Email returns the logged-in citizen's e-mail address from the login (kept on
+	// the case for its notices); nil means none.
+	Email func(c echo.Context) string
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -472,3 +476,6 @@ func clip(s string, n int) string {
 	}
 	return string([]rune(s)[:n])
 }
+
+// Now is the service's clock, in UTC.
+func (s *Service) Now() time.Time { return s.now() }
