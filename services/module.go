@@ -5,22 +5,31 @@
 // Info to list it in the catalogue and Mount once at start to give it its routes and
 // dependencies: nothing happens in init(). Optional interfaces add abilities:
 // Migrator (its tables), StaffNav (entries in the back-office menu), Stats (figures on
-// the back-office dashboard), PersonalArea (sections of the citizen's personal area)
-// and DemoSeeder (fictional data for `sportello demo`). The list of built-in modules is
-// explicit, in app/modules.go; the configuration can switch any of them off.
+// the back-office dashboard), PersonalArea (sections of the citizen's personal area),
+// DemoSeeder (fictional data for `sportello demo`), Roles (the staff roles its pages
+// need), Jobs (scheduled work, see app/jobs) and Commands (`sportello <id> <command>`).
+// The list of built-in modules is explicit, in app/modules.go; the configuration can
+// switch any of them off.
+//
+// A module is one folder: its id is also the name of its templates folder
+// (templates/<id>/) and of its message files (templates/locales/<lang>/<id>.yaml), and
+// nothing outside its package and its line in app/modules.go changes to add it.
 //
 // Modules never import each other; what two modules share belongs to the platform.
 package services
 
 import (
 	"context"
+	"io"
 	"log/slog"
 
 	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/cases"
+	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -161,4 +170,50 @@ type PersonalArea interface {
 // It must be idempotent.
 type DemoSeeder interface {
 	SeedDemo(ctx context.Context, db *gorm.DB) error
+}
+
+// Roles is implemented by modules whose staff pages need roles of their own. The
+// portal's role list (offered and accepted by the staff administration) is the
+// platform's roles and every enabled module's. Export one constant per role id in the
+// module and use it in RequireRole, StaffNav and Stat. Title and Description are
+// message keys in the module's own message file.
+type Roles interface {
+	Roles() []roles.Def
+}
+
+// Jobs is implemented by modules with scheduled work (reminders, expiries,
+// escalations). Job names start with "<module id>/". Each occurrence runs once across
+// all replicas; see app/jobs.
+type Jobs interface {
+	Jobs() []jobs.Job
+}
+
+// Command is one `sportello <module id> <name> [args]` subcommand.
+type Command struct {
+	// Name is the subcommand's name.
+	Name string
+	// Usage is the one-line synopsis shown by `sportello <module id>` ("import FILE").
+	Usage string
+	// Summary says in one line what the command does (English: operators' console).
+	Summary string
+	// Run does the work. It returns an error for bad arguments or a failure; the
+	// process then exits non-zero.
+	Run func(ctx context.Context, env *CommandEnv, args []string) error
+}
+
+// CommandEnv is what a command may use: the migrated database, the configuration and
+// its own section, a logger and the console.
+type CommandEnv struct {
+	DB       *gorm.DB
+	Config   config.Config
+	Log      *slog.Logger
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Settings func(out any) error
+}
+
+// Commands is implemented by modules with command-line subcommands. cmd/sportello
+// dispatches `sportello <module id> ...` to them without knowing the module.
+type Commands interface {
+	Commands() []Command
 }

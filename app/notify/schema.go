@@ -48,7 +48,6 @@ const (
 	maxSubjRunes  = 255
 	maxKindLen    = 64
 	maxErrorRunes = 500
-	maxTokenLen   = 128
 )
 
 // Migrations returns the outbox schema steps, to be applied by store.Migrate.

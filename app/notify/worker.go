@@ -2,20 +2,16 @@ package notify
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"os"
 	"regexp"
-	"strings"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/lease"
 )
 
 // WorkerOptions tune a Worker. Zero values take the defaults.
@@ -79,14 +75,7 @@ func NewWorker(db *gorm.DB, sender Sender, opts WorkerOptions) *Worker {
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = 2 * time.Minute
 	}
-	if opts.WorkerID == "" {
-		host, _ := os.Hostname()
-		opts.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	// Room for "/" and the per-claim random part in claim_token.
-	if len(opts.WorkerID) > maxTokenLen-20 {
-		opts.WorkerID = opts.WorkerID[:maxTokenLen-20]
-	}
+	opts.WorkerID = lease.WorkerID(opts.WorkerID)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -219,7 +208,7 @@ func (w *Worker) process(ctx context.Context, id int64) (bool, error) {
 // It returns nil (and no error) when another worker was first.
 func (w *Worker) claim(ctx context.Context, id int64) (*Record, string, error) {
 	now := w.now()
-	token := w.opts.WorkerID + "/" + randomHex(8)
+	token := lease.Token(w.opts.WorkerID)
 	res := w.db.WithContext(ctx).Model(&Record{}).
 		Where("id = ?", id).Where(claimable, claimableArgs(now)...).
 		Updates(map[string]any{
@@ -249,29 +238,16 @@ func (w *Worker) claim(ctx context.Context, id int64) (*Record, string, error) {
 func (w *Worker) send(ctx context.Context, id int64, token string, env Envelope) error {
 	sendCtx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(w.opts.Lease / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-sendCtx.Done():
-				return
-			case <-t.C:
-				res := w.db.WithContext(sendCtx).Model(&Record{}).
-					Where("id = ? AND claim_token = ? AND status = ?", id, token, StatusSending).
-					Update("claimed_until", w.now().Add(w.opts.Lease))
-				if res.Error == nil && res.RowsAffected == 0 {
-					w.log.WarnContext(ctx, "claim lost while sending; the message may be delivered twice", "id", id)
-				}
-			}
-		}
-	}()
+	stop := lease.Keep(sendCtx, w.opts.Lease/3, func(ctx context.Context) (bool, error) {
+		res := w.db.WithContext(ctx).Model(&Record{}).
+			Where("id = ? AND claim_token = ? AND status = ?", id, token, StatusSending).
+			Update("claimed_until", w.now().Add(w.opts.Lease))
+		return res.RowsAffected > 0, res.Error
+	}, func() {
+		w.log.WarnContext(ctx, "claim lost while sending; the message may be delivered twice", "id", id)
+	})
 	err := w.sender.Send(sendCtx, env)
-	cancel()
-	wg.Wait()
+	stop()
 	return err
 }
 
@@ -315,32 +291,13 @@ func (w *Worker) record(ctx context.Context, rec *Record, token string, sendErr 
 	return true, nil
 }
 
-// backoff is the wait after the attempt-th failed attempt: BackoffBase doubled per
-// earlier failure, capped at BackoffMax, drawn between half and all of it.
+// backoff is the wait after the attempt-th failed attempt (see lease.Backoff).
 func (w *Worker) backoff(attempt int) time.Duration {
-	d := w.opts.BackoffBase
-	for i := 1; i < attempt && d < w.opts.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, w.opts.BackoffMax)
-	return d/2 + mrand.N(d/2+1)
+	return lease.Backoff(w.opts.BackoffBase, w.opts.BackoffMax, attempt)
 }
 
 // truncateError shortens an error for last_error, on a rune boundary.
-func truncateError(err error) string {
-	s := strings.ToValidUTF8(err.Error(), "?")
-	s = strings.Map(func(r rune) rune {
-		if r == 0 {
-			return -1
-		}
-		return r
-	}, s)
-	if utf8.RuneCountInString(s) <= maxErrorRunes {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:maxErrorRunes-1]) + "…"
-}
+func truncateError(err error) string { return lease.TruncateError(err, maxErrorRunes) }
 
 // maskAddr hides the recipient's address in SMTP replies before they are logged.
 func maskAddr(s, addr string) string {
@@ -352,10 +309,4 @@ func maskAddr(s, addr string) string {
 		return s
 	}
 	return re.ReplaceAllLiteralString(s, "<recipient>")
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
