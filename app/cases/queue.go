@@ -152,15 +152,37 @@ func (s *Service) Figures(ctx context.Context, module string, now time.Time) (Fi
 // returns how many cases it flagged. It is the deadline-escalation job's body.
 func (s *Service) EscalateOverdue(ctx context.Context, now time.Time) (int, error) {
 	now = now.UTC()
+	n := 0
+	for {
+		flagged, more, err := s.escalateBatch(ctx, now)
+		n += flagged
+		if err != nil || !more {
+			return n, err
+		}
+	}
+}
+
+const escalateBatch = 200
+
+// escalateBatch flags one batch of overdue cases; more says a full batch was read and
+// another may follow.
+func (s *Service) escalateBatch(ctx context.Context, now time.Time) (int, bool, error) {
 	var due []Case
 	if err := s.db.WithContext(ctx).Where("deadline IS NOT NULL AND deadline < ? AND escalated_at IS NULL AND state <> ?", now, Draft).
-		Order("deadline").Limit(500).Find(&due).Error; err != nil {
-		return 0, fmt.Errorf("cases: overdue: %w", err)
+		Order("deadline, id").Limit(escalateBatch).Find(&due).Error; err != nil {
+		return 0, false, fmt.Errorf("cases: overdue: %w", err)
 	}
-	n := 0
+	n, progress := 0, false
 	for _, c := range due {
 		t, ok := s.Type(c.Module, c.Type)
 		if !ok || t.IsClosed(c.State) {
+			// A closed case keeps no deadline; one from an old type declaration is
+			// marked so that it is not read again.
+			res := s.db.WithContext(ctx).Model(&Case{}).Where("id = ? AND escalated_at IS NULL", c.ID).Update("escalated_at", now)
+			if res.Error != nil {
+				return n, false, fmt.Errorf("cases: escalate case %d: %w", c.ID, res.Error)
+			}
+			progress = progress || res.RowsAffected > 0
 			continue
 		}
 		flagged := false
@@ -197,11 +219,13 @@ func (s *Service) EscalateOverdue(ctx context.Context, now time.Time) (int, erro
 			return nil
 		})
 		if err != nil {
-			return n, fmt.Errorf("cases: escalate case %d: %w", c.ID, err)
+			return n, false, fmt.Errorf("cases: escalate case %d: %w", c.ID, err)
 		}
 		if flagged {
 			n++
 		}
 	}
-	return n, nil
+	// Another batch only when this one was full and changed something (rows taken by
+	// a concurrent runner are not read again either way).
+	return n, len(due) == escalateBatch && (n > 0 || progress), nil
 }
