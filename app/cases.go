@@ -2,27 +2,76 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/cases"
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
+	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
 )
 
 // newCases builds the case service modules declare their case types on (Mount.Cases).
 func (a *App) newCases() error {
+	ring, err := a.caseStampRing()
+	if err != nil {
+		return err
+	}
+	c := a.cfg.Comune
 	s, err := cases.New(a.db, cases.Options{Outbox: a.outbox, I18n: a.render.I18n(),
-		BaseURL: strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/"), OfficeEmail: a.cfg.Comune.Email,
-		Log: a.log.With("component", "cases"), Email: func(c echo.Context) string { return auth.CurrentProfile(c).Email }})
+		BaseURL: strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/"), OfficeEmail: c.Email,
+		Log:   a.log.With("component", "cases"),
+		Email: func(c echo.Context) string { return auth.CurrentProfile(c).Email },
+		Stamp: ring, Issuer: c.Name,
+		Letterhead: pdfdoc.Letterhead{Comune: c.Name, Province: c.Province, Address: c.Address,
+			Phone: c.Phone, Email: c.Email, PEC: c.PEC, Website: c.Website}})
 	if err != nil {
 		return err
 	}
 	a.cases = s
 	return nil
+}
+
+// caseStampRing loads the comune's stamp key ring for the submission receipts. It is
+// the certificates' ring (modules.settings.certificati.key_dir, default
+// <data_dir>/keys/stamp), so one set of public keys verifies both; in development it
+// is created when missing. In production a missing directory leaves receipts off
+// (logged), since the certificates module is optional.
+func (a *App) caseStampRing() (*stamp.KeyRing, error) {
+	var set struct {
+		KeyDir string `yaml:"key_dir"`
+	}
+	if err := a.cfg.DecodeModule("certificati", &set); err != nil {
+		return nil, err
+	}
+	dir := set.KeyDir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.DataDir, "keys", "stamp")
+	}
+	if a.cfg.Production() {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			a.log.Warn("no stamp key directory: case receipts are not issued", "dir", dir)
+			return nil, nil
+		}
+		ring, err := stamp.LoadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("cases: stamp keys in %s: %w", dir, err)
+		}
+		return ring, nil
+	}
+	ring, _, err := stamp.LoadOrCreateDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cases: stamp keys in %s: %w", dir, err)
+	}
+	return ring, nil
 }
 
 // Cases is the case service.
@@ -39,6 +88,7 @@ func (a *App) mountCases() []services.Stats {
 	}
 	pages := cases.NewPages(a.cases, a.render, titles)
 	pages.MountCitizen(web.NewRoutes(a.echo, "", a.requireCitizen))
+	pages.MountPublic(web.NewRoutes(a.echo, ""))
 	var stats []services.Stats
 	for _, module := range a.cases.Modules() {
 		roles := a.cases.Roles(module)

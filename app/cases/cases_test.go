@@ -201,6 +201,23 @@ func TestLife(t *testing.T) {
 		if _, _, err := s.Content(ctx(), c.ID+1000, atts[1].ID); !errors.Is(err, cases.ErrNotFound) {
 			t.Fatalf("attachment of another case: %v", err)
 		}
+		// The submission's receipt: authentic as stored, not once the data changes.
+		v, err := s.VerifyReceipt(ctx(), strings.ToLower(strings.ReplaceAll(c.Code, "-", "")))
+		if err != nil || !v.Authentic || v.Case.ID != c.ID || len(v.Documents) != 1 || v.Documents[0].Name != "doc.pdf" {
+			t.Fatalf("receipt: %v %+v", err, v)
+		}
+		db.Model(&cases.Case{}).Where("id = ?", c.ID).Update("form_data", `{"targa":"ZZ999ZZ"}`)
+		if v, err = s.VerifyReceipt(ctx(), c.Code); err != nil || v.Authentic {
+			t.Fatalf("receipt of changed data: %v %+v", err, v)
+		}
+		db.Model(&cases.Case{}).Where("id = ?", c.ID).Update("form_data", `{"targa":"EF456GH"}`)
+		db.Model(&cases.Attachment{}).Where("id = ?", atts[0].ID).Update("sha256", strings.Repeat("0", 64))
+		if v, err = s.VerifyReceipt(ctx(), c.Code); err != nil || v.Authentic {
+			t.Fatalf("receipt of a changed document: %v %+v", err, v)
+		}
+		if _, err := s.VerifyReceipt(ctx(), "0000-0000-0000-0"); !errors.Is(err, cases.ErrNotFound) {
+			t.Fatalf("unknown code: %v", err)
+		}
 		var citizenMails int64
 		db.Table("outbox_messages").Where("to_addr = ?", "mario.rossi@example.it").Count(&citizenMails)
 		// submit (receipt), take, request_integration, approve: not the reply.
@@ -271,6 +288,11 @@ func TestProtocolNoGap(t *testing.T) {
 		}
 		if after := snap(t, db, bad.ID); after != before {
 			t.Fatalf("vetoed submission changed data:\n%+v\n%+v", before, after)
+		}
+		var receipts int64
+		db.Table("case_receipts").Count(&receipts)
+		if receipts != 0 {
+			t.Fatalf("vetoed submission left %d receipts", receipts)
 		}
 		c, err := s.Apply(ctx(), applicant, draft(t, s, nil).ID, "submit", cases.Input{})
 		if err != nil || c.Protocol != "2026/000001" {

@@ -111,6 +111,8 @@ type FormPage struct {
 	Action   string
 	Back     string
 	View     *View
+	// Receipt downloads the stamped receipt (confirmation page).
+	Receipt string
 }
 
 func (f *Form) typ() *Type {
@@ -353,5 +355,8 @@ func (f *Form) confirm(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, f.Path+"/"+itoa(cs.ID)+"/riepilogo")
 	}
 	p := f.page(cs, len(f.Steps)+1)
+	if p.Receipt, err = (&Pages{s: f.Service}).receiptURL(c, cs); err != nil {
+		return err
+	}
 	return f.Render.Render(c, http.StatusOK, "cases/form_done.html", p)
 }

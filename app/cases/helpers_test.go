@@ -14,6 +14,8 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
+	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/templates"
@@ -89,7 +91,12 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func newService(t testing.TB, db *gorm.DB, clk *clock) *cases.Service {
 	t.Helper()
-	o := cases.Options{Outbox: notify.NewOutbox(nil), I18n: loadI18n(t), BaseURL: "https://comune.example.it"}
+	ring, _, err := stamp.LoadOrCreateDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cases.Options{Outbox: notify.NewOutbox(nil), I18n: loadI18n(t), BaseURL: "https://comune.example.it",
+		Stamp: ring, Issuer: "Comune di Valdoria", Letterhead: pdfdoc.Letterhead{Comune: "Comune di Valdoria"}}
 	if clk != nil {
 		o.Now = clk.Now
 	}

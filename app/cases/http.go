@@ -44,6 +44,7 @@ func (p *Pages) MountCitizen(r *web.Routes) {
 	r.GET(CitizenBase+"/:id", p.citizenDetail)
 	r.POST(CitizenBase+"/:id/azione/:name", p.citizenAction)
 	r.GET(CitizenBase+"/:id/documenti/:att", p.citizenDocument)
+	r.GET(CitizenBase+"/:id/ricevuta.pdf", p.citizenReceipt)
 }
 
 // MountStaff registers module's staff pages on r (the site root, guarded for staff
@@ -123,6 +124,8 @@ type View struct {
 	MaxDocSizeMB string
 	Accept       string
 	Queue        string
+	// ReceiptURL downloads the stamped submission receipt (citizen's view only).
+	ReceiptURL string
 }
 
 func (p *Pages) view(c echo.Context, cs *Case, t *Type, a Actor) (*View, error) {
@@ -265,6 +268,9 @@ func (p *Pages) citizenDetail(c echo.Context) error {
 		return err
 	}
 	v.DocBase, v.ActionBase = CitizenPath(cs.ID)+"/documenti/", CitizenPath(cs.ID)+"/azione/"
+	if v.ReceiptURL, err = p.receiptURL(c, cs); err != nil {
+		return err
+	}
 	return p.render.Render(c, http.StatusOK, "cases/detail.html", v)
 }
 
@@ -293,7 +299,8 @@ func (p *Pages) citizenAction(c echo.Context) error {
 		}
 		*v = *nv
 		v.DocBase, v.ActionBase = CitizenPath(cs.ID)+"/documenti/", CitizenPath(cs.ID)+"/azione/"
-		return nil
+		v.ReceiptURL, err = p.receiptURL(c, fresh)
+		return err
 	}
 	return p.actionResult(c, err, "cases/detail.html", CitizenPath(cs.ID), redo, &View{}, in, name)
 }
@@ -496,3 +503,15 @@ func (p *Pages) queue(module string) echo.HandlerFunc {
 }
 
 func strconvFormat(id int64) string { return strconv.FormatInt(id, 10) }
+
+// receiptURL is where the applicant downloads the receipt of cs ("" when it has none).
+func (p *Pages) receiptURL(c echo.Context, cs *Case) (string, error) {
+	_, err := p.s.ReceiptOf(c.Request().Context(), cs.ID)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return CitizenPath(cs.ID) + "/ricevuta.pdf", nil
+}

@@ -147,6 +147,17 @@ func TestHTTPLife(t *testing.T) {
 		protocol := fmt.Sprintf("%d/000001", year)
 		want(t, done, 200, "Domanda inviata", protocol, "Cosa succede adesso", `action="/valutazione"`)
 
+		// The stamped receipt, and its public verification page.
+		want(t, done, 200, "Scarica la ricevuta")
+		rc := cit.Get("/area-personale/pratiche/" + id + "/ricevuta.pdf")
+		if rc.Status != 200 || rc.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(rc.Body, "%PDF-") {
+			t.Fatalf("receipt: %d %s", rc.Status, rc.Header.Get("Content-Type"))
+		}
+		var code string
+		s.DB.Table("cases").Where("id = ?", id).Pluck("code", &code)
+		want(t, s.Client().Get("/verifica/pratica/"+code), 200, "AUTENTICA", protocol, "carta.pdf")
+		want(t, s.Client().Get("/verifica/pratica/0000-0000-0000-0"), 404, "RICEVUTA SCONOSCIUTA")
+
 		// The office.
 		off := s.Client()
 		s.LoginAs(off, web.Viewer{Kind: "staff", ID: "operatore1", DisplayName: "Anna Bianchi", Roles: []string{probeRole}})
@@ -231,12 +242,13 @@ func TestHTTPIsolation(t *testing.T) {
 		}
 		before := countDenied()
 		for _, p := range []string{"/area-personale/pratiche/" + id, fmt.Sprintf("/area-personale/pratiche/%s/documenti/%d", id, att.ID),
+			"/area-personale/pratiche/" + id + "/ricevuta.pdf",
 			"/servizi/probe/domanda/" + id + "/dati", "/area-personale/pratiche/999999"} {
 			want(t, b.Get(p), http.StatusNotFound)
 		}
 		want(t, postMultipart(b, s.BaseURL, "/area-personale/pratiche/"+id+"/azione/withdraw", nil), http.StatusNotFound)
-		if got := countDenied() - before; got != 5 {
-			t.Fatalf("%d access denials audited, want 5", got)
+		if got := countDenied() - before; got != 6 {
+			t.Fatalf("%d access denials audited, want 6", got)
 		}
 		list := b.Get("/area-personale/pratiche")
 		want(t, list, 200, "Non hai ancora presentato domande.")

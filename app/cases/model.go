@@ -154,7 +154,7 @@ func Migrations() []*store.Migration {
 		Year int   `gorm:"primaryKey;autoIncrement:false"`
 		Last int64 `gorm:"not null"`
 	}
-	return []*store.Migration{{
+	return append([]*store.Migration{{
 		ID: "cases/0001_cases",
 		Migrate: func(tx *gorm.DB) error {
 			if err := tx.Table("cases").AutoMigrate(&caseRow{}); err != nil {
@@ -176,5 +176,5 @@ func Migrations() []*store.Migration {
 			// partial index, which both dialects support).
 			return tx.Exec("CREATE UNIQUE INDEX cases_protocol ON cases (protocol) WHERE protocol <> ''").Error
 		},
-	}}
+	}}, receiptMigrations()...)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -44,6 +45,11 @@ type Options struct {
 	// Email returns the logged-in citizen's e-mail address from the login (kept on
 	// the case for its notices); nil means none.
 	Email func(c echo.Context) string
+	// Stamp signs the submission receipts (nil: no receipts); Issuer names the comune
+	// in the stamp and Letterhead heads the receipt PDF.
+	Stamp      *stamp.KeyRing
+	Issuer     string
+	Letterhead pdfdoc.Letterhead
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
@@ -410,6 +416,11 @@ func (s *Service) Apply(ctx context.Context, a Actor, id int64, name string, in 
 		}
 		if err := s.storeDocs(ctx, tx, t, cur, a, docs, msgID, h.ID, now); err != nil {
 			return err
+		}
+		if from == Draft && tr.To == Submitted {
+			if err := s.issueReceipt(ctx, tx, cur, h.ID, now); err != nil {
+				return err
+			}
 		}
 		if err := audit.Record(ctx, tx, audit.Entry{ActorKind: string(a.Kind), ActorID: a.ID,
 			Action: "cases." + tr.Name, SubjectCF: cur.ApplicantCF, ObjectType: "case", ObjectID: fmt.Sprint(id),
