@@ -31,6 +31,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/backoffice"
+	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/idp"
@@ -96,6 +97,7 @@ type App struct {
 	rp         *auth.RP
 	enti       *enti.Registry
 	guard      *enti.Guard
+	cases      *cases.Service
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -113,6 +115,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, anagrafe.Migrations()...)
 	m = append(m, feedback.Migrations()...)
 	m = append(m, jobs.Migrations()...)
+	m = append(m, cases.Migrations()...)
 	return m
 }
 
@@ -271,6 +274,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(err)
 	}
 	a.mountPlatform()
+	if err := a.newCases(); err != nil {
+		return fail(err)
+	}
 	if err := a.mountModules(); err != nil {
 		return fail(err)
 	}
@@ -376,6 +382,7 @@ func (a *App) mountModules() error {
 			Log:         a.log.With("module", info.ID),
 			Config:      a.cfg,
 			Settings:    func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
+			Cases:       a.cases,
 		}
 		if err := mod.Mount(m); err != nil {
 			return fmt.Errorf("app: mount module %s: %w", info.ID, err)
@@ -384,7 +391,7 @@ func (a *App) mountModules() error {
 			a.staffNav = append(a.staffNav, sn.StaffNav()...)
 		}
 	}
-	var stats []services.Stats
+	stats := a.mountCases()
 	titles := map[string]string{}
 	for _, mod := range a.modules {
 		if st, ok := mod.(services.Stats); ok {

@@ -49,6 +49,19 @@ func (a *App) personalArea(c echo.Context) error {
 			sections = append(sections, areaSection{AreaSection: x})
 		}
 	}
+	if len(a.cases.Modules()) > 0 {
+		s, err := a.casesArea(ctx, v.FiscalCode, web.Lang(c))
+		switch {
+		case err != nil && c.Request().Context().Err() != nil:
+			return err
+		case err != nil:
+			a.log.ErrorContext(ctx, "personal area section failed", "module", "cases", "err", err,
+				"request_id", web.RequestID(c))
+			sections = append(sections, areaSection{AreaSection: services.AreaSection{Title: "cases.area.title"}, Failed: true})
+		default:
+			sections = append(sections, areaSection{AreaSection: s})
+		}
+	}
 	return a.render.Render(c, http.StatusOK, "area/index.html", map[string]any{
 		"Profile": auth.CurrentProfile(c), "Sections": sections,
 	})

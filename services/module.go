@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/roles"
@@ -107,6 +108,10 @@ type Mount struct {
 	Config   config.Config
 	// Settings decodes the module's own configuration section into out.
 	Settings func(out any) error
+	// Cases is the case workflow: a module declares its case types with
+	// Cases.Register during Mount and gets the citizen's and the staff's case pages,
+	// the back-office menu entry and the dashboard figures for free.
+	Cases *cases.Service
 }
 
 // Migrator is implemented by modules that own tables.
