@@ -1,0 +1,161 @@
+package secretbox
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/store"
+)
+
+// Column is a database column that holds sealed values, one per row. The packages
+// that own such columns describe them (idp.SealedColumns, accounts.SealedColumns) so
+// that the start-up check, the sealing of values written in clear by older versions
+// and `sportello secrets rotate` treat them all alike.
+type Column struct {
+	// Table, Key and Value name the table, its primary key column and the sealed
+	// column. They are constants of the owning package, never user input.
+	Table, Key, Value string
+	// IntKey is true when Key is an integer column.
+	IntKey bool
+	// Purpose is the purpose the values are sealed for.
+	Purpose string
+	// Where optionally restricts the rows (with Args), for a table where only some
+	// rows hold secrets.
+	Where string
+	Args  []any
+	// Context returns the additional data that binds a value to its row, from the
+	// row's key (as text); nil uses the key itself.
+	Context func(key string) string
+}
+
+// Name is "table.column", for messages.
+func (c Column) Name() string { return c.Table + "." + c.Value }
+
+func (c Column) context(key string) string {
+	if c.Context != nil {
+		return c.Context(key)
+	}
+	return key
+}
+
+func (c Column) scope(db *gorm.DB) *gorm.DB {
+	q := db.Table(c.Table).Where(c.Value+" <> ''")
+	if c.Where != "" {
+		q = q.Where(c.Where, c.Args...)
+	}
+	return q
+}
+
+// prefixLen is the length of "sb1:<key id>:".
+const prefixLen = len(Prefix) + KeyIDLen + 1
+
+// ColumnState is what Inspect found in a column.
+type ColumnState struct {
+	// Clear counts values not sealed (written before encryption at rest).
+	Clear int64
+	// KeyIDs are the key ids the sealed values name, in no particular order.
+	KeyIDs []string
+}
+
+// Inspect reports how the values of c are stored, without opening any.
+func Inspect(ctx context.Context, db *gorm.DB, c Column) (ColumnState, error) {
+	var st ColumnState
+	db = db.WithContext(ctx)
+	if err := c.scope(db).Where("substr("+c.Value+", 1, ?) <> ?", len(Prefix), Prefix).Count(&st.Clear).Error; err != nil {
+		return st, fmt.Errorf("secretbox: %s: %w", c.Name(), err)
+	}
+	if err := c.scope(db).Where("substr("+c.Value+", 1, ?) = ?", len(Prefix), Prefix).
+		Distinct().Pluck("substr("+c.Value+", "+strconv.Itoa(len(Prefix)+1)+", "+strconv.Itoa(KeyIDLen)+")",
+		&st.KeyIDs).Error; err != nil {
+		return st, fmt.Errorf("secretbox: %s: %w", c.Name(), err)
+	}
+	return st, nil
+}
+
+// Unknown returns the key ids of st that b cannot open.
+func (b *Box) Unknown(st ColumnState) []string {
+	var out []string
+	for _, id := range st.KeyIDs {
+		if !b.Known(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// BatchSize is how many rows Reseal changes in one transaction.
+const BatchSize = 200
+
+// Reseal seals with the newest secret every value of c that is in clear or sealed
+// with an older secret, BatchSize rows per transaction, walking the table by key so
+// that it ends even while other processes write. Each row is updated only if its
+// value is still the one read (a conditional UPDATE), so a value changed meanwhile
+// by the portal (which seals with the newest secret) is left alone. It is idempotent
+// and safe to run again after an interruption; it returns how many values changed.
+// A value sealed with a secret that is not configured stops it with ErrUnknownKey.
+func Reseal(ctx context.Context, db *gorm.DB, b *Box, c Column) (int, error) {
+	current := Prefix + b.KeyID() + ":"
+	var last any
+	changed := 0
+	for {
+		type pair struct {
+			K string
+			V string
+		}
+		var rows []pair
+		q := c.scope(db.WithContext(ctx)).Where("substr("+c.Value+", 1, ?) <> ?", prefixLen, current)
+		if last != nil {
+			q = q.Where(c.Key+" > ?", last)
+		}
+		if err := q.Select(c.Key + " AS k, " + c.Value + " AS v").Order(c.Key).Limit(BatchSize).Scan(&rows).Error; err != nil {
+			return changed, fmt.Errorf("secretbox: %s: %w", c.Name(), err)
+		}
+		if len(rows) == 0 {
+			return changed, nil
+		}
+		n := 0
+		err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
+			n = 0
+			for _, r := range rows {
+				out, ok, err := b.Reseal(c.Purpose, c.context(r.K), r.V)
+				if err != nil {
+					return fmt.Errorf("secretbox: %s, row %s: %w", c.Name(), r.K, err)
+				}
+				if !ok {
+					continue
+				}
+				key, err := c.key(r.K)
+				if err != nil {
+					return err
+				}
+				res := tx.Table(c.Table).Where(c.Key+" = ? AND "+c.Value+" = ?", key, r.V).Update(c.Value, out)
+				if res.Error != nil {
+					return fmt.Errorf("secretbox: %s, row %s: %w", c.Name(), r.K, res.Error)
+				}
+				n += int(res.RowsAffected)
+			}
+			return nil
+		})
+		if err != nil {
+			return changed, err
+		}
+		changed += n
+		if last, err = c.key(rows[len(rows)-1].K); err != nil {
+			return changed, err
+		}
+	}
+}
+
+func (c Column) key(k string) (any, error) {
+	if !c.IntKey {
+		return k, nil
+	}
+	n, err := strconv.ParseInt(k, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: %s: key %q is not an integer", c.Name(), k)
+	}
+	return n, nil
+}
