@@ -42,7 +42,7 @@ func (c Column) context(key string) string {
 }
 
 func (c Column) scope(db *gorm.DB) *gorm.DB {
-	q := db.Table(c.Table).Where(c.Value+" <> ''")
+	q := db.Table(c.Table).Where(c.Value + " <> ''")
 	if c.Where != "" {
 		q = q.Where(c.Where, c.Args...)
 	}
