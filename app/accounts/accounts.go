@@ -52,6 +52,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -236,6 +237,9 @@ type Options struct {
 	Issuer string
 	// ResetTTL is how long a password reset link works (default 1 hour).
 	ResetTTL time.Duration
+	// Box seals TOTP secrets with the system secret (app/secretbox). Without it TOTP
+	// enrolment and checks fail.
+	Box *secretbox.Box
 }
 
 // DefaultActivationTTL is how long an activation code works unless configured.
