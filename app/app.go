@@ -34,6 +34,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -85,6 +86,7 @@ type App struct {
 	fast       bool
 	active     activeCache
 	rp         *auth.RP
+	box        *secretbox.Box
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -159,6 +161,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	var err error
 	if cfg.Embedded() || o.Migrate || cfg.Database.AutoMigrate {
 		if err := store.Migrate(ctx, a.db, a.migrations); err != nil {
 			return fail(err)
@@ -168,6 +171,16 @@ func New(ctx context.Context, o Options) (*App, error) {
 			return fail(fmt.Errorf("%w: run `sportello migrate`, or start with `sportello serve --migrate`", err))
 		}
 		return fail(err)
+	}
+
+	if a.box, err = a.systemSecrets(); err != nil {
+		return fail(err)
+	}
+	// Refuse a database sealed under a secret that is not configured, before anything
+	// reads or creates keys; seal what older versions wrote in clear (a start-up step,
+	// not a migration: migrations do not hold the secret, see docs/ARCHITECTURE.md).
+	if err := secretbox.Prepare(ctx, a.db, a.box, SealedColumns()); err != nil {
+		return fail(fmt.Errorf("app: %w", err))
 	}
 
 	i18n, err := web.LoadI18n(templates.FS, "locales")
@@ -214,7 +227,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
 		CSRFExempt: csrfExempt, FormActionOrigins: formOrigins, OnSecurityEvent: a.securityEvent,
 	})
-	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n}
+	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n, Box: a.box}
 	if a.fast {
 		accOpts.Hash = fastHash
 	}
@@ -308,7 +321,8 @@ func (a *App) mountIdentity(ctx context.Context) error {
 	base := strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")
 	var providers []auth.ProviderConfig
 	if a.cfg.Auth.Embedded {
-		io := idp.Options{DB: a.db, Accounts: a.accounts, Renderer: a.render, BaseURL: base, Log: a.log.With("component", "idp")}
+		io := idp.Options{DB: a.db, Accounts: a.accounts, Renderer: a.render, BaseURL: base, Log: a.log.With("component", "idp"),
+			Box: a.box}
 		if a.fast {
 			io.SecretHashCost = 4
 		}

@@ -3,7 +3,10 @@ package secretbox
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -97,7 +100,17 @@ const BatchSize = 200
 // and safe to run again after an interruption; it returns how many values changed.
 // A value sealed with a secret that is not configured stops it with ErrUnknownKey.
 func Reseal(ctx context.Context, db *gorm.DB, b *Box, c Column) (int, error) {
-	current := Prefix + b.KeyID() + ":"
+	return reseal(ctx, db, b, c, "substr("+c.Value+", 1, ?) <> ?", prefixLen, Prefix+b.KeyID()+":")
+}
+
+// SealClear seals the values of c that are still in clear (written by a version
+// before encryption at rest), like Reseal but leaving values sealed with an older
+// secret as they are (rotation is Reseal's work, run by the operator).
+func SealClear(ctx context.Context, db *gorm.DB, b *Box, c Column) (int, error) {
+	return reseal(ctx, db, b, c, "substr("+c.Value+", 1, ?) <> ?", len(Prefix), Prefix)
+}
+
+func reseal(ctx context.Context, db *gorm.DB, b *Box, c Column, pred string, args ...any) (int, error) {
 	var last any
 	changed := 0
 	for {
@@ -106,7 +119,7 @@ func Reseal(ctx context.Context, db *gorm.DB, b *Box, c Column) (int, error) {
 			V string
 		}
 		var rows []pair
-		q := c.scope(db.WithContext(ctx)).Where("substr("+c.Value+", 1, ?) <> ?", prefixLen, current)
+		q := c.scope(db.WithContext(ctx)).Where(pred, args...)
 		if last != nil {
 			q = q.Where(c.Key+" > ?", last)
 		}
@@ -158,4 +171,59 @@ func (c Column) key(k string) (any, error) {
 		return nil, fmt.Errorf("secretbox: %s: key %q is not an integer", c.Name(), k)
 	}
 	return n, nil
+}
+
+// WrongSecretError reports sealed values that no configured system secret opens.
+type WrongSecretError struct {
+	// Unknown maps each column ("table.column") to the key ids found there that are
+	// not configured.
+	Unknown map[string][]string
+	// Configured are the key ids of the configured secrets, newest first.
+	Configured []string
+}
+
+// Error names the configuration key, the columns and the key ids, never a secret.
+func (e *WrongSecretError) Error() string {
+	var parts []string
+	for _, col := range slices.Sorted(maps.Keys(e.Unknown)) {
+		parts = append(parts, col+" (key id "+strings.Join(e.Unknown[col], ", ")+")")
+	}
+	return fmt.Sprintf("the database holds values encrypted with a system secret that is not configured: %s. "+
+		"Set secrets.system (SPORTELLO_SECRETS_SYSTEM) to the secrets used before, newest first "+
+		"(configured now: key id %s). Nothing was changed. If that secret is lost for good, see "+
+		"\"Secrets at rest\" in the README (staff re-enrol TOTP, the provider gets new keys)",
+		strings.Join(parts, "; "), strings.Join(e.Configured, ", "))
+}
+
+// Prepare is the start-up step for the columns holding sealed values: it refuses,
+// with a *WrongSecretError and before changing anything, a database holding values
+// that no configured secret opens (a wrong or missing secret must never look like
+// an empty database, where new keys would silently be made); then it seals the
+// values still in clear. When there is nothing to seal it costs two queries per
+// column (a scan of the column: a second at start for a million accounts).
+func Prepare(ctx context.Context, db *gorm.DB, b *Box, cols []Column) error {
+	wrong := &WrongSecretError{Unknown: map[string][]string{}, Configured: b.KeyIDs()}
+	clear := false
+	for _, c := range cols {
+		st, err := Inspect(ctx, db, c)
+		if err != nil {
+			return err
+		}
+		if u := b.Unknown(st); len(u) > 0 {
+			wrong.Unknown[c.Name()] = u
+		}
+		clear = clear || st.Clear > 0
+	}
+	if len(wrong.Unknown) > 0 {
+		return wrong
+	}
+	if !clear {
+		return nil
+	}
+	for _, c := range cols {
+		if _, err := SealClear(ctx, db, b, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@
 //	sportello anagrafe  population register (import from CSV)
 //	sportello idp       embedded identity provider (clients, signing keys)
 //	sportello keys      certificate stamp keys
+//	sportello secrets   system secrets (status, rotate)
 //	sportello verify    offline check of a certificate QR, URL or PDF
 //
 // Configuration: a YAML file (--config, or SPORTELLO_CONFIG) and SPORTELLO_* variables;
@@ -56,6 +57,7 @@ Commands:
   anagrafe  population register: anagrafe import [--dry-run] FILE.csv
   idp       embedded identity provider: idp clients add|list|remove, idp keys rotate
   keys      certificate stamp keys: keys list|init|rotate|jwks
+  secrets   system secrets encrypting keys in the database: secrets status|rotate
   verify    check a certificate offline: verify [--keys FILE] URL|PAYLOAD|FILE.pdf
 
 Common flags:
@@ -81,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "sportello", version)
 		return nil
 	case "serve", "migrate", "demo":
-	case "staff", "anagrafe", "idp", "keys", "verify":
+	case "staff", "anagrafe", "idp", "keys", "verify", "secrets":
 		// These parse their own flags; only --config is read here.
 		cfg, err := loadConfig(configFromArgs(args))
 		if err != nil {
@@ -96,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return keysCommand(ctx, cfg, args, stdout)
 		case "verify":
 			return verifyCommand(ctx, cfg, args, stdout)
+		case "secrets":
+			return secretsCommand(ctx, cfg, args, stdout)
 		}
 		return anagrafeCommand(ctx, cfg, args, stdout)
 	default:
