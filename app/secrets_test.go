@@ -13,7 +13,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -530,4 +533,47 @@ func TestRotationKeepsLoginsWorking(t *testing.T) {
 			t.Fatalf("start with the old secret alone after rotation: %v", err)
 		}
 	})
+}
+
+// TestDevSystemSecretFile: in development with no secrets.system the secret is
+// generated once into the data directory, mode 0600, with a warning to back it up;
+// a later start reads the same secret and warns when the file is readable by others.
+// Production never generates one.
+func TestDevSystemSecretFile(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	first, err := app.SystemSecrets(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(cfg.DataDir, secretbox.DevFileName)
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("development secret file: %v", err)
+	}
+	if !strings.Contains(logs.String(), "generated a system secret for development") {
+		t.Fatalf("no warning about the generated secret:\n%s", logs.String())
+	}
+	logs.Reset()
+	again, err := app.SystemSecrets(cfg, log)
+	if err != nil || again.KeyID() != first.KeyID() || logs.Len() != 0 {
+		t.Fatalf("second start: %v, same secret %v, logs:\n%s", err, again.KeyID() == first.KeyID(), logs.String())
+	}
+	os.Chmod(path, 0o644)
+	if _, err := app.SystemSecrets(cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "readable by group and others") {
+		t.Fatalf("no warning for a 0644 secret file:\n%s", out)
+	}
+	prod := config.Default()
+	prod.Env, prod.DataDir = "production", t.TempDir()
+	if _, err := app.SystemSecrets(prod, log); err == nil || !strings.Contains(err.Error(), "secrets.system") {
+		t.Fatalf("production without secrets.system: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(prod.DataDir, secretbox.DevFileName)); err == nil {
+		t.Fatal("production generated a secret file")
+	}
 }

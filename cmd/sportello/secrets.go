@@ -85,7 +85,11 @@ func secretsCommand(ctx context.Context, cfg config.Config, args []string, stdou
 				ids = append(ids, id+" (NOT CONFIGURED)")
 			}
 		}
-		fmt.Fprintf(stdout, "  %-32s key id %s; %d in clear\n", c.Name(), strings.Join(ids, ", "), st.Clear)
+		desc := "no sealed values"
+		if len(ids) > 0 {
+			desc = "key id " + strings.Join(ids, ", ")
+		}
+		fmt.Fprintf(stdout, "  %-32s %s; %d in clear\n", c.Name(), desc, st.Clear)
 	}
 	return nil
 }
