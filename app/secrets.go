@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/secretbox"
+	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/config"
 )
 
@@ -100,4 +104,60 @@ func RotateSecrets(ctx context.Context, db *gorm.DB, box *secretbox.Box, w io.Wr
 	}
 	return audit.Record(ctx, db.WithContext(ctx), audit.Entry{ActorKind: audit.ActorSystem, Action: "secrets.rotate",
 		ObjectType: "system_secret", ObjectID: box.KeyID(), Details: map[string]any{"resealed": counts, "total": total}})
+}
+
+// ForgetLostSecrets is the way out when a system secret is lost: it gives up every
+// value sealed with a secret that box does not hold, in one transaction (audited as
+// secrets.forget). The provider's signing keys and token secrets sealed with it are
+// deleted (the next start makes new ones: open logins and tokens end, people log in
+// again); TOTP secrets are emptied and TOTP turned off (citizens log in with their
+// password and may enrol again; staff must be reset with `sportello staff reset`,
+// and enrol again while activating). Nothing else changes. It writes what it did and
+// the staff accounts to reset to w.
+func ForgetLostSecrets(ctx context.Context, db *gorm.DB, box *secretbox.Box, w io.Writer) error {
+	cols := SealedColumns()
+	lost := map[string]bool{}
+	for _, c := range cols {
+		st, err := secretbox.Inspect(ctx, db, c)
+		if err != nil {
+			return err
+		}
+		for _, id := range box.Unknown(st) {
+			lost[id] = true
+		}
+	}
+	if len(lost) == 0 {
+		fmt.Fprintln(w, "every sealed value opens with the configured system secrets: nothing to forget")
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(lost))
+	counts := map[string]any{}
+	err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
+		for _, c := range cols {
+			keys, err := secretbox.Forget(ctx, tx, c, ids)
+			if err != nil {
+				return err
+			}
+			counts[c.Name()] = len(keys)
+			fmt.Fprintf(w, "  %-32s %d value(s) given up\n", c.Name(), len(keys))
+		}
+		return audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, Action: "secrets.forget",
+			ObjectType: "system_secret", ObjectID: strings.Join(ids, ","), Details: map[string]any{"forgotten": counts}})
+	})
+	if err != nil {
+		return fmt.Errorf("secrets forget: %w", err)
+	}
+	var staff []string
+	if err := db.WithContext(ctx).Table("accounts").Where("kind = ? AND status = ? AND totp_enabled = ?",
+		string(accounts.KindStaff), string(accounts.StatusActive), false).Order("username").Pluck("username", &staff).Error; err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "values sealed with key id %s are gone; the next start makes new provider keys.\n", strings.Join(ids, ", "))
+	if len(staff) > 0 {
+		fmt.Fprintf(w, "Staff without TOTP cannot log in until reset (they enrol again while activating):\n")
+		for _, u := range staff {
+			fmt.Fprintf(w, "  sportello staff reset --username %s\n", u)
+		}
+	}
+	return nil
 }

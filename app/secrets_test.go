@@ -577,3 +577,60 @@ func TestDevSystemSecretFile(t *testing.T) {
 		t.Fatal("production generated a secret file")
 	}
 }
+
+// TestLostSecretForgotten: when the system secret is lost, `secrets forget --lost`
+// gives up the values it sealed; the portal then starts with a new secret, makes new
+// provider keys, the citizen logs in with the password as before, staff TOTP is off
+// (listed for reset), and the accounts and the rest of the data are untouched.
+func TestLostSecretForgotten(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		if _, err := s.App.SeedDemo(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var oldKID string
+		s.DB.Table("idp_keys").Where("current = ?", 1).Pluck("kid", &oldKID)
+		var accountsBefore int64
+		s.DB.Table("accounts").Count(&accountsBefore)
+
+		const replacement = "the-replacement-system-secret-0123456789ab"
+		box := testBox(t, replacement)
+		var out bytes.Buffer
+		if err := app.ForgetLostSecrets(ctx, s.DB, box, &out); err != nil {
+			t.Fatal(err)
+		}
+		o := out.String()
+		if !regexp.MustCompile(`idp_keys\.private_pem\s+1 value`).MatchString(o) ||
+			!regexp.MustCompile(`accounts\.totp_secret\s+5 value`).MatchString(o) ||
+			!strings.Contains(o, "sportello staff reset --username demo.admin") {
+			t.Fatalf("forget output:\n%s", o)
+		}
+		out.Reset()
+		if err := app.ForgetLostSecrets(ctx, s.DB, box, &out); err != nil || !strings.Contains(out.String(), "nothing to forget") {
+			t.Fatalf("second forget: %v\n%s", err, out.String())
+		}
+		d := store.DialectOf(s.DB)
+		fresh := apptest.New(t, d, apptest.Options{DB: s.DB, Configure: func(c *config.Config) {
+			c.Secrets.System = []string{replacement}
+		}})
+		var newKID string
+		s.DB.Table("idp_keys").Where("current = ?", 1).Pluck("kid", &newKID)
+		if newKID == "" || newKID == oldKID {
+			t.Fatalf("no new signing key after forgetting: %q (old %q)", newKID, oldKID)
+		}
+		area := login(t, fresh.Client(), "/area-personale", "comune", app.DemoCitizenUsername, app.DemoPassword, "")
+		if area.Status != 200 || !strings.Contains(area.Body, "Giulia") {
+			t.Fatalf("citizen login after forgetting: %d %s", area.Status, area.URL)
+		}
+		var accountsAfter, staffWithTOTP int64
+		s.DB.Table("accounts").Count(&accountsAfter)
+		s.DB.Table("accounts").Where("totp_enabled = ?", true).Count(&staffWithTOTP)
+		if accountsAfter != accountsBefore || staffWithTOTP != 0 {
+			t.Fatalf("accounts %d -> %d, %d with TOTP still on", accountsBefore, accountsAfter, staffWithTOTP)
+		}
+		if n := auditCount(t, s, "secrets.forget", "ok"); n != 1 {
+			t.Fatalf("%d secrets.forget events", n)
+		}
+	})
+}

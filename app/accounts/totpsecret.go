@@ -30,11 +30,17 @@ func totpContext(key string) string { return "account:" + key }
 // system secret (both TOTP columns), for the start-up check and for `sportello
 // secrets rotate`.
 func SealedColumns() []secretbox.Column {
-	col := func(name string) secretbox.Column {
+	col := func(name string, forget map[string]any) secretbox.Column {
 		return secretbox.Column{Table: "accounts", Key: "id", Value: name, IntKey: true,
-			Purpose: TOTPPurpose, Context: totpContext}
+			Purpose: TOTPPurpose, Context: totpContext, Forget: forget}
 	}
-	return []secretbox.Column{col("totp_secret"), col("totp_pending_secret")}
+	// A lost current secret turns TOTP off: citizens log in with their password
+	// and may enrol again; staff cannot log in without TOTP until reset (sportello
+	// staff reset), when they enrol again during activation.
+	return []secretbox.Column{
+		col("totp_secret", map[string]any{"totp_enabled": false, "totp_last_step": 0}),
+		col("totp_pending_secret", map[string]any{}),
+	}
 }
 
 // sealTOTP seals a new TOTP secret (base32) for the account.

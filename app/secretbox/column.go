@@ -32,6 +32,10 @@ type Column struct {
 	// Context returns the additional data that binds a value to its row, from the
 	// row's key (as text); nil uses the key itself.
 	Context func(key string) string
+	// Forget says what Forget does to a row whose value was sealed with a lost
+	// secret: nil deletes the row (the owner makes a new value at next start),
+	// otherwise these columns are set (the sealed column is always emptied).
+	Forget map[string]any
 }
 
 // Name is "table.column", for messages.
@@ -226,4 +230,40 @@ func Prepare(ctx context.Context, db *gorm.DB, b *Box, cols []Column) error {
 		}
 	}
 	return nil
+}
+
+// Forget gives up the values of c sealed with the secrets of keyIDs (lost secrets):
+// it deletes their rows or empties them as c.Forget says, in tx, and returns the
+// keys of the rows it changed. Values sealed with other secrets, and values in
+// clear, are left alone.
+func Forget(ctx context.Context, tx *gorm.DB, c Column, keyIDs []string) ([]string, error) {
+	if len(keyIDs) == 0 {
+		return nil, nil
+	}
+	where := c.Value + " <> '' AND substr(" + c.Value + ", 1, ?) = ? AND substr(" + c.Value + ", ?, ?) IN ?"
+	args := []any{len(Prefix), Prefix, len(Prefix) + 1, KeyIDLen, keyIDs}
+	if c.Where != "" {
+		where += " AND (" + c.Where + ")"
+		args = append(args, c.Args...)
+	}
+	tx = tx.WithContext(ctx)
+	var keys []string
+	if err := tx.Table(c.Table).Where(where, args...).Order(c.Key).Pluck(c.Key, &keys).Error; err != nil {
+		return nil, fmt.Errorf("secretbox: %s: %w", c.Name(), err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var err error
+	if c.Forget == nil {
+		err = tx.Exec("DELETE FROM "+c.Table+" WHERE "+where, args...).Error
+	} else {
+		set := maps.Clone(c.Forget)
+		set[c.Value] = ""
+		err = tx.Table(c.Table).Where(where, args...).Updates(set).Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: %s: %w", c.Name(), err)
+	}
+	return keys, nil
 }

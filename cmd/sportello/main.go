@@ -9,7 +9,7 @@
 //	sportello anagrafe  population register (import from CSV)
 //	sportello idp       embedded identity provider (clients, signing keys)
 //	sportello keys      certificate stamp keys
-//	sportello secrets   system secrets (status, rotate)
+//	sportello secrets   system secrets (status, rotate, forget --lost)
 //	sportello verify    offline check of a certificate QR, URL or PDF
 //
 // Configuration: a YAML file (--config, or SPORTELLO_CONFIG) and SPORTELLO_* variables;
@@ -57,7 +57,7 @@ Commands:
   anagrafe  population register: anagrafe import [--dry-run] FILE.csv
   idp       embedded identity provider: idp clients add|list|remove, idp keys rotate
   keys      certificate stamp keys: keys list|init|rotate|jwks
-  secrets   system secrets encrypting keys in the database: secrets status|rotate
+  secrets   system secrets encrypting keys in the database: secrets status|rotate|forget --lost
   verify    check a certificate offline: verify [--keys FILE] URL|PAYLOAD|FILE.pdf
 
 Common flags:

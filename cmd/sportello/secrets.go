@@ -13,7 +13,7 @@ import (
 	"github.com/comuni-italiani/sportello/config"
 )
 
-const secretsUsage = `Usage: sportello secrets [status|rotate]
+const secretsUsage = `Usage: sportello secrets [status|rotate|forget --lost]
 
 The system secrets (secrets.system, SPORTELLO_SECRETS_SYSTEM: a list, newest first)
 encrypt what the database holds to sign or check credentials: the identity
@@ -24,6 +24,12 @@ provider's signing keys and token keys, the TOTP secrets.
   rotate   encrypt again, with the newest secret, every value encrypted with an
            older one (and any value still in clear). Safe to run again; the older
            secrets keep decrypting until it ends.
+  forget --lost
+           only when a system secret is lost for good: give up every value sealed
+           with a secret that is not configured. The provider makes new keys at
+           the next start (everyone logs in again); TOTP is turned off where its
+           secret is lost (staff listed for sportello staff reset). Nothing else
+           is lost. Audited.
 
 Rotating the system secret:
   1. generate a new one (openssl rand -base64 32);
@@ -48,7 +54,11 @@ func secretsCommand(ctx context.Context, cfg config.Config, args []string, stdou
 	if len(rest) > 0 {
 		sub = rest[0]
 	}
-	if len(rest) > 1 || (sub != "status" && sub != "rotate") {
+	if sub == "forget" && (len(rest) != 2 || rest[1] != "--lost") {
+		fmt.Fprint(stdout, secretsUsage)
+		return fmt.Errorf("secrets forget: add --lost to confirm that the old system secret is lost for good")
+	}
+	if (len(rest) > 1 && sub != "forget") || (sub != "status" && sub != "rotate" && sub != "forget") {
 		fmt.Fprint(stdout, secretsUsage)
 		return fmt.Errorf("secrets: unknown command %q", strings.Join(rest, " "))
 	}
@@ -66,8 +76,11 @@ func secretsCommand(ctx context.Context, cfg config.Config, args []string, stdou
 		return err
 	}
 	fmt.Fprintf(stdout, "configured system secrets (newest first): key id %s\n", strings.Join(box.KeyIDs(), ", "))
-	if sub == "rotate" {
+	switch sub {
+	case "rotate":
 		return app.RotateSecrets(ctx, db, box, stdout)
+	case "forget":
+		return app.ForgetLostSecrets(ctx, db, box, stdout)
 	}
 	for _, c := range app.SealedColumns() {
 		st, err := secretbox.Inspect(ctx, db, c)
