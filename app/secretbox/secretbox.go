@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -65,6 +66,9 @@ type Box struct {
 type secretKey struct {
 	id  string
 	prk []byte // HKDF pseudorandom key extracted from the secret
+	// aeads caches the cipher of each purpose (purpose -> cipherAEAD): the HKDF
+	// derivation and the cipher setup cost more than sealing a short value.
+	aeads sync.Map
 }
 
 // New builds a box from the system secrets, newest first (the first one seals). It
@@ -131,11 +135,19 @@ func (b *Box) find(id string) *secretKey {
 }
 
 func (k *secretKey) aead(purpose string) (cipherAEAD, error) {
+	if a, ok := k.aeads.Load(purpose); ok {
+		return a.(cipherAEAD), nil
+	}
 	key, err := hkdf.Expand(sha256.New, k.prk, "sportello secretbox v1 purpose "+purpose, chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, err
 	}
-	return chacha20poly1305.NewX(key)
+	a, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, err
+	}
+	k.aeads.Store(purpose, a)
+	return a, nil
 }
 
 type cipherAEAD interface {
