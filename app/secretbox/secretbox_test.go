@@ -337,3 +337,47 @@ func series(d store.Dialect) string {
 	}
 	return `WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10000) SELECT n FROM c`
 }
+
+// TestPrepareConcurrent: twenty replicas starting at once on a database written in
+// clear each seal what they find; every value ends sealed once, and opens to what
+// it was.
+func TestPrepareConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, sealedTable(), func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		col := secretbox.Column{Table: "sealed_things", Key: "id", Value: "value", IntKey: true, Purpose: "test.thing"}
+		const n = 300
+		for i := 1; i <= n; i++ {
+			if err := db.Exec("INSERT INTO sealed_things (id, kind, value) VALUES (?, 'secret', ?)", i, fmt.Sprintf("clear-%d", i)).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := box(t, newSecret)
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Go(func() { errs <- secretbox.Prepare(ctx, db, b, []secretbox.Column{col}) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var rows []struct {
+			ID    int64
+			Value string
+		}
+		db.Table("sealed_things").Order("id").Find(&rows)
+		if len(rows) != n {
+			t.Fatalf("%d rows", len(rows))
+		}
+		for _, r := range rows {
+			got, err := b.OpenString(col.Purpose, fmt.Sprint(r.ID), r.Value)
+			if err != nil || got != fmt.Sprintf("clear-%d", r.ID) {
+				t.Fatalf("row %d: %q, %v (sealed twice or lost)", r.ID, got, err)
+			}
+		}
+	})
+}
