@@ -38,6 +38,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -98,6 +99,7 @@ type App struct {
 	enti       *enti.Registry
 	guard      *enti.Guard
 	cases      *cases.Service
+	box        *secretbox.Box
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -209,6 +211,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err := a.loadEnti(ctx); err != nil {
 		return fail(err)
 	}
+	if a.box, err = a.systemSecrets(); err != nil {
+		return fail(err)
+	}
+	// Refuse a database sealed under a secret that is not configured, before anything
+	// reads or creates keys; seal what older versions wrote in clear (a start-up step,
+	// not a migration: migrations do not hold the secret, see docs/ARCHITECTURE.md).
+	if err := secretbox.Prepare(ctx, a.db, a.box, SealedColumns()); err != nil {
+		return fail(fmt.Errorf("app: %w", err))
+	}
 
 	i18n, err := web.LoadI18n(templates.FS, "locales")
 	if err != nil {
@@ -261,7 +272,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		CSRFExempt: csrfExempt, FormActionOrigins: formOrigins, OnSecurityEvent: a.securityEvent,
 		Tenant: a.enti.Middleware(http.HandlerFunc(unknownHost), anyHost),
 	})
-	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n, Roles: a.roles}
+	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n, Roles: a.roles, Box: a.box}
 	if a.fast {
 		accOpts.Hash = fastHash
 	}
@@ -427,7 +438,8 @@ func (a *App) mountIdentity(ctx context.Context) error {
 	base := strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")
 	var providers []auth.ProviderConfig
 	if a.cfg.Auth.Embedded {
-		io := idp.Options{DB: a.db, Accounts: a.accounts, Renderer: a.render, BaseURL: base, Log: a.log.With("component", "idp")}
+		io := idp.Options{DB: a.db, Accounts: a.accounts, Renderer: a.render, BaseURL: base, Log: a.log.With("component", "idp"),
+			Box: a.box}
 		if a.fast {
 			io.SecretHashCost = 4
 		}

@@ -365,6 +365,7 @@ func TestSchemaBehindRefused(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Database.URL = "postgres://in-test"
+	cfg.Secrets.System = []string{apptest.SystemSecret}
 	_, err := app.New(context.Background(), app.Options{Config: cfg, Modules: modules(), DB: s.DB, FastCrypto: true})
 	if err == nil || !strings.Contains(err.Error(), "sportello migrate") {
 		t.Fatalf("want refusal naming the command, got %v", err)

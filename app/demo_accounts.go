@@ -125,19 +125,17 @@ func (a *App) demoStaff(ctx context.Context, username, given, family, role strin
 	} else if err != nil {
 		return "", err
 	}
-	var secret string
-	err := a.db.WithContext(ctx).Table("accounts").Where("username = ? AND created_by = ?", username, demoActor).
-		Pluck("totp_secret", &secret).Error
-	return secret, err
+	// The secret is stored sealed with the system secret; only demo accounts can be
+	// read back, for printing.
+	return acc.DemoTOTPSecret(ctx, username, demoActor)
 }
 
 // DemoCodes writes the current TOTP code of every demo staff account.
 func (a *App) DemoCodes(ctx context.Context, w io.Writer) error {
 	now := time.Now()
 	for _, s := range a.DemoStaff() {
-		var secret string
-		if err := a.db.WithContext(ctx).Table("accounts").Where("username = ? AND created_by = ?", s.Username, demoActor).
-			Pluck("totp_secret", &secret).Error; err != nil {
+		secret, err := a.accounts.DemoTOTPSecret(ctx, s.Username, demoActor)
+		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 			return err
 		}
 		if secret == "" {

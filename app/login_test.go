@@ -316,6 +316,7 @@ func TestProductionRefusesDemoAccounts(t *testing.T) {
 	cfg.Env = "production"
 	cfg.HTTP.BaseURL = "https://sportello.comune.example"
 	cfg.DataDir = t.TempDir()
+	cfg.Secrets.System = []string{apptest.SystemSecret}
 	_, err := app.New(context.Background(), app.Options{Config: cfg, DB: s.DB, FastCrypto: true})
 	if err == nil || !strings.Contains(err.Error(), "demo accounts") {
 		t.Fatalf("production with demo accounts: %v", err)

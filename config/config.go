@@ -42,7 +42,24 @@ type Config struct {
 	Auth     Auth     `yaml:"auth"`
 	Log      Log      `yaml:"log"`
 	Modules  Modules  `yaml:"modules"`
+	Secrets  Secrets  `yaml:"secrets"`
 }
+
+// Secrets holds what the portal keeps outside its database.
+type Secrets struct {
+	// System are the system secrets, newest first, that encrypt what the database
+	// holds to sign or check credentials (identity provider keys, TOTP secrets): a
+	// copy of the database alone is then not enough to impersonate anyone. The first
+	// one encrypts; every one decrypts, so a secret is rotated by putting a new one
+	// in front and running `sportello secrets rotate`. Each at least 32 characters
+	// (generate one with `openssl rand -base64 32`). Required in production; in
+	// development one is generated into <data_dir>/system-secret on first start.
+	// Environment: SPORTELLO_SECRETS_SYSTEM, comma-separated, newest first.
+	System []string `yaml:"system"`
+}
+
+// SystemSecretKey names the configuration key of the system secrets in messages.
+const SystemSecretKey = "secrets.system (SPORTELLO_SECRETS_SYSTEM)"
 
 // Comune describes an ente (a comune or a union of comuni) the portal serves.
 type Comune struct {
@@ -427,6 +444,19 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "is required")
+	}
+	if c.Production() && len(c.Secrets.System) == 0 {
+		bad("secrets.system", "is required in production: set SPORTELLO_SECRETS_SYSTEM to a random secret of at least 32 characters (openssl rand -base64 32) and keep it apart from database backups")
+	}
+	seenSecrets := map[string]bool{}
+	for i, s := range c.Secrets.System {
+		if len(s) < 32 {
+			bad(fmt.Sprintf("secrets.system[%d]", i), "must be at least 32 characters long")
+		}
+		if seenSecrets[s] {
+			bad(fmt.Sprintf("secrets.system[%d]", i), "repeats an earlier secret")
+		}
+		seenSecrets[s] = true
 	}
 	if !c.Auth.Embedded && len(c.Auth.Providers) == 0 {
 		bad("auth.providers", "must list at least one provider when auth.embedded is false")

@@ -98,3 +98,35 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestSystemSecrets(t *testing.T) {
+	t.Parallel()
+	a, b := strings.Repeat("a", 32), strings.Repeat("b", 40)
+	cfg, err := Load("", []string{"SPORTELLO_SECRETS_SYSTEM=" + b + ", " + a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Secrets.System) != 2 || cfg.Secrets.System[0] != b || cfg.Secrets.System[1] != a {
+		t.Fatalf("secrets.system from the environment = %q, want newest first", cfg.Secrets.System)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("two good secrets refused: %v", err)
+	}
+	prod := Default()
+	prod.Env, prod.HTTP.BaseURL = "production", "https://servizi.comune.example"
+	if err := prod.Validate(); err == nil || !strings.Contains(err.Error(), "secrets.system") ||
+		!strings.Contains(err.Error(), "SPORTELLO_SECRETS_SYSTEM") {
+		t.Fatalf("production without a system secret: %v", err)
+	}
+	prod.Secrets.System = []string{b}
+	if err := prod.Validate(); err != nil {
+		t.Fatalf("production with a system secret: %v", err)
+	}
+	for name, list := range map[string][]string{"short": {"short"}, "repeated": {a, b, a}} {
+		c := Default()
+		c.Secrets.System = list
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "secrets.system[") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -30,7 +30,9 @@
 //     same hashing work, so neither the answer nor its timing tells whether an account
 //     exists. RequestPasswordReset never tells either.
 //   - TOTP (RFC 6238: SHA-1, 30 s, 6 digits, one step of skew) refuses a code whose time
-//     step was already used.
+//     step was already used. TOTP secrets (current and pending) are stored sealed with
+//     the system secret (Options.Box, app/secretbox), bound to the account id: a copy
+//     of the database does not give anyone the second factor (totpsecret.go).
 //   - Every issue, reissue, activation, block, unlock, desk reset, password reset, staff
 //     change, login failure and lockout is written to the audit log, in the same
 //     transaction as the change it describes. Codes, tokens and passwords never reach
@@ -53,6 +55,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -233,6 +236,9 @@ type Options struct {
 	// order forms show them; staff accounts may hold only these. Default: the
 	// platform's own roles.
 	Roles roles.List
+	// Box seals TOTP secrets with the system secret (app/secretbox). Without it TOTP
+	// enrolment and checks fail.
+	Box *secretbox.Box
 }
 
 // DefaultActivationTTL is how long an activation code works unless configured.

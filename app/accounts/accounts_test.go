@@ -655,7 +655,7 @@ func TestRehashOnLogin(t *testing.T) {
 		a := e.activeCitizen()
 		stronger := fastHash
 		stronger.Time = 2
-		svc2 := accounts.New(db, accounts.Options{Now: e.clk.Now, Hash: stronger})
+		svc2 := accounts.New(db, accounts.Options{Now: e.clk.Now, Hash: stronger, Box: testBox(t)})
 		if _, err := svc2.Authenticate(e.ctx, "mario.rossi", goodPassword, "10.0.0.6"); err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 )
@@ -66,6 +67,21 @@ func messages(t testing.TB) *web.I18n {
 	return i18n
 }
 
+// testSecret is the system secret of the tests (fictional).
+const testSecret = "accounts-test-system-secret-0123456789"
+
+func testBox(t testing.TB, secrets ...string) *secretbox.Box {
+	t.Helper()
+	if len(secrets) == 0 {
+		secrets = []string{testSecret}
+	}
+	b, err := secretbox.New(secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 type env struct {
 	t   *testing.T
 	db  *gorm.DB
@@ -77,7 +93,7 @@ type env struct {
 func newEnv(t *testing.T, db *gorm.DB) *env {
 	clk := newClock()
 	svc := accounts.New(db, accounts.Options{Now: clk.Now, Hash: fastHash, BaseURL: "https://servizi.comune.example/",
-		Outbox: notify.NewOutbox(nil), I18n: messages(t), Issuer: "Comune di Valdoria", Roles: testRoles})
+		Outbox: notify.NewOutbox(nil), I18n: messages(t), Issuer: "Comune di Valdoria", Roles: testRoles, Box: testBox(t)})
 	return &env{t: t, db: db, clk: clk, svc: svc, ctx: context.Background()}
 }
 

@@ -165,8 +165,12 @@ func (s *Service) BeginTOTP(ctx context.Context, accountID int64) (secret, otpau
 	if err != nil {
 		return "", "", internal("totp secret", err)
 	}
+	sealed, err := s.sealTOTP(r.ID, key.Secret())
+	if err != nil {
+		return "", "", internal("totp secret", err)
+	}
 	if err := s.db.WithContext(ctx).Model(&accountRow{}).Where("id = ?", r.ID).
-		Updates(map[string]any{"totp_pending_secret": key.Secret(), "updated_at": s.now()}).Error; err != nil {
+		Updates(map[string]any{"totp_pending_secret": sealed, "updated_at": s.now()}).Error; err != nil {
 		return "", "", internal("totp begin", err)
 	}
 	return key.Secret(), key.URL(), nil
@@ -183,7 +187,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, accountID int64, code string)
 	if !s.totpEnrollable(r) {
 		return ErrNotActive
 	}
-	step, ok := s.matchTOTP(r.TOTPPendingSecret, code)
+	pending, err := s.openTOTP(r, r.TOTPPendingSecret)
+	if err != nil {
+		return internal("totp secret", err)
+	}
+	step, ok := s.matchTOTP(pending, code)
 	if !ok {
 		return ErrInvalidTOTP
 	}
@@ -220,7 +228,11 @@ func (s *Service) VerifyTOTP(ctx context.Context, accountID int64, code, ip stri
 	if r.Status != string(StatusActive) {
 		return ErrNotActive
 	}
-	step, ok := s.matchTOTP(r.TOTPSecret, code)
+	secret, err := s.openTOTP(r, r.TOTPSecret)
+	if err != nil {
+		return internal("totp secret", err)
+	}
+	step, ok := s.matchTOTP(secret, code)
 	if !ok || !r.TOTPEnabled {
 		if err := s.authFailure(ctx, ActTOTPFailed, r.Username, r, ip, map[string]any{"reason": "wrong_code"}); err != nil {
 			return err

@@ -167,7 +167,7 @@ func Migrations() []*store.Migration {
 			}
 			return tx.Table("account_reset_tokens").AutoMigrate(&accountResetToken{})
 		},
-	}}
+	}, sealedTOTPMigration()}
 }
 
 // row loads one account row by a condition.

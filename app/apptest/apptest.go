@@ -46,6 +46,10 @@ type Options struct {
 	Configure func(*config.Config)
 }
 
+// SystemSecret is the system secret (secrets.system) of the portals this package
+// starts, so that several portals on one database agree. Fictional, tests only.
+const SystemSecret = "apptest-system-secret-not-for-production-0123"
+
 // Server is a running portal.
 type Server struct {
 	*httptest.Server
@@ -78,6 +82,7 @@ func New(t testing.TB, d store.Dialect, o Options) *Server {
 		cfg.HTTP.BaseURL = strings.Replace(cfg.HTTP.BaseURL, "127.0.0.1", o.Host, 1)
 	}
 	cfg.HTTP.Addr = ts.Listener.Addr().String()
+	cfg.Secrets.System = []string{SystemSecret}
 	if d == store.Postgres {
 		cfg.Database.URL = "postgres://in-test" // the DB is passed in; this only marks the dialect
 	}

@@ -113,11 +113,11 @@ func (p *Provider) hashSecret(ctx context.Context, secret string) (string, error
 	return string(h), nil
 }
 
-// portalSecret derives the portal client's secret from a random seed kept in
-// idp_secrets: every replica, at every start, computes the same secret, and only its
+// portalSecret derives the portal client's secret from a random seed kept (sealed)
+// in idp_secrets: every replica, at every start, computes the same secret, and only its
 // bcrypt hash is stored with the client.
 func (p *Provider) portalSecret(ctx context.Context) (string, error) {
-	seed, err := putSecret(ctx, p.db, "portal_client_seed", func() (string, error) { return randomToken(32), nil }, p.now())
+	seed, err := putSecret(ctx, p.db, p.box, "portal_client_seed", func() (string, error) { return randomToken(32), nil }, p.now())
 	if err != nil {
 		return "", err
 	}

@@ -22,16 +22,20 @@
 //     DeleteExpired removes what has expired; the app calls it periodically.
 //   - Keys and secrets: the signing key, the HMAC key of opaque tokens, the subject
 //     salt and the portal client's seed are generated on first start and kept in the
-//     database (idp_keys, idp_secrets), shared by every replica. Whoever can read the
-//     database can read them, as they can read everything else the portal holds: back
-//     the database up and restrict it accordingly. RotateKeys makes a new signing key
-//     current; the old one stays in the JWKS for KeyRetention.
+//     database (idp_keys, idp_secrets), shared by every replica. The signing keys,
+//     the HMAC key and the seed are sealed with the system secret (Options.Box,
+//     app/secretbox; sealed.go), which lives outside the database: a copy of the
+//     database alone cannot sign an ID token or mint a token. New refuses to start on
+//     values sealed with a secret it is not given, and seals values an older version
+//     wrote in clear. The subject salt stays in clear (it signs nothing; see
+//     sealed.go). RotateKeys makes a new signing key current; the old one stays in the
+//     JWKS for KeyRetention.
 //   - Clients: the comune registers its own clients (EnsurePortalClient for the
 //     portal, AddClient from the command line). They are first-party, so consent is
 //     implicit: no consent screen, every client may request every supported scope.
 //     The portal client's secret is derived (HMAC-SHA256) from a random seed in
 //     idp_secrets, so the portal recomputes it at every start on every replica without
-//     configuring it, and the client row keeps only a bcrypt hash.
+//     configuring it, and the client row keeps only a hash.
 //   - Claims, named as in the SPID/CIE OpenID Connect profile: sub (opaque and stable:
 //     an HMAC of the account id); with scope profile given_name, family_name,
 //     birthdate (YYYY-MM-DD), https://attributes.eid.gov.it/fiscal_number

@@ -511,7 +511,7 @@ func TestClientsAndPortalSecret(t *testing.T) {
 		if err != nil || id != e.clientID || secret != e.secret {
 			t.Fatalf("second EnsurePortalClient: %q %q %v", id, secret, err)
 		}
-		again, err := idp.New(e.ctx, idp.Options{DB: e.db, BaseURL: e.base, SecretHashCost: 4})
+		again, err := idp.New(e.ctx, idp.Options{DB: e.db, BaseURL: e.base, SecretHashCost: 4, Box: testBox(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -584,7 +584,7 @@ func TestDeleteExpired(t *testing.T) {
 		if n, err := e.idp.DeleteExpired(e.ctx); err != nil || n != 0 {
 			t.Fatalf("nothing has expired yet: %d %v", n, err)
 		}
-		later, err := idp.New(e.ctx, idp.Options{DB: e.db, BaseURL: e.base,
+		later, err := idp.New(e.ctx, idp.Options{DB: e.db, BaseURL: e.base, Box: testBox(t),
 			Now: func() time.Time { return time.Now().Add(idp.RefreshTokenLifespan + time.Hour) }})
 		if err != nil {
 			t.Fatal(err)

@@ -32,6 +32,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -130,6 +131,21 @@ type env struct {
 	postLogout       string
 }
 
+// testSecret is the system secret of these tests (fictional).
+const testSecret = "idp-test-system-secret-0123456789abcdef"
+
+func testBox(t testing.TB, secrets ...string) *secretbox.Box {
+	t.Helper()
+	if len(secrets) == 0 {
+		secrets = []string{testSecret}
+	}
+	b, err := secretbox.New(secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func newEnv(t *testing.T, d store.Dialect) *env {
 	t.Helper()
 	ctx := context.Background()
@@ -147,9 +163,10 @@ func newEnv(t *testing.T, d store.Dialect) *env {
 	}
 	log := slog.New(slog.DiscardHandler)
 	clk := &clock{t: time.Now().UTC()}
+	box := testBox(t)
 	acc := accounts.New(db, accounts.Options{Now: clk.Now, Hash: fastHash, BaseURL: base,
-		Outbox: notify.NewOutbox(nil), I18n: i18n, Issuer: cfg.Comune.Name, Log: log, Roles: testRoles})
-	p, err := idp.New(ctx, idp.Options{DB: db, Accounts: acc, Renderer: render, BaseURL: base, Log: log, SecretHashCost: 4})
+		Outbox: notify.NewOutbox(nil), I18n: i18n, Issuer: cfg.Comune.Name, Log: log, Roles: testRoles, Box: box})
+	p, err := idp.New(ctx, idp.Options{DB: db, Accounts: acc, Renderer: render, BaseURL: base, Log: log, SecretHashCost: 4, Box: box})
 	if err != nil {
 		t.Fatalf("idp.New: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -59,7 +60,7 @@ func generateKey() (*rsa.PrivateKey, string, error) {
 	return priv, base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
-func newKeyRow(now time.Time) (*keyRow, error) {
+func newKeyRow(box *secretbox.Box, now time.Time) (*keyRow, error) {
 	priv, kid, err := generateKey()
 	if err != nil {
 		return nil, fmt.Errorf("idp: generate signing key: %w", err)
@@ -68,15 +69,22 @@ func newKeyRow(now time.Time) (*keyRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The PEM is sealed with the system secret, bound to the kid (sealed.go).
+	sealed, err := box.Seal(keyPurpose, kid, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		return nil, err
+	}
 	one := 1
-	return &keyRow{
-		KID: kid, Alg: SigningAlg, Current: &one, CreatedAt: now.UTC(),
-		PrivatePEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-	}, nil
+	return &keyRow{KID: kid, Alg: SigningAlg, Current: &one, CreatedAt: now.UTC(), PrivatePEM: sealed}, nil
 }
 
-func (r *keyRow) jwk() (*jose.JSONWebKey, error) {
-	block, _ := pem.Decode([]byte(r.PrivatePEM))
+// jwk opens the row's private key with the system secret.
+func (r *keyRow) jwk(box *secretbox.Box) (*jose.JSONWebKey, error) {
+	plain, err := box.Open(keyPurpose, r.KID, r.PrivatePEM)
+	if err != nil {
+		return nil, fmt.Errorf("idp: key %s: %w", r.KID, err)
+	}
+	block, _ := pem.Decode(plain)
 	if block == nil {
 		return nil, fmt.Errorf("idp: key %s: no PEM block", r.KID)
 	}
@@ -101,7 +109,7 @@ func (p *Provider) ensureKey(ctx context.Context) error {
 	if n > 0 {
 		return nil
 	}
-	row, err := newKeyRow(p.now())
+	row, err := newKeyRow(p.box, p.now())
 	if err != nil {
 		return err
 	}
@@ -127,7 +135,7 @@ func (p *Provider) signingKey(ctx context.Context) (*jose.JSONWebKey, error) {
 	if err := p.db.WithContext(ctx).Where("current = ?", 1).Take(&row).Error; err != nil {
 		return nil, fmt.Errorf("idp: load signing key: %w", err)
 	}
-	k, err := row.jwk()
+	k, err := row.jwk(p.box)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +153,7 @@ func (p *Provider) publishedKeys(ctx context.Context) ([]jose.JSONWebKey, error)
 	}
 	out := make([]jose.JSONWebKey, 0, len(rows))
 	for i := range rows {
-		k, err := rows[i].jwk()
+		k, err := rows[i].jwk(p.box)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +182,7 @@ func (p *Provider) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 // minute. The rotation is audited.
 func (p *Provider) RotateKeys(ctx context.Context) (string, error) {
 	now := p.now().UTC()
-	row, err := newKeyRow(now)
+	row, err := newKeyRow(p.box, now)
 	if err != nil {
 		return "", err
 	}

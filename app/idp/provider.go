@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/accounts"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -54,6 +55,9 @@ type Options struct {
 	Log     *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Box seals the signing keys and the token secrets with the system secret
+	// (app/secretbox). Required.
+	Box *secretbox.Box
 	// SecretHashCost is the bcrypt cost used to check client secrets hashed by bcrypt
 	// before secrets moved to SHA-256 (see secretHasher); tests lower it.
 	SecretHashCost int
@@ -73,6 +77,7 @@ type Provider struct {
 	store    *storage
 	keys     keyCache
 	subSalt  []byte
+	box      *secretbox.Box
 }
 
 // New builds the provider over o.DB (which must carry Migrations): it creates on first
@@ -80,6 +85,9 @@ type Provider struct {
 func New(ctx context.Context, o Options) (*Provider, error) {
 	if o.DB == nil {
 		return nil, errors.New("idp: no database")
+	}
+	if o.Box == nil {
+		return nil, errors.New("idp: no system secret (Options.Box)")
 	}
 	base := strings.TrimSuffix(o.BaseURL, "/")
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -92,12 +100,17 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{db: o.DB, accounts: o.Accounts, render: o.Renderer, log: o.Log, now: o.Now,
-		baseURL: base, issuer: base + Path}
+		baseURL: base, issuer: base + Path, box: o.Box}
+	// Refuse a database sealed with a secret that is not configured before creating
+	// anything (never a silent new key), and seal what older versions wrote in clear.
+	if err := secretbox.Prepare(ctx, o.DB, o.Box, SealedColumns()); err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
+	}
 	p.store = &storage{db: o.DB, now: o.Now,
 		life: lifespans{code: AuthCodeLifespan, access: AccessTokenLifespan, refresh: RefreshTokenLifespan}}
 
 	gen := func() (string, error) { return randomToken(32), nil }
-	hmacKey, err := putSecret(ctx, o.DB, "token_hmac_key", gen, o.Now())
+	hmacKey, err := putSecret(ctx, o.DB, o.Box, "token_hmac_key", gen, o.Now())
 	if err != nil {
 		return nil, fmt.Errorf("idp: token key: %w", err)
 	}
@@ -105,7 +118,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 	if err != nil || len(globalSecret) != 32 {
 		return nil, errors.New("idp: stored token key is malformed")
 	}
-	salt, err := putSecret(ctx, o.DB, "subject_salt", gen, o.Now())
+	salt, err := putSecret(ctx, o.DB, nil, "subject_salt", gen, o.Now())
 	if err != nil {
 		return nil, fmt.Errorf("idp: subject salt: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -401,26 +402,38 @@ func (s *storage) deleteExpired(ctx context.Context) (int64, error) {
 }
 
 // putSecret inserts a secret unless one with the name exists, then returns the stored
-// value: two replicas starting at once agree on the first one written.
-func putSecret(ctx context.Context, db *gorm.DB, name string, gen func() (string, error), now time.Time) (string, error) {
+// one (so that concurrent first starts agree on one value). With a box the value is
+// stored sealed (purpose secretPurpose, bound to the name); without one, in clear.
+func putSecret(ctx context.Context, db *gorm.DB, box *secretbox.Box, name string, gen func() (string, error), now time.Time) (string, error) {
 	var row secretRow
 	err := db.WithContext(ctx).Where("name = ?", name).Take(&row).Error
-	if err == nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		v, err := gen()
+		if err != nil {
+			return "", err
+		}
+		if box != nil {
+			if v, err = box.SealString(secretPurpose, name, v); err != nil {
+				return "", err
+			}
+		}
+		if err := db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+			Create(&secretRow{Name: name, Value: v, CreatedAt: now.UTC()}).Error; err != nil {
+			return "", err
+		}
+		if err := db.WithContext(ctx).Where("name = ?", name).Take(&row).Error; err != nil {
+			return "", err
+		}
+	}
+	if box == nil {
 		return row.Value, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return "", err
-	}
-	v, err := gen()
+	v, err := box.OpenString(secretPurpose, name, row.Value)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("idp_secrets %s: %w", name, err)
 	}
-	if err := db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
-		Create(&secretRow{Name: name, Value: v, CreatedAt: now.UTC()}).Error; err != nil {
-		return "", err
-	}
-	if err := db.WithContext(ctx).Where("name = ?", name).Take(&row).Error; err != nil {
-		return "", err
-	}
-	return row.Value, nil
+	return v, nil
 }

@@ -101,6 +101,11 @@ func LoadOrCreateDir(dir string) (ring *KeyRing, created bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("stamp: creating key directory: %w", err)
 	}
+	// MkdirAll leaves an existing (empty) directory as it was: the ring about to be
+	// written there holds a private key, so make it owner-only.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("stamp: key directory: %w", err)
+	}
 	k, err := GenerateKey()
 	if err != nil {
 		return nil, false, err
@@ -250,4 +255,38 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// ExposedFiles lists what in the key directory anyone but its owner can reach: the
+// directory itself when group or others may list or enter it, and each private key
+// file (*.key.pem) that group or others may read. Public key files and the active
+// file are public by nature and not listed. The portal logs a warning for each at
+// start; `sportello keys init` creates the directory 0700 and private keys 0600.
+func ExposedFiles(dir string) ([]string, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("stamp: key directory: %w", err)
+	}
+	var out []string
+	if st.Mode().Perm()&0o077 != 0 {
+		out = append(out, fmt.Sprintf("%s (mode %04o, want 0700)", dir, st.Mode().Perm()))
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("stamp: reading key directory: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), privSuffix) || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		fi, err := os.Stat(path) // follows the links of a Kubernetes secret volume
+		if err != nil {
+			return nil, fmt.Errorf("stamp: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			out = append(out, fmt.Sprintf("%s (mode %04o, want 0600)", path, fi.Mode().Perm()))
+		}
+	}
+	return out, nil
 }

@@ -236,3 +236,45 @@ func TestLoadDirAcceptsOpenSSLAndSecretVolumes(t *testing.T) {
 		t.Fatalf("active kid %q, want %q", ring.ActiveKID(), k.KID())
 	}
 }
+
+// TestKeyDirOwnerOnly: the key directory (even one that existed, empty, with a wide
+// mode) and its private key files are created owner-only, and ExposedFiles names
+// what group or others can read.
+func TestKeyDirOwnerOnly(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no POSIX modes")
+	}
+	dir := filepath.Join(t.TempDir(), "keys")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // whatever the umask
+	ring, created, err := LoadOrCreateDir(dir)
+	if err != nil || !created {
+		t.Fatalf("LoadOrCreateDir: %v %v", created, err)
+	}
+	priv := filepath.Join(dir, ring.ActiveKID()+privSuffix)
+	if m := fileMode(t, dir); m != 0o700 {
+		t.Fatalf("key directory mode %04o, want 0700", m)
+	}
+	if m := fileMode(t, priv); m != 0o600 {
+		t.Fatalf("private key mode %04o, want 0600", m)
+	}
+	if got, err := ExposedFiles(dir); err != nil || len(got) != 0 {
+		t.Fatalf("ExposedFiles of an owner-only ring: %v %v", got, err)
+	}
+	kid, err := Rotate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fileMode(t, filepath.Join(dir, kid+privSuffix)); m != 0o600 {
+		t.Fatalf("rotated private key mode %04o, want 0600", m)
+	}
+	os.Chmod(dir, 0o750)
+	os.Chmod(filepath.Join(dir, kid+privSuffix), 0o644)
+	got, err := ExposedFiles(dir)
+	if err != nil || len(got) != 2 || !strings.Contains(got[0], "0750") || !strings.Contains(got[1], kid+privSuffix) {
+		t.Fatalf("ExposedFiles = %q, %v; want the directory and the private key", got, err)
+	}
+}

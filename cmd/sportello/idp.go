@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/store"
@@ -99,7 +100,11 @@ func idpCommand(ctx context.Context, cfg config.Config, args []string, stdout io
 	if err := store.CheckCurrent(ctx, db, migs); err != nil {
 		return fmt.Errorf("idp: %w: run `sportello migrate` first", err)
 	}
-	p, err := idp.New(ctx, idp.Options{DB: db, BaseURL: cfg.HTTP.BaseURL, Log: slog.New(slog.DiscardHandler)})
+	box, err := app.SystemSecrets(cfg, nil)
+	if err != nil {
+		return err
+	}
+	p, err := idp.New(ctx, idp.Options{DB: db, BaseURL: cfg.HTTP.BaseURL, Log: slog.New(slog.DiscardHandler), Box: box})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@
 //	sportello idp       embedded identity provider (clients, signing keys)
 //	sportello <module> <command>  a module's own commands (services.Commands), such
 //	                    as `sportello certificati keys` and `sportello certificati verify`
+//	sportello secrets   system secrets (status, rotate, forget --lost)
 //
 // Configuration: a YAML file (--config, or SPORTELLO_CONFIG) and SPORTELLO_* variables;
 // see config/sportello.example.yaml.
@@ -58,6 +59,7 @@ Commands:
   anagrafe  population register: anagrafe import [--dry-run] FILE.csv
   idp       embedded identity provider: idp clients add|list|remove, idp keys rotate
   enti      the comuni and unions served: enti list|add|update
+  secrets   system secrets encrypting keys in the database: secrets status|rotate|forget --lost
 
 Module commands (sportello <module id> <command>; sportello <module id> lists them):
 `)
@@ -96,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "sportello", version)
 		return nil
 	case "serve", "migrate", "demo":
-	case "staff", "anagrafe", "idp", "enti":
+	case "staff", "anagrafe", "idp", "enti", "secrets":
 		// These parse their own flags; only --config is read here.
 		cfg, err := loadConfig(configFromArgs(args))
 		if err != nil {
@@ -109,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return idpCommand(ctx, cfg, args, stdout)
 		case "enti":
 			return entiCommand(ctx, cfg, args, stdout)
+		case "secrets":
+			return secretsCommand(ctx, cfg, args, stdout)
 		}
 		return anagrafeCommand(ctx, cfg, args, stdout)
 	default:

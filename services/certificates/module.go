@@ -144,6 +144,7 @@ func LoadKeys(cfg config.Config, s Settings, log *slog.Logger) (*stamp.KeyRing, 
 		if err != nil {
 			return nil, fmt.Errorf("certificates: stamp keys in %s (%s): %w", s.KeyDir, setting, err)
 		}
+		warnExposed(s.KeyDir, log)
 		return ring, nil
 	}
 	ring, created, err := stamp.LoadOrCreateDir(s.KeyDir)
@@ -153,7 +154,21 @@ func LoadKeys(cfg config.Config, s Settings, log *slog.Logger) (*stamp.KeyRing, 
 	if created && log != nil {
 		log.Warn("created a new stamp key for development", "dir", s.KeyDir, "kid", ring.ActiveKID())
 	}
+	warnExposed(s.KeyDir, log)
 	return ring, nil
+}
+
+// warnExposed logs a warning for each part of the key directory that group or others
+// can read (stamp.ExposedFiles).
+func warnExposed(dir string, log *slog.Logger) {
+	exposed, err := stamp.ExposedFiles(dir)
+	if err != nil || log == nil {
+		return
+	}
+	for _, what := range exposed {
+		log.Warn("stamp private key readable by group or others: make the key directory 0700 and its *.key.pem files 0600",
+			"path", what)
+	}
 }
 
 // rateLimit limits verification requests per client IP, in this process's memory:
