@@ -30,6 +30,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/idp"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
@@ -234,7 +235,7 @@ func TestForgedIDTokenRefused(t *testing.T) {
 		now := time.Now()
 		claims := map[string]any{"iss": issuer, "aud": idp.PortalClientID, "sub": "forged-subject",
 			"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(), "nonce": "n",
-			"roles": []string{accounts.RoleAdmin}, "preferred_username": "demo.admin"}
+			"roles": []string{roles.Admin}, "preferred_username": "demo.admin"}
 
 		// What a copy of the database gives the attacker.
 		var keys []storedKey
