@@ -419,13 +419,15 @@ func landing(v *web.Viewer, next string) string {
 	return "/area-personale"
 }
 
-// safeNext accepts only a local path, so the login cannot be used as an open redirect.
+// safeNext accepts only a local path (web.SafeLocalPath, shared by every return
+// address of the portal) outside /auth/, so the login cannot be used as an open
+// redirect nor loop back into itself.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	next = web.SafeLocalPath(next)
+	if next == "" {
 		return ""
 	}
-	u, err := url.Parse(next)
-	if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(u.Path, "/auth/") {
+	if u, err := url.Parse(next); err != nil || u.Path == "/auth" || strings.HasPrefix(u.Path, "/auth/") {
 		return ""
 	}
 	return next

@@ -40,7 +40,8 @@ func TestIdentityMapping(t *testing.T) {
 func TestSafeNext(t *testing.T) {
 	t.Parallel()
 	ok := []string{"/area-personale", "/servizi/certificati/nuovo?tipo=residenza"}
-	bad := []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/auth/callback?x=1", "area"}
+	bad := []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/auth/callback?x=1", "area",
+		"/\t/evil.example", "/%2F%2Fevil.example", "/%5Cevil.example", "/auth", "/\x00x"}
 	for _, n := range ok {
 		if safeNext(n) != n {
 			t.Errorf("%q refused", n)
