@@ -135,8 +135,14 @@ func TestCitizenJourney(t *testing.T) {
 		if r := c.Get("/backoffice"); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "Accesso negato") {
 			t.Fatalf("citizen in back office: %d", r.Status)
 		}
-		// Logout ends the portal session and the provider's.
-		out := c.Follow(c.Submit(area, nil))
+		// Logout ends the portal session and the provider's; the ID token (with the
+		// tax code) does not travel in the redirect URL.
+		bye := c.Submit(area, nil)
+		if loc := bye.Header.Get("Location"); bye.Status != http.StatusSeeOther || strings.Contains(loc, "id_token_hint") ||
+			strings.Contains(loc, "eyJ") || !strings.Contains(loc, "client_id=sportello") {
+			t.Fatalf("logout redirect: %d %s", bye.Status, loc)
+		}
+		out := c.Follow(bye)
 		if out.Status != 200 || !strings.Contains(out.Body, "Sei uscito") {
 			t.Fatalf("logout: %d %s", out.Status, out.URL)
 		}
@@ -296,7 +302,13 @@ func TestExternalProvider(t *testing.T) {
 		if area.Status != 200 || !strings.Contains(area.URL, "localhost") || !strings.Contains(area.Body, cf) {
 			t.Fatalf("login on B through A: %d %s", area.Status, area.URL)
 		}
-		out := cb.Follow(cb.Submit(area, nil))
+		// B names itself (client_id) and its return address, without the ID token: A,
+		// where the person is still logged in, asks to confirm, then returns to B.
+		confirm := cb.Follow(cb.Submit(area, nil))
+		if !strings.HasPrefix(confirm.URL, a.BaseURL+"/idp/uscita?") || !strings.Contains(confirm.Body, "Vuoi uscire?") {
+			t.Fatalf("logout on B through A's end_session: %d %s", confirm.Status, confirm.URL)
+		}
+		out := cb.Follow(cb.Submit(confirm, nil))
 		if !strings.Contains(out.URL, "localhost") || !strings.Contains(out.Body, "Sei uscito") {
 			t.Fatalf("logout on B through A's end_session: %d %s", out.Status, out.URL)
 		}

@@ -31,7 +31,8 @@ const PortalClientID = "sportello"
 var ErrUnknownClient = errors.New("idp: unknown client")
 
 // Client is a registered OAuth 2.0 / OpenID Connect client as administrators see it.
-// The secret is never shown again after registration: only its bcrypt hash is kept.
+// The secret is never shown again after registration: only its SHA-256 hash is kept
+// (see secretHasher).
 type Client struct {
 	ID                     string
 	Name                   string
@@ -115,7 +116,7 @@ func (p *Provider) hashSecret(ctx context.Context, secret string) (string, error
 
 // portalSecret derives the portal client's secret from a random seed kept in
 // idp_secrets: every replica, at every start, computes the same secret, and only its
-// bcrypt hash is stored with the client.
+// SHA-256 hash is stored with the client.
 func (p *Provider) portalSecret(ctx context.Context) (string, error) {
 	seed, err := putSecret(ctx, p.db, "portal_client_seed", func() (string, error) { return randomToken(32), nil }, p.now())
 	if err != nil {
@@ -131,7 +132,7 @@ func (p *Provider) portalSecret(ctx context.Context) (string, error) {
 // idempotent and cheap when nothing changed. The secret is derived from a random seed
 // the provider keeps in its database (see the package documentation), so the portal
 // gets the same secret at every start on every replica without it being configured,
-// while the client row stores only a bcrypt hash.
+// while the client row stores only its SHA-256 hash.
 func (p *Provider) EnsurePortalClient(ctx context.Context, redirectURI, postLogoutURI string) (clientID, secret string, err error) {
 	redirects := []string{redirectURI}
 	var logouts []string

@@ -479,7 +479,10 @@ func TestLogout(t *testing.T) {
 		expect(t, b.get("/idp/logout?"+q.Encode()), http.StatusBadRequest)
 		// No hint: the visitor confirms.
 		r := b.get("/idp/logout")
-		expect(t, r, http.StatusOK, "Vuoi uscire?")
+		if r.Status != http.StatusSeeOther || r.Location != "/idp/uscita" {
+			t.Fatalf("logout without hint: %d %q", r.Status, r.Location)
+		}
+		expect(t, b.get(r.Location), http.StatusOK, "Vuoi uscire?")
 
 		q = url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {e.postLogout}, "state": {"abc123"},
 			"client_id": {e.clientID}}
@@ -496,7 +499,7 @@ func TestLogout(t *testing.T) {
 		// Confirmation by form (with CSRF) ends the login too.
 		f = client.start()
 		client.exchange(t, f, e.login(t, b, f, p))
-		page := b.get("/idp/logout")
+		page := b.get(b.get("/idp/logout").Location)
 		expect(t, b.submit(page, nil), http.StatusOK, "Sei uscito")
 		if r := b.get(client.start().url); !strings.Contains(r.Location, "/idp/accedi?req=") {
 			t.Fatalf("after confirmed logout: %d %q", r.Status, r.Location)
@@ -600,6 +603,60 @@ func TestDeleteExpired(t *testing.T) {
 		}
 		if c := count("idp_keys"); c != 1 {
 			t.Errorf("%d keys left", c)
+		}
+	})
+}
+
+// TestLogoutByPost: RP-Initiated Logout 1.0 lets the client POST to the end_session
+// endpoint (a cross-site form without the portal's CSRF token); the request is checked
+// exactly as a GET, and the confirmation the provider then may ask for is a form with
+// the CSRF token.
+func TestLogoutByPost(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		p := e.citizen("RSSMRA80A01H501U", "Mario", "Rossi", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), "")
+		client := e.rp(e.clientID, e.secret)
+		b := e.browser()
+		f := client.start()
+		_, _, raw := client.exchange(t, f, e.login(t, b, f, p))
+
+		// An unregistered return address is refused, by POST as by GET.
+		expect(t, b.post("/idp/logout", url.Values{"id_token_hint": {raw}, "client_id": {e.clientID},
+			"post_logout_redirect_uri": {"https://evil.example/"}}), http.StatusBadRequest)
+		// A return address without a client is refused too.
+		expect(t, b.post("/idp/logout", url.Values{"post_logout_redirect_uri": {e.postLogout}}), http.StatusBadRequest)
+		// client_id and post_logout_redirect_uri without a hint: the visitor confirms,
+		// with a form that carries the CSRF token and posts to the confirmation path.
+		r := b.post("/idp/logout", url.Values{"client_id": {e.clientID}, "post_logout_redirect_uri": {e.postLogout},
+			"state": {"xyz"}})
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/idp/uscita?") {
+			t.Fatalf("logout by POST without hint: %d %q", r.Status, r.Location)
+		}
+		page := b.get(r.Location)
+		expect(t, page, http.StatusOK, "Vuoi uscire?", `action="/idp/uscita"`, `name="_csrf"`)
+		if r := b.post("/idp/uscita", url.Values{"client_id": {e.clientID}, "post_logout_redirect_uri": {e.postLogout}}); r.Status != http.StatusForbidden {
+			t.Fatalf("confirmation without the CSRF token: %d", r.Status)
+		}
+		if r := b.get(client.start().url); strings.Contains(r.Location, "/idp/accedi?req=") {
+			t.Fatal("a logout without hint nor confirmation ended the login")
+		}
+		r = b.submit(page, nil)
+		if r.Status != http.StatusSeeOther || r.Location != e.postLogout+"?state=xyz" {
+			t.Fatalf("confirmed logout: %d %q", r.Status, r.Location)
+		}
+		if r := b.get(client.start().url); !strings.Contains(r.Location, "/idp/accedi?req=") {
+			t.Fatalf("after the confirmed logout: %d %q", r.Status, r.Location)
+		}
+
+		// With a valid hint in the body the login ends at once, without confirmation.
+		f = client.start()
+		_, _, raw = client.exchange(t, f, e.login(t, b, f, p))
+		r = b.post("/idp/logout", url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {e.postLogout},
+			"state": {"abc"}})
+		if r.Status != http.StatusSeeOther || r.Location != e.postLogout+"?state=abc" {
+			t.Fatalf("logout by POST: %d %q", r.Status, r.Location)
+		}
+		if r := b.get(client.start().url); !strings.Contains(r.Location, "/idp/accedi?req=") {
+			t.Fatalf("after the logout by POST: %d %q", r.Status, r.Location)
 		}
 	})
 }
