@@ -660,3 +660,55 @@ func TestLogoutByPost(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthorizeRefusedBeforeLogin: requests the provider would refuse anyway (no PKCE,
+// plain PKCE, an unknown prompt) go back to the client with an OAuth error before the
+// login form is shown; a redirect URI that is not exactly a registered one gets an
+// error page and no redirect, even for a visitor already logged in.
+func TestAuthorizeRefusedBeforeLogin(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		client := e.rp(e.clientID, e.secret)
+		b := e.browser()
+		verifier := oauth2.GenerateVerifier()
+		for name, opts := range map[string][]oauth2.AuthCodeOption{
+			"no PKCE":             nil,
+			"plain PKCE":          {oauth2.SetAuthURLParam("code_challenge", verifier), oauth2.SetAuthURLParam("code_challenge_method", "plain")},
+			"PKCE without method": {oauth2.SetAuthURLParam("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))},
+			"unknown prompt":      {oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "dammi-tutto")},
+			"prompt none + login": {oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none login")},
+		} {
+			r := b.get(client.oauth.AuthCodeURL("st4te-lunga", append(opts, oidc.Nonce("n0nce-lungo"))...))
+			if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, e.redirect+"?") {
+				t.Fatalf("%s: %d %q, want an error redirect to the client", name, r.Status, r.Location)
+			}
+			u, _ := url.Parse(r.Location)
+			if q := u.Query(); q.Get("error") != "invalid_request" || q.Get("state") != "st4te-lunga" || q.Get("code") != "" {
+				t.Fatalf("%s: redirect %q", name, r.Location)
+			}
+		}
+
+		// Exact redirect URIs, for a visitor already logged in (who would get a code).
+		p := e.citizen("RSSMRA80A01H501U", "Mario", "Rossi", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), "")
+		e.login(t, b, client.start(), p)
+		id, _, err := e.idp.AddClient(e.ctx, "App di prova", []string{"http://127.0.0.1:18189/cb"}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		authURL := func(redirect string) string {
+			return "/idp/authorize?" + url.Values{"client_id": {id}, "response_type": {"code"}, "scope": {"openid"},
+				"redirect_uri": {redirect}, "state": {"st4te-lunga"}, "nonce": {"n0nce-lungo"},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}.Encode()
+		}
+		for _, bad := range []string{"http://127.0.0.1:9999/cb", "http://127.0.0.1/cb", "http://localhost:18189/cb",
+			"http://127.0.0.1:18189/cb/", "http://127.0.0.1:18189/cb?x=1"} {
+			r := b.get(authURL(bad))
+			if r.Status != http.StatusBadRequest || r.Location != "" {
+				t.Fatalf("redirect_uri %s: %d %q, want an error page", bad, r.Status, r.Location)
+			}
+		}
+		r := b.get(authURL("http://127.0.0.1:18189/cb"))
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "http://127.0.0.1:18189/cb?code=") {
+			t.Fatalf("registered redirect_uri: %d %q", r.Status, r.Location)
+		}
+	})
+}
