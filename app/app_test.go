@@ -514,3 +514,20 @@ func TestRatingReturnAddress(t *testing.T) {
 		}
 	})
 }
+
+// TestProviderMetadataCacheable: the provider's discovery document and JWKS are public
+// metadata: cacheable, without a session cookie; pages keep no-store.
+func TestProviderMetadataCacheable(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{NewModules: modules})
+	c := s.Client()
+	for _, p := range []string{"/idp/.well-known/openid-configuration", "/idp/jwks"} {
+		r := c.Get(p)
+		if r.Status != http.StatusOK || r.Header.Get("Cache-Control") != "public, max-age=300" || r.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s: %d, Cache-Control %q, Set-Cookie %q", p, r.Status, r.Header.Get("Cache-Control"), r.Header.Get("Set-Cookie"))
+		}
+	}
+	if r := c.Get("/"); r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("home page: Cache-Control %q", r.Header.Get("Cache-Control"))
+	}
+}

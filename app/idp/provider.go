@@ -44,6 +44,10 @@ const Path = "/idp"
 // with the CSRF token.
 var CSRFExempt = []string{Path + "/token", Path + "/revoke", Path + "/userinfo", Path + "/authorize", Path + "/logout"}
 
+// PublicPaths are the provider's public metadata (discovery document and JWKS):
+// cacheable, sessionless documents (web.Options.PublicPaths).
+var PublicPaths = []string{Path + "/.well-known/openid-configuration", Path + "/jwks"}
+
 // LogoutConfirmPath receives the logout confirmation form (CSRF-checked). It must not
 // start with an exempt prefix.
 const LogoutConfirmPath = Path + "/uscita"
@@ -286,5 +290,8 @@ func (p *Provider) jwks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Short enough for a rotation to be seen soon (a retired key stays published for
+	// KeyRetention; go-oidc refetches on an unknown kid anyway).
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, set)
 }
