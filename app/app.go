@@ -56,6 +56,11 @@ type Options struct {
 	Static fs.FS
 	// Version is shown by /healthz.
 	Version string
+	// RegisterPortalClient adds this process's base URL to the portal client's
+	// redirect URIs at the embedded provider (idp.EnsurePortalClient). Only a process
+	// that serves sets it (`sportello serve`, test servers): a command that builds the
+	// app (demo, demo codes...) must not change registrations as a side effect.
+	RegisterPortalClient bool
 	// FastCrypto makes password and client-secret hashing cheap. Tests only: it
 	// weakens stored hashes.
 	FastCrypto bool
@@ -83,8 +88,10 @@ type App struct {
 	accounts   *accounts.Service
 	idp        *idp.Provider
 	fast       bool
-	active     activeCache
-	rp         *auth.RP
+	// registerClient: Options.RegisterPortalClient.
+	registerClient bool
+	active         activeCache
+	rp             *auth.RP
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -100,6 +107,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, idp.Migrations()...)
 	m = append(m, anagrafe.Migrations()...)
 	m = append(m, feedback.Migrations()...)
+	m = append(m, demoMigrations()...)
 	return m
 }
 
@@ -140,7 +148,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if list == nil {
 		list = Builtin()
 	}
-	a := &App{cfg: cfg, log: log, modules: EnabledModules(cfg, list), version: o.Version, fast: o.FastCrypto}
+	a := &App{cfg: cfg, log: log, modules: EnabledModules(cfg, list), version: o.Version, fast: o.FastCrypto,
+		registerClient: o.RegisterPortalClient}
 	if err := a.checkModules(); err != nil {
 		return nil, err
 	}
@@ -318,7 +327,10 @@ func (a *App) mountIdentity(ctx context.Context) error {
 			return err
 		}
 		prov.Mount(a.echo)
-		id, secret, err := prov.EnsurePortalClient(ctx, base+"/auth/callback", base+"/auth/uscita")
+		id, secret, err := prov.PortalClientSecret(ctx)
+		if a.registerClient {
+			id, secret, err = prov.EnsurePortalClient(ctx, base+"/auth/callback", base+"/auth/uscita")
+		}
 		if err != nil {
 			return err
 		}

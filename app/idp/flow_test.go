@@ -1,8 +1,10 @@
 package idp_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -709,6 +711,78 @@ func TestAuthorizeRefusedBeforeLogin(t *testing.T) {
 		r := b.get(authURL("http://127.0.0.1:18189/cb"))
 		if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "http://127.0.0.1:18189/cb?code=") {
 			t.Fatalf("registered redirect_uri: %d %q", r.Status, r.Location)
+		}
+	})
+}
+
+// TestPortalClientReplicas: replicas reached at different base URLs add their URIs to
+// the portal client, concurrently, and none removes another's; PortalClientSecret
+// (what commands use) changes nothing; RemovePortalURIs takes an address off.
+func TestPortalClientReplicas(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		uris := func() (redirects, logouts []string) {
+			list, err := e.idp.ListClients(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range list {
+				if c.ID == idp.PortalClientID {
+					return c.RedirectURIs, c.PostLogoutRedirectURIs
+				}
+			}
+			t.Fatal("no portal client")
+			return nil, nil
+		}
+		before, _ := uris()
+		var updates int64
+		countUpdates := func() int64 {
+			e.db.Table("audit_events").Where("action = ?", "idp.client_update").Count(&updates)
+			return updates
+		}
+		u0 := countUpdates()
+		// A command: the secret, and no change.
+		if id, s, err := e.idp.PortalClientSecret(e.ctx); err != nil || id != e.clientID || s != e.secret {
+			t.Fatalf("PortalClientSecret: %q %q %v", id, s, err)
+		}
+		if r, _ := uris(); !slices.Equal(r, before) || countUpdates() != u0 {
+			t.Fatalf("PortalClientSecret changed the registration: %v", r)
+		}
+		// Replicas at twelve addresses start at once.
+		var wg sync.WaitGroup
+		errs := make([]error, 12)
+		for i := range errs {
+			wg.Go(func() {
+				base := fmt.Sprintf("https://replica%02d.comune.example", i)
+				_, _, errs[i] = e.idp.EnsurePortalClient(context.Background(), base+"/auth/callback", base+"/auth/uscita")
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("replica %d: %v", i, err)
+			}
+		}
+		redirects, logouts := uris()
+		if len(redirects) != 13 || len(logouts) != 13 || !slices.Contains(redirects, e.redirect) || !slices.Contains(logouts, e.postLogout) {
+			t.Fatalf("after concurrent starts: %v / %v", redirects, logouts)
+		}
+		for i := range errs {
+			if base := fmt.Sprintf("https://replica%02d.comune.example", i); !slices.Contains(redirects, base+"/auth/callback") ||
+				!slices.Contains(logouts, base+"/auth/uscita") {
+				t.Fatalf("replica %d lost its URIs: %v", i, redirects)
+			}
+		}
+		// A restart of the first replica changes nothing.
+		u1 := countUpdates()
+		if _, _, err := e.idp.EnsurePortalClient(e.ctx, e.redirect, e.postLogout); err != nil || countUpdates() != u1 {
+			t.Fatalf("idempotent start: %v, %d updates", err, countUpdates()-u1)
+		}
+		if err := e.idp.RemovePortalURIs(e.ctx, []string{"https://replica03.comune.example/auth/callback",
+			"https://replica03.comune.example/auth/uscita"}); err != nil {
+			t.Fatal(err)
+		}
+		if r, l := uris(); len(r) != 12 || len(l) != 12 || slices.Contains(r, "https://replica03.comune.example/auth/callback") {
+			t.Fatalf("after RemovePortalURIs: %v / %v", r, l)
 		}
 	})
 }
