@@ -264,6 +264,24 @@ func TestTOTPBurst(t *testing.T) {
 		if n := len(e.events(accounts.ActTOTPFailed)); n != accounts.UserLockThreshold {
 			t.Fatalf("TOTP failures audited: %d", n)
 		}
+
+		// A code works once, however many send it at the same time.
+		accounts.SetEvalHook(e.svc, nil)
+		if err := e.svc.Unlock(e.ctx, "op1", a.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(TOTPStep)
+		code := e.code(secret)
+		results := make([]error, 20)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Go(func() { results[i] = e.svc.VerifyTOTP(context.Background(), a.ID, code, fmt.Sprintf("10.9.1.%d", i)) })
+		}
+		wg.Wait()
+		if c := tally(results, accounts.ErrInvalidTOTP, accounts.ErrLocked); c["nil"] != 1 ||
+			c["nil"]+c[accounts.ErrInvalidTOTP.Error()]+c[accounts.ErrLocked.Error()] != len(results) {
+			t.Fatalf("one TOTP code sent 20 times at once: %v", c)
+		}
 	})
 }
 
