@@ -61,6 +61,11 @@ type Options struct {
 	Static fs.FS
 	// Version is shown by /healthz.
 	Version string
+	// RegisterPortalClient adds this process's base URL to the portal client's
+	// redirect URIs at the embedded provider (idp.EnsurePortalClient). Only a process
+	// that serves sets it (`sportello serve`, test servers): a command that builds the
+	// app (demo, demo codes...) must not change registrations as a side effect.
+	RegisterPortalClient bool
 	// FastCrypto makes password and client-secret hashing cheap. Tests only: it
 	// weakens stored hashes.
 	FastCrypto bool
@@ -94,12 +99,14 @@ type App struct {
 	accounts   *accounts.Service
 	idp        *idp.Provider
 	fast       bool
-	active     activeCache
-	rp         *auth.RP
-	enti       *enti.Registry
-	guard      *enti.Guard
-	cases      *cases.Service
-	box        *secretbox.Box
+	// registerClient: Options.RegisterPortalClient.
+	registerClient bool
+	active         activeCache
+	rp             *auth.RP
+	enti           *enti.Registry
+	guard          *enti.Guard
+	cases          *cases.Service
+	box            *secretbox.Box
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -118,6 +125,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, feedback.Migrations()...)
 	m = append(m, jobs.Migrations()...)
 	m = append(m, cases.Migrations()...)
+	m = append(m, demoMigrations()...)
 	return m
 }
 
@@ -174,7 +182,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if list == nil {
 		list = Builtin()
 	}
-	a := &App{cfg: cfg, log: log, modules: EnabledModules(cfg, list), version: o.Version, fast: o.FastCrypto}
+	a := &App{cfg: cfg, log: log, modules: EnabledModules(cfg, list), version: o.Version, fast: o.FastCrypto,
+		registerClient: o.RegisterPortalClient}
 	if err := a.checkModules(); err != nil {
 		return nil, err
 	}
@@ -270,7 +279,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Log: log, Renderer: a.render, Sessions: sessions, BodyLimit: cfg.HTTP.BodyLimit,
 		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
 		CSRFExempt: csrfExempt, FormActionOrigins: formOrigins, OnSecurityEvent: a.securityEvent,
-		Tenant: a.enti.Middleware(http.HandlerFunc(unknownHost), anyHost),
+		Tenant:      a.enti.Middleware(http.HandlerFunc(unknownHost), anyHost),
+		PublicPaths: idp.PublicPaths,
 	})
 	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n, Roles: a.roles, Box: a.box}
 	if a.fast {
@@ -448,7 +458,10 @@ func (a *App) mountIdentity(ctx context.Context) error {
 			return err
 		}
 		prov.Mount(a.echo)
-		id, secret, err := prov.EnsurePortalClient(ctx, base+"/auth/callback", base+"/auth/uscita")
+		id, secret, err := prov.PortalClientSecret(ctx)
+		if a.registerClient {
+			id, secret, err = prov.EnsurePortalClient(ctx, base+"/auth/callback", base+"/auth/uscita")
+		}
 		if err != nil {
 			return err
 		}

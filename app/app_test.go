@@ -487,3 +487,48 @@ func TestRatingQuestion(t *testing.T) {
 		}
 	})
 }
+
+// TestRatingReturnAddress: the rating form's return address goes through the shared
+// web.SafeLocalPath; anything a browser could read as another site falls back to the
+// service's page.
+func TestRatingReturnAddress(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{NewModules: modules}, func(t *testing.T, s *apptest.Server) {
+		c := s.Client()
+		c.Get("/servizi/urp/")
+		for ret, want := range map[string]string{
+			"/servizi/urp/?x=1":    "/servizi/urp/?x=1",
+			"/\t/evil.example":     "/servizi/urp",
+			"/\\evil.example":      "/servizi/urp",
+			"/%2F%2Fevil.example":  "/servizi/urp",
+			"%2F%2Fevil.example":   "/servizi/urp",
+			"/%5Cevil.example":     "/servizi/urp",
+			"/\n/evil.example":     "/servizi/urp",
+			"//evil.example":       "/servizi/urp",
+			"https://evil.example": "/servizi/urp",
+			"/\x01/evil.example":   "/servizi/urp",
+		} {
+			r := c.PostForm("/valutazione", url.Values{"servizio": {"urp"}, "voto": {"4"}, "ritorno": {ret}})
+			if r.Status != http.StatusSeeOther || r.Header.Get("Location") != want {
+				t.Errorf("return address %q: %d %q, want %q", ret, r.Status, r.Header.Get("Location"), want)
+			}
+		}
+	})
+}
+
+// TestProviderMetadataCacheable: the provider's discovery document and JWKS are public
+// metadata: cacheable, without a session cookie; pages keep no-store.
+func TestProviderMetadataCacheable(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{NewModules: modules})
+	c := s.Client()
+	for _, p := range []string{"/idp/.well-known/openid-configuration", "/idp/jwks"} {
+		r := c.Get(p)
+		if r.Status != http.StatusOK || r.Header.Get("Cache-Control") != "public, max-age=300" || r.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s: %d, Cache-Control %q, Set-Cookie %q", p, r.Status, r.Header.Get("Cache-Control"), r.Header.Get("Set-Cookie"))
+		}
+	}
+	if r := c.Get("/"); r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("home page: Cache-Control %q", r.Header.Get("Cache-Control"))
+	}
+}

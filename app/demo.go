@@ -15,15 +15,25 @@ import (
 func (a *App) SeedDemo(ctx context.Context) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Demo comune: %s (all data is fictional)\n", a.cfg.Comune.Name)
+	if err := a.markDemo(ctx, "anagrafe"); err != nil {
+		return "", err
+	}
 	if err := anagrafe.SeedDemo(ctx, a.db); err != nil {
 		return "", fmt.Errorf("demo population register: %w", err)
 	}
 	fmt.Fprintln(&b, "  population register: fictional residents and households loaded")
+	if err := a.markDemo(ctx, "accounts"); err != nil {
+		return "", err
+	}
 	if err := a.seedDemoAccounts(ctx, &b); err != nil {
 		return "", err
 	}
 	for _, m := range a.modules {
 		if s, ok := m.(services.DemoSeeder); ok {
+			// Marked first: a failure halfway still leaves the mark.
+			if err := a.markDemo(ctx, m.Info().ID); err != nil {
+				return "", err
+			}
 			if err := s.SeedDemo(ctx, a.db); err != nil {
 				return "", fmt.Errorf("demo data of module %s: %w", m.Info().ID, err)
 			}

@@ -6,18 +6,22 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/services"
 )
 
 // DemoPassword is the password of every demo account. Demo accounts exist only in
-// development: `serve` refuses to start in production while any is active.
+// development: `serve` refuses to start in production while any demo data is present.
 const DemoPassword = "Valdoria-Demo-2026"
 
 // demoActor marks demo accounts (created_by) so production can refuse them.
@@ -151,18 +155,73 @@ func (a *App) DemoCodes(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// refuseDemoInProduction stops a production start while demo accounts are active.
+// demoSeedRow records that `sportello demo` loaded the demo data of one part of the
+// portal ("anagrafe", "accounts" or a module id). Module data (offices,
+// certificates...) carries no mark of its own: this row is the mark, so a production
+// start can refuse whatever the demo loaded, whatever the module.
+type demoSeedRow struct {
+	Part     string `gorm:"primaryKey"`
+	SeededAt time.Time
+}
+
+// TableName fixes the table name.
+func (demoSeedRow) TableName() string { return "demo_seeds" }
+
+// demoMigrations creates demo_seeds.
+func demoMigrations() []*store.Migration {
+	type demoSeed struct {
+		Part     string    `gorm:"primaryKey;size:60"`
+		SeededAt time.Time `gorm:"not null"`
+	}
+	return []*store.Migration{{
+		ID:      "app/0001_demo_seeds",
+		Migrate: func(tx *gorm.DB) error { return tx.Table("demo_seeds").AutoMigrate(&demoSeed{}) },
+	}}
+}
+
+// markDemo records that the demo data of part was loaded.
+func (a *App) markDemo(ctx context.Context, part string) error {
+	return a.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&demoSeedRow{Part: part, SeededAt: time.Now().UTC()}).Error
+}
+
+// refuseDemoInProduction stops a production start while the database holds any demo
+// data, and says what it found: demo accounts (created_by = demo, blocked ones too),
+// demo residents (the fictional tax codes of the demo register) and the parts
+// `sportello demo` marked as loaded (demo_seeds: offices, certificates...).
 func (a *App) refuseDemoInProduction(ctx context.Context) error {
 	if !a.cfg.Production() {
 		return nil
 	}
+	db := a.db.WithContext(ctx)
+	var found []string
 	var n int64
-	if err := a.db.WithContext(ctx).Table("accounts").Where("created_by = ? AND status <> ?", demoActor, string(accounts.StatusBlocked)).
-		Count(&n).Error; err != nil {
+	if err := db.Table("accounts").Where("created_by = ?", demoActor).Count(&n).Error; err != nil {
 		return err
 	}
 	if n > 0 {
-		return fmt.Errorf("env is production but %d demo accounts (created_by=demo) are active: block them at /backoffice/personale or use a fresh database", n)
+		found = append(found, fmt.Sprintf("%d demo accounts (created_by=demo, blocked ones included)", n))
+	}
+	cfs, err := anagrafe.DemoFiscalCodes()
+	if err != nil {
+		return err
+	}
+	if err := db.Table("anagrafe_persons").Where("fiscal_code IN ?", cfs).Count(&n).Error; err != nil {
+		return err
+	}
+	if n > 0 {
+		found = append(found, fmt.Sprintf("%d demo residents in the population register", n))
+	}
+	var parts []string
+	if err := db.Model(&demoSeedRow{}).Order("part").Pluck("part", &parts).Error; err != nil {
+		return err
+	}
+	if len(parts) > 0 {
+		found = append(found, "demo data loaded by `sportello demo` for: "+strings.Join(parts, ", "))
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("env is production but the database holds demo data: %s. Use a fresh database for production",
+			strings.Join(found, "; "))
 	}
 	return nil
 }

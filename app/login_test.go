@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/codicefiscale"
+	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/config"
@@ -136,8 +138,14 @@ func TestCitizenJourney(t *testing.T) {
 		if r := c.Get("/backoffice"); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "Accesso negato") {
 			t.Fatalf("citizen in back office: %d", r.Status)
 		}
-		// Logout ends the portal session and the provider's.
-		out := c.Follow(c.Submit(area, nil))
+		// Logout ends the portal session and the provider's; the ID token (with the
+		// tax code) does not travel in the redirect URL.
+		bye := c.Submit(area, nil)
+		if loc := bye.Header.Get("Location"); bye.Status != http.StatusSeeOther || strings.Contains(loc, "id_token_hint") ||
+			strings.Contains(loc, "eyJ") || !strings.Contains(loc, "client_id=sportello") {
+			t.Fatalf("logout redirect: %d %s", bye.Status, loc)
+		}
+		out := c.Follow(bye)
 		if out.Status != 200 || !strings.Contains(out.Body, "Sei uscito") {
 			t.Fatalf("logout: %d %s", out.Status, out.URL)
 		}
@@ -297,7 +305,13 @@ func TestExternalProvider(t *testing.T) {
 		if area.Status != 200 || !strings.Contains(area.URL, "localhost") || !strings.Contains(area.Body, cf) {
 			t.Fatalf("login on B through A: %d %s", area.Status, area.URL)
 		}
-		out := cb.Follow(cb.Submit(area, nil))
+		// B names itself (client_id) and its return address, without the ID token: A,
+		// where the person is still logged in, asks to confirm, then returns to B.
+		confirm := cb.Follow(cb.Submit(area, nil))
+		if !strings.HasPrefix(confirm.URL, a.BaseURL+"/idp/uscita?") || !strings.Contains(confirm.Body, "Vuoi uscire?") {
+			t.Fatalf("logout on B through A's end_session: %d %s", confirm.Status, confirm.URL)
+		}
+		out := cb.Follow(cb.Submit(confirm, nil))
 		if !strings.Contains(out.URL, "localhost") || !strings.Contains(out.Body, "Sei uscito") {
 			t.Fatalf("logout on B through A's end_session: %d %s", out.Status, out.URL)
 		}
@@ -354,4 +368,85 @@ func TestBlockEndsOpenSession(t *testing.T) {
 	if auditCount(t, s, "security.session_ended", audit.Denied) != 1 {
 		t.Fatal("ended session not audited")
 	}
+}
+
+// TestProductionRefusesAnyDemoData: blocking the demo accounts is not enough: while
+// demo residents, offices or certificates remain, production refuses to start and
+// says what it found. A database without demo data starts.
+func TestProductionRefusesAnyDemoData(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		prod := func() error {
+			cfg := config.Default()
+			cfg.Env = "production"
+			cfg.HTTP.BaseURL = "https://sportello.comune.example"
+			cfg.DataDir = t.TempDir()
+			a, err := app.New(ctx, app.Options{Config: cfg, DB: s.DB, FastCrypto: true})
+			if err == nil {
+				a.Close()
+			}
+			return err
+		}
+		// Without demo data the demo check passes (what fails next is the missing
+		// production stamp keys, which this test does not provide).
+		if err := prod(); err != nil && strings.Contains(err.Error(), "demo") {
+			t.Fatalf("production without demo data: %v", err)
+		}
+		if _, err := s.App.SeedDemo(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB.Exec("UPDATE accounts SET status = 'blocked' WHERE created_by = 'demo'").Error; err != nil {
+			t.Fatal(err)
+		}
+		err := prod()
+		if err == nil {
+			t.Fatal("production started with blocked demo accounts and the demo register")
+		}
+		for _, want := range []string{"demo accounts", "demo residents", "anagrafe", "accounts", "urp", "certificati"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the refusal does not name %q: %v", want, err)
+			}
+		}
+	})
+}
+
+// TestCommandsLeavePortalClientAlone: a command that builds the app (as `sportello demo
+// codes` does) on another base URL changes no registration at the embedded provider,
+// and the running portal's login and logout keep working.
+func TestCommandsLeavePortalClientAlone(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		clients := func() []idp.Client {
+			list, err := s.App.IdP().ListClients(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return list
+		}
+		before := clients()
+		cfg := config.Default()
+		cfg.HTTP.BaseURL = "http://127.0.0.1:1"
+		cfg.DataDir = t.TempDir()
+		a, err := app.New(ctx, app.Options{Config: cfg, DB: s.DB, FastCrypto: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var codes strings.Builder
+		if err := a.DemoCodes(ctx, &codes); err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		if after := clients(); !reflect.DeepEqual(after, before) {
+			t.Fatalf("a command changed the clients:\nbefore %+v\nafter  %+v", before, after)
+		}
+		cred := issueCitizen(t, s, citizenCF(t))
+		c := s.Client()
+		activate(t, c, cred, testPassword)
+		area := login(t, c, "/area-personale", "comune", cred.Username, testPassword, "")
+		if out := c.Follow(c.Submit(area, nil)); out.Status != 200 || !strings.Contains(out.Body, "Sei uscito") {
+			t.Fatalf("logout after the command: %d %s", out.Status, out.URL)
+		}
+	})
 }

@@ -211,8 +211,8 @@ func (a *App) rate(c echo.Context) error {
 		return err
 	}
 	web.AddFlash(c, "success", "rating.thanks")
-	back := c.FormValue("ritorno")
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.HasPrefix(back, "/\\") {
+	back := web.SafeLocalPath(c.FormValue("ritorno"))
+	if back == "" {
 		back = "/servizi/" + service
 	}
 	return web.Redirect(c, back)

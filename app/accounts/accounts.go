@@ -24,8 +24,12 @@
 //     so the lock reveals nothing) and per client IP. After 5 consecutive failures for
 //     a username each further one locks it for a growing delay (1, 2, 4 ... minutes, at
 //     most an hour), during which even the right password gets ErrLocked; 20 failures
-//     from one IP within 15 minutes lock that IP for 15 minutes. Counters are updated
-//     with atomic UPDATE ... RETURNING statements that run on PostgreSQL and SQLite.
+//     from one IP within 15 minutes lock that IP for 15 minutes. Every attempt
+//     (password, TOTP code, activation code, reset link) is counted as a failure
+//     BEFORE its secret is evaluated, by one conditional UPDATE ... RETURNING that
+//     admits it only while no lock is in force and imposes the lock its count calls
+//     for; a success gives the count back. So no burst of parallel guesses, of any
+//     size, gets more than the threshold evaluated, on PostgreSQL and SQLite alike.
 //   - Unknown usernames and wrong passwords both get ErrInvalidCredentials, after the
 //     same hashing work, so neither the answer nor its timing tells whether an account
 //     exists. RequestPasswordReset never tells either.
@@ -258,6 +262,10 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     string
+
+	// evalHook, set only by tests (export_test.go), is called each time a secret is
+	// evaluated: "hash" for an argon2id check, "totp" for a TOTP comparison.
+	evalHook func(kind string)
 }
 
 // New returns the service over db (which must carry the Migrations).

@@ -134,20 +134,21 @@ func (s *Service) CredentialsFor(ctx context.Context, accountID int64, code stri
 // checkActivation is CheckActivation returning the row.
 func (s *Service) checkActivation(ctx context.Context, username, code, ip string) (*accountRow, error) {
 	uname := normalizeUsername(username)
-	if until, err := s.lockedUntil(ctx, userKey(uname), ipKey(ip)); err != nil {
+	// Counted before the code's hash runs (see reserve).
+	at, err := s.reserve(ctx, truncate(uname, MaxUsernameLen), ip)
+	if err != nil {
 		return nil, err
-	} else if !until.IsZero() {
-		return nil, ErrLocked
 	}
 	r, err := s.row(ctx, s.db, "username = ?", uname)
 	if err != nil && !errors.Is(err, ErrNotFound) {
+		_ = at.release(ctx)
 		return nil, err
 	}
 	c := NormalizeCode(code)
 	reason := ""
 	switch {
 	case r == nil:
-		reason, uname = "unknown_user", truncate(uname, MaxUsernameLen)
+		reason = "unknown_user"
 	case r.Status != string(StatusPending) || r.ActivationHash == "":
 		reason = "no_code"
 	case r.ActivationExpiresAt == nil || !r.ActivationExpiresAt.After(s.now()):
@@ -161,10 +162,12 @@ func (s *Service) checkActivation(ctx context.Context, username, code, ip string
 		reason = "wrong_code"
 	}
 	if reason != "" {
-		if err := s.authFailure(ctx, ActActivationFail, uname, r, ip, map[string]any{"reason": reason}); err != nil {
-			return nil, err
-		}
+		at.fail(ctx, ActActivationFail, r, map[string]any{"reason": reason})
 		return nil, ErrInvalidActivation
+	}
+	// The right code: not a failure. Activate clears the count once the code is used.
+	if err := at.release(ctx); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

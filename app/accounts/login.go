@@ -22,13 +22,15 @@ import (
 // VerifyTOTP, and RecordLogin once everything passed.
 func (s *Service) Authenticate(ctx context.Context, username, password, ip string) (*Account, error) {
 	uname := normalizeUsername(username)
-	if until, err := s.lockedUntil(ctx, userKey(uname), ipKey(ip)); err != nil {
+	// The attempt is counted before the hash runs (see reserve): a burst of parallel
+	// guesses gets at most the threshold evaluated.
+	at, err := s.reserve(ctx, truncate(uname, MaxUsernameLen), ip)
+	if err != nil {
 		return nil, err
-	} else if !until.IsZero() {
-		return nil, ErrLocked
 	}
 	r, err := s.row(ctx, s.db, "username = ?", uname)
 	if err != nil && !errors.Is(err, ErrNotFound) {
+		_ = at.release(ctx)
 		return nil, err
 	}
 	if uname == "" || len(uname) > MaxUsernameLen {
@@ -43,16 +45,17 @@ func (s *Service) Authenticate(ctx context.Context, username, password, ip strin
 		reason := "wrong_password"
 		switch {
 		case r == nil:
-			reason, uname = "unknown_user", truncate(uname, MaxUsernameLen)
+			reason = "unknown_user"
 		case r.PasswordHash == "":
 			reason = "not_activated"
 		}
-		if err := s.authFailure(ctx, ActLoginFailed, uname, r, ip, map[string]any{"reason": reason}); err != nil {
-			return nil, err
-		}
+		at.fail(ctx, ActLoginFailed, r, map[string]any{"reason": reason})
 		return nil, ErrInvalidCredentials
 	}
 	if r.Status != string(StatusActive) {
+		if err := at.release(ctx); err != nil {
+			return nil, err
+		}
 		s.auditNow(ctx, anonymous, ActLoginRefused, r, ip, "denied", map[string]any{"status": r.Status})
 		return nil, ErrNotActive
 	}
@@ -60,12 +63,15 @@ func (s *Service) Authenticate(ctx context.Context, username, password, ip strin
 		s.rehash(ctx, r, password)
 	}
 	a := r.account()
-	if !s.NeedsTOTP(a) {
+	if s.NeedsTOTP(a) {
 		// With a second factor the count is cleared only once it passes, or the
 		// password alone would reset the lock on TOTP guesses.
-		if err := s.clearThrottle(ctx, userKey(uname)); err != nil {
-			return nil, err
-		}
+		err = at.release(ctx)
+	} else {
+		err = at.succeed(ctx)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -117,6 +123,9 @@ var totpOpts = totp.ValidateOpts{Period: TOTPPeriod, Skew: TOTPSkew, Digits: otp
 // matchTOTP returns the time step whose code equals code, within the allowed skew
 // around now.
 func (s *Service) matchTOTP(secret, code string) (int64, bool) {
+	if s.evalHook != nil {
+		s.evalHook("totp")
+	}
 	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
 	if len(code) != TOTPDigits || strings.Trim(code, "0123456789") != "" || secret == "" {
 		return 0, false
@@ -220,12 +229,15 @@ func (s *Service) VerifyTOTP(ctx context.Context, accountID int64, code, ip stri
 	if err != nil {
 		return err
 	}
-	if until, err := s.lockedUntil(ctx, userKey(r.Username), ipKey(ip)); err != nil {
+	// Counted before the code is compared, like a password (see reserve).
+	at, err := s.reserve(ctx, r.Username, ip)
+	if err != nil {
 		return err
-	} else if !until.IsZero() {
-		return ErrLocked
 	}
 	if r.Status != string(StatusActive) {
+		if err := at.release(ctx); err != nil {
+			return err
+		}
 		return ErrNotActive
 	}
 	secret, err := s.openTOTP(r, r.TOTPSecret)
@@ -234,21 +246,18 @@ func (s *Service) VerifyTOTP(ctx context.Context, accountID int64, code, ip stri
 	}
 	step, ok := s.matchTOTP(secret, code)
 	if !ok || !r.TOTPEnabled {
-		if err := s.authFailure(ctx, ActTOTPFailed, r.Username, r, ip, map[string]any{"reason": "wrong_code"}); err != nil {
-			return err
-		}
+		at.fail(ctx, ActTOTPFailed, r, map[string]any{"reason": "wrong_code"})
 		return ErrInvalidTOTP
 	}
 	res := s.db.WithContext(ctx).Model(&accountRow{}).Where("id = ? AND totp_last_step < ?", r.ID, step).
 		Update("totp_last_step", step)
 	if res.Error != nil {
+		_ = at.release(ctx)
 		return internal("totp verify", res.Error)
 	}
 	if res.RowsAffected != 1 {
-		if err := s.authFailure(ctx, ActTOTPFailed, r.Username, r, ip, map[string]any{"reason": "replay"}); err != nil {
-			return err
-		}
+		at.fail(ctx, ActTOTPFailed, r, map[string]any{"reason": "replay"})
 		return ErrInvalidTOTP
 	}
-	return s.clearThrottle(ctx, userKey(r.Username))
+	return at.succeed(ctx)
 }

@@ -102,6 +102,9 @@ func (s *Service) verify(phc, secret string) (ok, stale bool) {
 		// Same work as any other attempt, and never a match.
 		secret = secret[:MaxPasswordBytes]
 	}
+	if s.evalHook != nil {
+		s.evalHook("hash")
+	}
 	s.hashSem <- struct{}{}
 	got := argon2.IDKey([]byte(secret), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	<-s.hashSem

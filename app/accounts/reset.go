@@ -117,17 +117,15 @@ func (s *Service) sendReset(ctx context.Context, r *accountRow, ip string) error
 // stays valid), or ErrLocked. On success every other open reset link of the account
 // stops working and its login lock is cleared.
 func (s *Service) ResetPassword(ctx context.Context, token, newPassword, ip string) error {
-	if until, err := s.lockedUntil(ctx, ipKey(ip)); err != nil {
-		return err
-	} else if !until.IsZero() {
-		return ErrLocked
-	}
 	// Failures count against the client address only: a stale link clicked by its
-	// owner must not lock their login.
+	// owner must not lock their login. The attempt is counted before the token is
+	// looked up (see reserve) and given back unless the token turns out wrong.
+	at, err := s.reserve(ctx, "", ip)
+	if err != nil {
+		return err
+	}
 	fail := func(reason string, r *accountRow) error {
-		if err := s.authFailure(ctx, ActResetFail, "", r, ip, map[string]any{"reason": reason}); err != nil {
-			return err
-		}
+		at.fail(ctx, ActResetFail, r, map[string]any{"reason": reason})
 		return ErrInvalidResetToken
 	}
 	token = strings.TrimSpace(token)
@@ -135,11 +133,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, ip stri
 		return fail("malformed", nil)
 	}
 	var tok resetTokenRow
-	err := s.db.WithContext(ctx).Where("token_hash = ?", hashToken(token)).Take(&tok).Error
+	err = s.db.WithContext(ctx).Where("token_hash = ?", hashToken(token)).Take(&tok).Error
 	if errors.Is(err, store.ErrNotFound) {
 		return fail("unknown", nil)
 	}
 	if err != nil {
+		_ = at.release(ctx)
 		return internal("reset lookup", err)
 	}
 	r, err := s.row(ctx, s.db, "id = ?", tok.AccountID)
@@ -154,6 +153,10 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, ip stri
 		return fail("expired", r)
 	case r.Status != string(StatusActive):
 		return fail("not_active", r)
+	}
+	// A valid token: whatever follows is not a guess.
+	if err := at.release(ctx); err != nil {
+		return err
 	}
 	if err := checkPasswordFor(newPassword, r); err != nil {
 		return err

@@ -194,3 +194,21 @@ func SeedDemo(ctx context.Context, db *gorm.DB) error {
 	}
 	return nil
 }
+
+// DemoFiscalCodes returns the tax codes of the demo comune's fictional residents, so
+// that a production start can tell whether the register still holds them.
+func DemoFiscalCodes() ([]string, error) {
+	out := make([]string, 0, len(demoPeople))
+	for _, p := range demoPeople {
+		born, err := time.Parse("2006-01-02", p.born)
+		if err != nil {
+			return nil, err
+		}
+		cf, err := codicefiscale.Compute(p.surname, p.name, born, p.sex == Female, p.belfiore)
+		if err != nil {
+			return nil, fmt.Errorf("anagrafe: demo person %s: %w", p.key, err)
+		}
+		out = append(out, cf)
+	}
+	return out, nil
+}

@@ -89,7 +89,8 @@ func New(t testing.TB, d store.Dialect, o Options) *Server {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
-	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test", FastCrypto: !o.RealCrypto})
+	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test",
+		FastCrypto: !o.RealCrypto, RegisterPortalClient: true})
 	if err != nil {
 		t.Fatalf("apptest: app.New: %v", err)
 	}

@@ -47,7 +47,6 @@ const (
 	ClaimPreferredUser   = "preferred_username"
 	pendingTTL           = 10 * time.Minute
 	sessionPendingPrefix = "auth.pending."
-	sessionIDToken       = "auth.id_token"
 	sessionProvider      = "auth.provider"
 	sessionProfile       = "auth.profile"
 )
@@ -290,7 +289,6 @@ func (rp *RP) callback(c echo.Context) error {
 		return err
 	}
 	pb, _ := json.Marshal(profile)
-	sm.Put(ctx, sessionIDToken, rawID)
 	sm.Put(ctx, sessionProvider, p.cfg.ID)
 	sm.Put(ctx, sessionProfile, string(pb))
 	e := web.AuditEntryFor(c, v, "auth.session_login")
@@ -373,7 +371,6 @@ func (rp *RP) logout(c echo.Context) error {
 	ctx := c.Request().Context()
 	sm := web.Sessions(c)
 	v := web.CurrentViewer(c)
-	idToken := sm.GetString(ctx, sessionIDToken)
 	p := rp.byID[sm.GetString(ctx, sessionProvider)]
 	if v != nil {
 		e := web.AuditEntryFor(c, v, "auth.session_logout")
@@ -386,13 +383,32 @@ func (rp *RP) logout(c echo.Context) error {
 		return err
 	}
 	after := rp.o.BaseURL + "/auth/uscita"
-	if p != nil && idToken != "" {
+	if p != nil {
 		if err := rp.discover(ctx, p); err == nil && p.endSess != "" {
-			q := url.Values{"id_token_hint": {idToken}, "post_logout_redirect_uri": {after}, "client_id": {p.cfg.ClientID}}
-			return c.Redirect(http.StatusSeeOther, p.endSess+"?"+q.Encode())
+			if to, err := endSessionURL(p.endSess, p.cfg.ClientID, after); err == nil {
+				return c.Redirect(http.StatusSeeOther, to)
+			}
 		}
 	}
 	return c.Redirect(http.StatusSeeOther, "/auth/uscita")
+}
+
+// endSessionURL is the provider's end_session_endpoint with the logout request merged
+// into any query it already has. It names the client and where to come back
+// (client_id and post_logout_redirect_uri, which RP-Initiated Logout 1.0 allows
+// without id_token_hint): the ID token, which carries the tax code, never travels in
+// a URL, where proxies and the provider's access log would keep it. A provider may
+// then ask the person to confirm the logout.
+func endSessionURL(endpoint, clientID, after string) (string, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || !u.IsAbs() {
+		return "", fmt.Errorf("auth: end_session_endpoint %q is not an absolute URL", endpoint)
+	}
+	q := u.Query()
+	q.Set("client_id", clientID)
+	q.Set("post_logout_redirect_uri", after)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 func (rp *RP) loggedOut(c echo.Context) error {
@@ -411,13 +427,15 @@ func landing(v *web.Viewer, next string) string {
 	return "/area-personale"
 }
 
-// safeNext accepts only a local path, so the login cannot be used as an open redirect.
+// safeNext accepts only a local path (web.SafeLocalPath, shared by every return
+// address of the portal) outside /auth/, so the login cannot be used as an open
+// redirect nor loop back into itself.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	next = web.SafeLocalPath(next)
+	if next == "" {
 		return ""
 	}
-	u, err := url.Parse(next)
-	if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(u.Path, "/auth/") {
+	if u, err := url.Parse(next); err != nil || u.Path == "/auth" || strings.HasPrefix(u.Path, "/auth/") {
 		return ""
 	}
 	return next

@@ -1,6 +1,9 @@
 package auth
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestIdentityMapping(t *testing.T) {
 	t.Parallel()
@@ -40,7 +43,8 @@ func TestIdentityMapping(t *testing.T) {
 func TestSafeNext(t *testing.T) {
 	t.Parallel()
 	ok := []string{"/area-personale", "/servizi/certificati/nuovo?tipo=residenza"}
-	bad := []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/auth/callback?x=1", "area"}
+	bad := []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)", "/auth/callback?x=1", "area",
+		"/\t/evil.example", "/%2F%2Fevil.example", "/%5Cevil.example", "/auth", "/\x00x"}
 	for _, n := range ok {
 		if safeNext(n) != n {
 			t.Errorf("%q refused", n)
@@ -50,5 +54,31 @@ func TestSafeNext(t *testing.T) {
 		if safeNext(n) != "" {
 			t.Errorf("%q accepted", n)
 		}
+	}
+}
+
+func TestEndSessionURL(t *testing.T) {
+	t.Parallel()
+	after := "https://sportello.comune.example/auth/uscita"
+	for endpoint, want := range map[string]string{
+		"https://idp.example/logout": "https://idp.example/logout?client_id=sportello&post_logout_redirect_uri=" +
+			"https%3A%2F%2Fsportello.comune.example%2Fauth%2Fuscita",
+		// An endpoint that already has a query keeps it (the old "?" + query broke it).
+		"https://idp.example/oidc/logout?tenant=valdoria&lang=it": "https://idp.example/oidc/logout?client_id=sportello&lang=it&" +
+			"post_logout_redirect_uri=https%3A%2F%2Fsportello.comune.example%2Fauth%2Fuscita&tenant=valdoria",
+		// A parameter the endpoint already carries is replaced, not doubled.
+		"https://idp.example/logout?client_id=altro": "https://idp.example/logout?client_id=sportello&post_logout_redirect_uri=" +
+			"https%3A%2F%2Fsportello.comune.example%2Fauth%2Fuscita",
+	} {
+		got, err := endSessionURL(endpoint, "sportello", after)
+		if err != nil || got != want {
+			t.Errorf("endSessionURL(%q) = %q, %v; want %q", endpoint, got, err, want)
+		}
+		if strings.Contains(got, "id_token_hint") {
+			t.Errorf("the ID token travels in the logout URL: %s", got)
+		}
+	}
+	if _, err := endSessionURL("/relative", "sportello", after); err == nil {
+		t.Error("a relative end_session_endpoint was accepted")
 	}
 }

@@ -192,10 +192,42 @@ func (p *Provider) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, 
 	return nil
 }
 
-// newAuthorizeRequest validates an authorization request with fosite. Clients accept
-// response_mode=query only (see Client), so fosite refuses the others.
+// newAuthorizeRequest validates an authorization request with fosite, then with the
+// rules fosite leaves to later steps or applies more loosely, so that a request the
+// provider will refuse is refused before the login form is shown (not after the
+// citizen typed the password). Clients accept response_mode=query only (see Client),
+// so fosite refuses the others.
 func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request) (fosite.AuthorizeRequester, error) {
-	return p.oauth.NewAuthorizeRequest(ctx, r)
+	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		return ar, err
+	}
+	form := ar.GetRequestForm()
+	// Redirect URIs match exactly. fosite accepts a loopback URI on any port (RFC 8252,
+	// for native apps); the comune's clients are web clients registered with exact
+	// URIs. nil: the URI is not verified, so the refusal is a page, never a redirect.
+	if raw := form.Get("redirect_uri"); raw != "" && !slices.Contains(ar.GetClient().GetRedirectURIs(), raw) {
+		return nil, fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' is not one the client registered (exact match required).")
+	}
+	// PKCE with S256 (fosite checks it only when the code is issued).
+	switch {
+	case form.Get("code_challenge") == "":
+		return ar, fosite.ErrInvalidRequest.WithHint("Clients must use PKCE: 'code_challenge' is missing.")
+	case form.Get("code_challenge_method") != "S256":
+		return ar, fosite.ErrInvalidRequest.WithHint("The 'code_challenge_method' must be 'S256'.")
+	}
+	// prompt: only the values the provider knows, and "none" alone (OpenID Connect
+	// Core 3.1.2.1; fosite checks it only when the code is issued).
+	pr := strings.Fields(form.Get("prompt"))
+	for _, v := range pr {
+		if !slices.Contains(p.config.AllowedPromptValues, v) {
+			return ar, fosite.ErrInvalidRequest.WithHintf("Unknown 'prompt' value %q.", v)
+		}
+	}
+	if slices.Contains(pr, "none") && len(pr) > 1 {
+		return ar, fosite.ErrInvalidRequest.WithHint("'prompt=none' cannot be combined with other values.")
+	}
+	return ar, nil
 }
 
 // reauthorize validates a pending request again.

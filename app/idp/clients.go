@@ -31,7 +31,8 @@ const PortalClientID = "sportello"
 var ErrUnknownClient = errors.New("idp: unknown client")
 
 // Client is a registered OAuth 2.0 / OpenID Connect client as administrators see it.
-// The secret is never shown again after registration: only its bcrypt hash is kept.
+// The secret is never shown again after registration: only its SHA-256 hash is kept
+// (see secretHasher).
 type Client struct {
 	ID                     string
 	Name                   string
@@ -115,7 +116,7 @@ func (p *Provider) hashSecret(ctx context.Context, secret string) (string, error
 
 // portalSecret derives the portal client's secret from a random seed kept (sealed)
 // in idp_secrets: every replica, at every start, computes the same secret, and only its
-// bcrypt hash is stored with the client.
+// SHA-256 hash is stored with the client.
 func (p *Provider) portalSecret(ctx context.Context) (string, error) {
 	seed, err := putSecret(ctx, p.db, p.box, "portal_client_seed", func() (string, error) { return randomToken(32), nil }, p.now())
 	if err != nil {
@@ -126,12 +127,29 @@ func (p *Provider) portalSecret(ctx context.Context) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
-// EnsurePortalClient registers the portal's own confidential client (PortalClientID),
-// or updates its redirect URIs, and returns its id and secret for app/auth. It is
-// idempotent and cheap when nothing changed. The secret is derived from a random seed
-// the provider keeps in its database (see the package documentation), so the portal
-// gets the same secret at every start on every replica without it being configured,
-// while the client row stores only a bcrypt hash.
+// PortalClientSecret returns the portal client's secret (derived, see portalSecret)
+// without touching its registration: what a process that does not serve (a command)
+// needs.
+func (p *Provider) PortalClientSecret(ctx context.Context) (clientID, secret string, err error) {
+	secret, err = p.portalSecret(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return PortalClientID, secret, nil
+}
+
+// EnsurePortalClient registers the portal's own confidential client (PortalClientID)
+// and makes sure redirectURI and postLogoutURI are among its URIs, and returns its id
+// and secret for app/auth. Only a serving process calls it (commands use
+// PortalClientSecret). URIs are added, never replaced: replicas reached at different
+// base URLs (an internal and a public address, a renamed host) each add theirs and
+// none undoes another's; an address no longer used stays registered until removed
+// (RemovePortalURIs, `sportello idp portal forget BASE_URL`). It is idempotent and cheap
+// when nothing changes; concurrent starts merge their URIs (compare-and-swap on the
+// stored lists). The secret is derived from a random seed the provider keeps in its
+// database (see the package documentation), so the portal gets the same secret at
+// every start on every replica without it being configured, while the client row
+// stores only its SHA-256 hash.
 func (p *Provider) EnsurePortalClient(ctx context.Context, redirectURI, postLogoutURI string) (clientID, secret string, err error) {
 	redirects := []string{redirectURI}
 	var logouts []string
@@ -145,45 +163,117 @@ func (p *Provider) EnsurePortalClient(ctx context.Context, redirectURI, postLogo
 	if err != nil {
 		return "", "", err
 	}
+	for range 10 {
+		done, err := p.mergePortalClient(ctx, secret, redirects, logouts)
+		if err != nil {
+			return "", "", fmt.Errorf("idp: register portal client: %w", err)
+		}
+		if done {
+			return PortalClientID, secret, nil
+		}
+	}
+	return "", "", errors.New("idp: register portal client: too many concurrent changes")
+}
+
+// union returns have followed by the elements of add it lacks.
+func union(have, add []string) []string {
+	out := slices.Clone(have)
+	for _, u := range add {
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// mergePortalClient is one try of EnsurePortalClient: false when another process
+// changed the row meanwhile (try again).
+func (p *Provider) mergePortalClient(ctx context.Context, secret string, redirects, logouts []string) (bool, error) {
 	var row clientRow
-	err = p.db.WithContext(ctx).Where("id = ?", PortalClientID).Take(&row).Error
+	err := p.db.WithContext(ctx).Where("id = ?", PortalClientID).Take(&row).Error
 	exists := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return "", "", err
+		return false, err
 	}
-	if exists && row.RedirectURIs == jsonList(redirects) && row.PostLogoutRedirectURIs == jsonList(logouts) &&
-		row.Scopes == jsonList(SupportedScopes) && row.GrantTypes == jsonList(clientGrantTypes) && !row.Public &&
-		p.config.GetSecretsHasher(ctx).Compare(ctx, []byte(row.SecretHash), []byte(secret)) == nil {
-		return PortalClientID, secret, nil
+	secretOK := exists && p.config.GetSecretsHasher(ctx).Compare(ctx, []byte(row.SecretHash), []byte(secret)) == nil
+	newRedirects, newLogouts := redirects, logouts
+	if exists {
+		newRedirects = union(parseList(row.RedirectURIs), redirects)
+		newLogouts = union(parseList(row.PostLogoutRedirectURIs), logouts)
 	}
-	hash, err := p.hashSecret(ctx, secret)
-	if err != nil {
-		return "", "", err
+	if exists && row.RedirectURIs == jsonList(newRedirects) && row.PostLogoutRedirectURIs == jsonList(newLogouts) &&
+		row.Scopes == jsonList(SupportedScopes) && row.GrantTypes == jsonList(clientGrantTypes) && !row.Public && secretOK {
+		return true, nil
+	}
+	hash := row.SecretHash
+	if !secretOK {
+		if hash, err = p.hashSecret(ctx, secret); err != nil {
+			return false, err
+		}
 	}
 	now := p.now().UTC()
-	row = clientRow{ID: PortalClientID, Name: "Sportello del Cittadino", SecretHash: hash,
-		RedirectURIs: jsonList(redirects), PostLogoutRedirectURIs: jsonList(logouts),
-		GrantTypes: jsonList(clientGrantTypes), ResponseTypes: jsonList(clientResponseTypes),
-		Scopes: jsonList(SupportedScopes), CreatedAt: now, UpdatedAt: now}
-	action := "idp.client_add"
-	if exists {
-		action = "idp.client_update"
-	}
+	details := map[string]any{"redirect_uris": newRedirects, "post_logout_redirect_uris": newLogouts}
+	done := false
 	err = store.WithTx(ctx, p.db, func(tx *gorm.DB) error {
-		if err := tx.Clauses(clause.OnConflict{
-			Columns: []clause.Column{{Name: "id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"name", "secret_hash", "redirect_uris",
-				"post_logout_redirect_uris", "grant_types", "response_types", "scopes", "public", "updated_at"}),
-		}).Create(&row).Error; err != nil {
+		action := "idp.client_update"
+		if !exists {
+			action = "idp.client_add"
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&clientRow{ID: PortalClientID,
+				Name: "Sportello del Cittadino", SecretHash: hash, RedirectURIs: jsonList(newRedirects),
+				PostLogoutRedirectURIs: jsonList(newLogouts), GrantTypes: jsonList(clientGrantTypes),
+				ResponseTypes: jsonList(clientResponseTypes), Scopes: jsonList(SupportedScopes), CreatedAt: now, UpdatedAt: now})
+			if res.Error != nil || res.RowsAffected != 1 {
+				return res.Error // another process created it: merge again
+			}
+		} else {
+			// Conditional on the lists read: a concurrent start's URIs are not lost.
+			res := tx.Model(&clientRow{}).Where("id = ? AND redirect_uris = ? AND post_logout_redirect_uris = ?",
+				PortalClientID, row.RedirectURIs, row.PostLogoutRedirectURIs).Updates(map[string]any{
+				"secret_hash": hash, "redirect_uris": jsonList(newRedirects), "post_logout_redirect_uris": jsonList(newLogouts),
+				"grant_types": jsonList(clientGrantTypes), "response_types": jsonList(clientResponseTypes),
+				"scopes": jsonList(SupportedScopes), "public": false, "updated_at": now})
+			if res.Error != nil || res.RowsAffected != 1 {
+				return res.Error
+			}
+		}
+		done = true
+		return audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, Action: action,
+			ObjectType: "idp_client", ObjectID: PortalClientID, Details: details})
+	})
+	return done, err
+}
+
+// RemovePortalURIs takes uris off the portal client's redirect and post-logout URIs
+// (an address the portal is no longer reached at). It returns ErrUnknownClient if the
+// portal client is not registered.
+func (p *Provider) RemovePortalURIs(ctx context.Context, uris []string) error {
+	for range 10 {
+		row, err := p.client(ctx, PortalClientID)
+		if err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, Action: action,
-			ObjectType: "idp_client", ObjectID: PortalClientID, Details: map[string]any{"redirect_uris": redirects}})
-	})
-	if err != nil {
-		return "", "", fmt.Errorf("idp: register portal client: %w", err)
+		keep := func(list []string) []string {
+			return slices.DeleteFunc(list, func(u string) bool { return slices.Contains(uris, u) })
+		}
+		redirects, logouts := keep(parseList(row.RedirectURIs)), keep(parseList(row.PostLogoutRedirectURIs))
+		done := false
+		err = store.WithTx(ctx, p.db, func(tx *gorm.DB) error {
+			res := tx.Model(&clientRow{}).Where("id = ? AND redirect_uris = ? AND post_logout_redirect_uris = ?",
+				PortalClientID, row.RedirectURIs, row.PostLogoutRedirectURIs).Updates(map[string]any{
+				"redirect_uris": jsonList(redirects), "post_logout_redirect_uris": jsonList(logouts), "updated_at": p.now().UTC()})
+			if res.Error != nil || res.RowsAffected != 1 {
+				return res.Error
+			}
+			done = true
+			return audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, Action: "idp.client_update",
+				ObjectType: "idp_client", ObjectID: PortalClientID,
+				Details: map[string]any{"redirect_uris": redirects, "post_logout_redirect_uris": logouts}})
+		})
+		if err != nil || done {
+			return err
+		}
 	}
-	return PortalClientID, secret, nil
+	return errors.New("idp: update portal client: too many concurrent changes")
 }
 
 // AddClient registers a client of the comune with its redirect URIs and returns its

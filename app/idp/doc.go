@@ -14,7 +14,7 @@
 //     use: a rotated refresh token used again revokes its whole family. ID tokens are
 //     RS256 JWTs with a kid, valid IDTokenLifespan.
 //   - Storage: everything is in the portal's database (both dialects), so any replica
-//     serves any request: clients (secrets as bcrypt hashes), codes, PKCE and OpenID
+//     serves any request: clients (secrets as SHA-256 hashes, see secretHasher), codes, PKCE and OpenID
 //     Connect requests, access and refresh tokens, by their signatures (never the
 //     tokens themselves) with the request that produced them as JSON. Single use is
 //     enforced by conditional updates whose RowsAffected is checked (UPDATE ... WHERE
@@ -35,7 +35,7 @@
 //     implicit: no consent screen, every client may request every supported scope.
 //     The portal client's secret is derived (HMAC-SHA256) from a random seed in
 //     idp_secrets, so the portal recomputes it at every start on every replica without
-//     configuring it, and the client row keeps only a hash.
+//     configuring it, and the client row keeps only its SHA-256 hash.
 //   - Claims, named as in the SPID/CIE OpenID Connect profile: sub (opaque and stable:
 //     an HMAC of the account id); with scope profile given_name, family_name,
 //     birthdate (YYYY-MM-DD), https://attributes.eid.gov.it/fiscal_number
@@ -55,10 +55,12 @@
 //   - Activation (/idp/attiva) and password reset (/idp/password/recupero,
 //     /idp/password/nuova) drive app/accounts; their refusals never tell whether an
 //     account exists.
-//   - Logout (/idp/logout, RP-Initiated Logout): with a valid id_token_hint the
-//     provider login ends at once and the visitor returns to a registered
-//     post_logout_redirect_uri (with state); without one the visitor confirms.
+//   - Logout (/idp/logout, RP-Initiated Logout 1.0, GET or POST): with a valid
+//     id_token_hint the provider login ends at once and the visitor returns to a
+//     registered post_logout_redirect_uri (with state); without one the visitor
+//     confirms on LogoutConfirmPath (/idp/uscita), a form with the CSRF token.
 //   - The token, revocation and userinfo endpoints are called server to server and
-//     the authorization endpoint may receive cross-site form posts: CSRFExempt lists
-//     them for the portal's CSRF middleware. Every other form carries _csrf.
+//     the authorization and end_session endpoints may receive cross-site form posts:
+//     CSRFExempt lists them for the portal's CSRF middleware. Every other form
+//     carries _csrf.
 package idp

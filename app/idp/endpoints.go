@@ -186,17 +186,25 @@ func (p *Provider) logoutTarget(c echo.Context, clientID, target, state string) 
 	return u.String(), nil
 }
 
-// logout is the end_session endpoint (OpenID Connect RP-Initiated Logout). With a
-// valid id_token_hint for the person logged in here (or nobody logged in), the
-// provider login ends at once and the visitor goes to the registered
-// post_logout_redirect_uri (with state); otherwise the visitor confirms with a form.
+// logout is the end_session endpoint (OpenID Connect RP-Initiated Logout 1.0), by
+// GET (parameters in the query) or POST (in a form body, which keeps the ID token out
+// of URLs and logs). With a valid id_token_hint for the person logged in here (or
+// nobody logged in), the provider login ends at once and the visitor goes to the
+// registered post_logout_redirect_uri (with state); otherwise the visitor confirms
+// with a form, posted with the CSRF token to LogoutConfirmPath. A
+// post_logout_redirect_uri needs the client (client_id or the hint's audience) and
+// must be one the client registered.
 func (p *Provider) logout(c echo.Context) error {
 	ctx := c.Request().Context()
-	clientID := c.QueryParam("client_id")
-	target := c.QueryParam("post_logout_redirect_uri")
-	state := c.QueryParam("state")
+	param := c.QueryParam
+	if c.Request().Method == http.MethodPost {
+		param = c.FormValue
+	}
+	clientID := param("client_id")
+	target := param("post_logout_redirect_uri")
+	state := param("state")
 	hintOK, sub := false, ""
-	if hint := c.QueryParam("id_token_hint"); hint != "" {
+	if hint := param("id_token_hint"); hint != "" {
 		s, aud, err := p.idTokenClaims(ctx, hint)
 		switch {
 		case err != nil:
@@ -219,11 +227,34 @@ func (p *Provider) logout(c echo.Context) error {
 	if !logged || (hintOK && sub == subject(p.subSalt, l.AccountID)) {
 		return p.endLogin(c, logged, to)
 	}
+	// The confirmation page lives at LogoutConfirmPath, outside the CSRF exemption of
+	// the end_session endpoint, so that its form gets the CSRF token.
+	q := url.Values{}
+	for k, v := range map[string]string{"client_id": clientID, "post_logout_redirect_uri": target, "state": state} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	to = LogoutConfirmPath
+	if len(q) > 0 {
+		to += "?" + q.Encode()
+	}
+	return web.Redirect(c, to)
+}
+
+// logoutConfirmPage asks the visitor to confirm a logout that did not prove it came
+// from the client of this session.
+func (p *Provider) logoutConfirmPage(c echo.Context) error {
+	clientID, target, state := c.QueryParam("client_id"), c.QueryParam("post_logout_redirect_uri"), c.QueryParam("state")
+	if _, err := p.logoutTarget(c, clientID, target, state); err != nil {
+		return err
+	}
 	return p.render.Render(c, http.StatusOK, "idp/logout.html", LogoutPage{Confirm: true,
 		PostLogoutRedirectURI: target, State: state, ClientID: clientID})
 }
 
-// logoutConfirmed ends the provider login after the visitor confirmed.
+// logoutConfirmed ends the provider login after the visitor confirmed (the form of
+// the logout page, checked for CSRF like every form of the portal).
 func (p *Provider) logoutConfirmed(c echo.Context) error {
 	to, err := p.logoutTarget(c, c.FormValue("client_id"), c.FormValue("post_logout_redirect_uri"), c.FormValue("state"))
 	if err != nil {

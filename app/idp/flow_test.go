@@ -1,8 +1,10 @@
 package idp_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -479,7 +481,10 @@ func TestLogout(t *testing.T) {
 		expect(t, b.get("/idp/logout?"+q.Encode()), http.StatusBadRequest)
 		// No hint: the visitor confirms.
 		r := b.get("/idp/logout")
-		expect(t, r, http.StatusOK, "Vuoi uscire?")
+		if r.Status != http.StatusSeeOther || r.Location != "/idp/uscita" {
+			t.Fatalf("logout without hint: %d %q", r.Status, r.Location)
+		}
+		expect(t, b.get(r.Location), http.StatusOK, "Vuoi uscire?")
 
 		q = url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {e.postLogout}, "state": {"abc123"},
 			"client_id": {e.clientID}}
@@ -496,7 +501,7 @@ func TestLogout(t *testing.T) {
 		// Confirmation by form (with CSRF) ends the login too.
 		f = client.start()
 		client.exchange(t, f, e.login(t, b, f, p))
-		page := b.get("/idp/logout")
+		page := b.get(b.get("/idp/logout").Location)
 		expect(t, b.submit(page, nil), http.StatusOK, "Sei uscito")
 		if r := b.get(client.start().url); !strings.Contains(r.Location, "/idp/accedi?req=") {
 			t.Fatalf("after confirmed logout: %d %q", r.Status, r.Location)
@@ -600,6 +605,184 @@ func TestDeleteExpired(t *testing.T) {
 		}
 		if c := count("idp_keys"); c != 1 {
 			t.Errorf("%d keys left", c)
+		}
+	})
+}
+
+// TestLogoutByPost: RP-Initiated Logout 1.0 lets the client POST to the end_session
+// endpoint (a cross-site form without the portal's CSRF token); the request is checked
+// exactly as a GET, and the confirmation the provider then may ask for is a form with
+// the CSRF token.
+func TestLogoutByPost(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		p := e.citizen("RSSMRA80A01H501U", "Mario", "Rossi", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), "")
+		client := e.rp(e.clientID, e.secret)
+		b := e.browser()
+		f := client.start()
+		_, _, raw := client.exchange(t, f, e.login(t, b, f, p))
+
+		// An unregistered return address is refused, by POST as by GET.
+		expect(t, b.post("/idp/logout", url.Values{"id_token_hint": {raw}, "client_id": {e.clientID},
+			"post_logout_redirect_uri": {"https://evil.example/"}}), http.StatusBadRequest)
+		// A return address without a client is refused too.
+		expect(t, b.post("/idp/logout", url.Values{"post_logout_redirect_uri": {e.postLogout}}), http.StatusBadRequest)
+		// client_id and post_logout_redirect_uri without a hint: the visitor confirms,
+		// with a form that carries the CSRF token and posts to the confirmation path.
+		r := b.post("/idp/logout", url.Values{"client_id": {e.clientID}, "post_logout_redirect_uri": {e.postLogout},
+			"state": {"xyz"}})
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "/idp/uscita?") {
+			t.Fatalf("logout by POST without hint: %d %q", r.Status, r.Location)
+		}
+		page := b.get(r.Location)
+		expect(t, page, http.StatusOK, "Vuoi uscire?", `action="/idp/uscita"`, `name="_csrf"`)
+		if r := b.post("/idp/uscita", url.Values{"client_id": {e.clientID}, "post_logout_redirect_uri": {e.postLogout}}); r.Status != http.StatusForbidden {
+			t.Fatalf("confirmation without the CSRF token: %d", r.Status)
+		}
+		if r := b.get(client.start().url); strings.Contains(r.Location, "/idp/accedi?req=") {
+			t.Fatal("a logout without hint nor confirmation ended the login")
+		}
+		r = b.submit(page, nil)
+		if r.Status != http.StatusSeeOther || r.Location != e.postLogout+"?state=xyz" {
+			t.Fatalf("confirmed logout: %d %q", r.Status, r.Location)
+		}
+		if r := b.get(client.start().url); !strings.Contains(r.Location, "/idp/accedi?req=") {
+			t.Fatalf("after the confirmed logout: %d %q", r.Status, r.Location)
+		}
+
+		// With a valid hint in the body the login ends at once, without confirmation.
+		f = client.start()
+		_, _, raw = client.exchange(t, f, e.login(t, b, f, p))
+		r = b.post("/idp/logout", url.Values{"id_token_hint": {raw}, "post_logout_redirect_uri": {e.postLogout},
+			"state": {"abc"}})
+		if r.Status != http.StatusSeeOther || r.Location != e.postLogout+"?state=abc" {
+			t.Fatalf("logout by POST: %d %q", r.Status, r.Location)
+		}
+		if r := b.get(client.start().url); !strings.Contains(r.Location, "/idp/accedi?req=") {
+			t.Fatalf("after the logout by POST: %d %q", r.Status, r.Location)
+		}
+	})
+}
+
+// TestAuthorizeRefusedBeforeLogin: requests the provider would refuse anyway (no PKCE,
+// plain PKCE, an unknown prompt) go back to the client with an OAuth error before the
+// login form is shown; a redirect URI that is not exactly a registered one gets an
+// error page and no redirect, even for a visitor already logged in.
+func TestAuthorizeRefusedBeforeLogin(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		client := e.rp(e.clientID, e.secret)
+		b := e.browser()
+		verifier := oauth2.GenerateVerifier()
+		for name, opts := range map[string][]oauth2.AuthCodeOption{
+			"no PKCE":             nil,
+			"plain PKCE":          {oauth2.SetAuthURLParam("code_challenge", verifier), oauth2.SetAuthURLParam("code_challenge_method", "plain")},
+			"PKCE without method": {oauth2.SetAuthURLParam("code_challenge", oauth2.S256ChallengeFromVerifier(verifier))},
+			"unknown prompt":      {oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "dammi-tutto")},
+			"prompt none + login": {oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none login")},
+		} {
+			r := b.get(client.oauth.AuthCodeURL("st4te-lunga", append(opts, oidc.Nonce("n0nce-lungo"))...))
+			if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, e.redirect+"?") {
+				t.Fatalf("%s: %d %q, want an error redirect to the client", name, r.Status, r.Location)
+			}
+			u, _ := url.Parse(r.Location)
+			if q := u.Query(); q.Get("error") != "invalid_request" || q.Get("state") != "st4te-lunga" || q.Get("code") != "" {
+				t.Fatalf("%s: redirect %q", name, r.Location)
+			}
+		}
+
+		// Exact redirect URIs, for a visitor already logged in (who would get a code).
+		p := e.citizen("RSSMRA80A01H501U", "Mario", "Rossi", time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC), "")
+		e.login(t, b, client.start(), p)
+		id, _, err := e.idp.AddClient(e.ctx, "App di prova", []string{"http://127.0.0.1:18189/cb"}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		authURL := func(redirect string) string {
+			return "/idp/authorize?" + url.Values{"client_id": {id}, "response_type": {"code"}, "scope": {"openid"},
+				"redirect_uri": {redirect}, "state": {"st4te-lunga"}, "nonce": {"n0nce-lungo"},
+				"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}.Encode()
+		}
+		for _, bad := range []string{"http://127.0.0.1:9999/cb", "http://127.0.0.1/cb", "http://localhost:18189/cb",
+			"http://127.0.0.1:18189/cb/", "http://127.0.0.1:18189/cb?x=1"} {
+			r := b.get(authURL(bad))
+			if r.Status != http.StatusBadRequest || r.Location != "" {
+				t.Fatalf("redirect_uri %s: %d %q, want an error page", bad, r.Status, r.Location)
+			}
+		}
+		r := b.get(authURL("http://127.0.0.1:18189/cb"))
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location, "http://127.0.0.1:18189/cb?code=") {
+			t.Fatalf("registered redirect_uri: %d %q", r.Status, r.Location)
+		}
+	})
+}
+
+// TestPortalClientReplicas: replicas reached at different base URLs add their URIs to
+// the portal client, concurrently, and none removes another's; PortalClientSecret
+// (what commands use) changes nothing; RemovePortalURIs takes an address off.
+func TestPortalClientReplicas(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		uris := func() (redirects, logouts []string) {
+			list, err := e.idp.ListClients(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range list {
+				if c.ID == idp.PortalClientID {
+					return c.RedirectURIs, c.PostLogoutRedirectURIs
+				}
+			}
+			t.Fatal("no portal client")
+			return nil, nil
+		}
+		before, _ := uris()
+		var updates int64
+		countUpdates := func() int64 {
+			e.db.Table("audit_events").Where("action = ?", "idp.client_update").Count(&updates)
+			return updates
+		}
+		u0 := countUpdates()
+		// A command: the secret, and no change.
+		if id, s, err := e.idp.PortalClientSecret(e.ctx); err != nil || id != e.clientID || s != e.secret {
+			t.Fatalf("PortalClientSecret: %q %q %v", id, s, err)
+		}
+		if r, _ := uris(); !slices.Equal(r, before) || countUpdates() != u0 {
+			t.Fatalf("PortalClientSecret changed the registration: %v", r)
+		}
+		// Replicas at twelve addresses start at once.
+		var wg sync.WaitGroup
+		errs := make([]error, 12)
+		for i := range errs {
+			wg.Go(func() {
+				base := fmt.Sprintf("https://replica%02d.comune.example", i)
+				_, _, errs[i] = e.idp.EnsurePortalClient(context.Background(), base+"/auth/callback", base+"/auth/uscita")
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("replica %d: %v", i, err)
+			}
+		}
+		redirects, logouts := uris()
+		if len(redirects) != 13 || len(logouts) != 13 || !slices.Contains(redirects, e.redirect) || !slices.Contains(logouts, e.postLogout) {
+			t.Fatalf("after concurrent starts: %v / %v", redirects, logouts)
+		}
+		for i := range errs {
+			if base := fmt.Sprintf("https://replica%02d.comune.example", i); !slices.Contains(redirects, base+"/auth/callback") ||
+				!slices.Contains(logouts, base+"/auth/uscita") {
+				t.Fatalf("replica %d lost its URIs: %v", i, redirects)
+			}
+		}
+		// A restart of the first replica changes nothing.
+		u1 := countUpdates()
+		if _, _, err := e.idp.EnsurePortalClient(e.ctx, e.redirect, e.postLogout); err != nil || countUpdates() != u1 {
+			t.Fatalf("idempotent start: %v, %d updates", err, countUpdates()-u1)
+		}
+		if err := e.idp.RemovePortalURIs(e.ctx, []string{"https://replica03.comune.example/auth/callback",
+			"https://replica03.comune.example/auth/uscita"}); err != nil {
+			t.Fatal(err)
+		}
+		if r, l := uris(); len(r) != 12 || len(l) != 12 || slices.Contains(r, "https://replica03.comune.example/auth/callback") {
+			t.Fatalf("after RemovePortalURIs: %v / %v", r, l)
 		}
 	})
 }

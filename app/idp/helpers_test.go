@@ -171,7 +171,7 @@ func newEnv(t *testing.T, d store.Dialect) *env {
 		t.Fatalf("idp.New: %v", err)
 	}
 	e := web.New(web.Options{Log: log, Renderer: render, Sessions: web.NewSessions(db, 8*time.Hour, 30*time.Minute, false),
-		BodyLimit: "1M", CSRFExempt: idp.CSRFExempt})
+		BodyLimit: "1M", CSRFExempt: idp.CSRFExempt, PublicPaths: idp.PublicPaths})
 	p.Mount(e)
 	// The relying party's pages, as far as these tests need them.
 	e.GET("/auth/callback", func(c echo.Context) error { return c.String(http.StatusOK, "callback") })

@@ -38,10 +38,20 @@ const (
 const Path = "/idp"
 
 // CSRFExempt are the path prefixes that clients call server to server (or, for
-// authorize, may reach with a cross-site form post): the portal's CSRF check must skip
-// them. They are protected by client authentication, bearer tokens or the OAuth 2.0
-// request validation instead.
-var CSRFExempt = []string{Path + "/token", Path + "/revoke", Path + "/userinfo", Path + "/authorize"}
+// authorize and logout, may reach with a cross-site form post): the portal's CSRF
+// check must skip them. They are protected by client authentication, bearer tokens or
+// the OAuth 2.0 request validation instead; a logout posted without a valid
+// id_token_hint only shows the confirmation form, which posts to LogoutConfirmPath
+// with the CSRF token.
+var CSRFExempt = []string{Path + "/token", Path + "/revoke", Path + "/userinfo", Path + "/authorize", Path + "/logout"}
+
+// PublicPaths are the provider's public metadata (discovery document and JWKS):
+// cacheable, sessionless documents (web.Options.PublicPaths).
+var PublicPaths = []string{Path + "/.well-known/openid-configuration", Path + "/jwks"}
+
+// LogoutConfirmPath receives the logout confirmation form (CSRF-checked). It must not
+// start with an exempt prefix.
+const LogoutConfirmPath = Path + "/uscita"
 
 // Options configure New.
 type Options struct {
@@ -194,8 +204,11 @@ func (p *Provider) Mount(e *echo.Echo) {
 	g.GET("/userinfo", p.userinfo)
 	g.POST("/userinfo", p.userinfo)
 	g.POST("/revoke", p.revoke)
+	// RP-Initiated Logout 1.0: the end_session endpoint takes GET and POST alike.
 	g.GET("/logout", p.logout)
-	g.POST("/logout", p.logoutConfirmed)
+	g.POST("/logout", p.logout)
+	e.GET(LogoutConfirmPath, p.logoutConfirmPage)
+	e.POST(LogoutConfirmPath, p.logoutConfirmed)
 
 	g.GET("/accedi", p.loginPage)
 	g.POST("/accedi", p.loginSubmit)
@@ -290,5 +303,8 @@ func (p *Provider) jwks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Short enough for a rotation to be seen soon (a retired key stays published for
+	// KeyRetention; go-oidc refetches on an unknown kid anyway).
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
 	return c.JSON(http.StatusOK, set)
 }

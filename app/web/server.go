@@ -47,6 +47,11 @@ type Options struct {
 	// FormActionOrigins are extra origins forms may post or redirect to (external
 	// identity providers).
 	FormActionOrigins []string
+	// PublicPaths are exact paths of public, cacheable documents (the identity
+	// provider's discovery document and JWKS): like static files they carry no session
+	// cookie, so the session middleware neither loads a session nor forces no-store
+	// on them, and the handler's own Cache-Control stands.
+	PublicPaths []string
 	// OnSecurityEvent records refusals that are security events (a rejected CSRF
 	// token) in the audit log; nil records nothing.
 	OnSecurityEvent func(c echo.Context, action string, details map[string]any)
@@ -120,12 +125,12 @@ func New(o Options) *echo.Echo {
 	}
 	e.Use(languageMiddleware(o.Renderer.i18n, o.Secure))
 	if o.Sessions != nil {
-		e.Use(sessionMiddleware(o.Sessions))
+		e.Use(sessionMiddleware(o.Sessions, o.PublicPaths))
 	}
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
-			if sessionless(p) {
+			if sessionless(p) || slices.Contains(o.PublicPaths, p) {
 				return true
 			}
 			return slices.ContainsFunc(o.CSRFExempt, func(pre string) bool { return strings.HasPrefix(p, pre) })
@@ -224,10 +229,10 @@ func languageMiddleware(i *I18n, secure bool) echo.MiddlewareFunc {
 // sessionMiddleware loads the visitor's session before the handler and saves it after,
 // like scs.LoadAndSave, but inside Echo so that the handler's error is rendered (by the
 // error handler) before the session cookie is written.
-func sessionMiddleware(sm *scs.SessionManager) echo.MiddlewareFunc {
+func sessionMiddleware(sm *scs.SessionManager, public []string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if sessionless(c.Request().URL.Path) {
+			if p := c.Request().URL.Path; sessionless(p) || slices.Contains(public, p) {
 				return next(c)
 			}
 			req := c.Request()

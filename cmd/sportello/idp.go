@@ -30,12 +30,17 @@ Administers the embedded identity provider (/idp).
       lists the registered clients.
   clients remove ID
       removes a client; its codes and tokens stop working at once.
+  portal forget BASE_URL
+      takes an address the portal is no longer reached at off the portal client's
+      redirect and post-logout URIs (BASE_URL/auth/callback, BASE_URL/auth/uscita).
   keys rotate
       makes a new ID token signing key current. The previous key stays published in
       the JWKS for 8 hours, so tokens it signed still verify; every replica switches
       within a minute.
 
-The portal's own client (id "sportello") is registered by the portal at start.
+The portal's own client (id "sportello") is registered by ` + "`sportello serve`" + ` at start:
+each serving replica adds its base URL's URIs (none replaces another's); other
+commands never change it.
 `
 
 // stringList is a repeatable string flag.
@@ -74,7 +79,7 @@ func idpCommand(ctx context.Context, cfg config.Config, args []string, stdout io
 		fs.Var(&redirects, "redirect-uri", "a redirect URI (repeatable)")
 		fs.Var(&logouts, "post-logout-uri", "a post-logout redirect URI (repeatable)")
 		public = fs.Bool("public", false, "a public client, with no secret")
-	case "clients list", "clients remove", "keys rotate":
+	case "clients list", "clients remove", "keys rotate", "portal forget":
 	default:
 		fmt.Fprint(stdout, idpUsage)
 		return fmt.Errorf("idp: unknown command %q", cmd)
@@ -85,7 +90,9 @@ func idpCommand(ctx context.Context, cfg config.Config, args []string, stdout io
 	switch {
 	case cmd == "clients remove" && fs.NArg() != 1:
 		return errors.New("idp clients remove: give exactly one client ID")
-	case cmd != "clients remove" && fs.NArg() != 0:
+	case cmd == "portal forget" && fs.NArg() != 1:
+		return errors.New("idp portal forget: give exactly one base URL")
+	case cmd != "clients remove" && cmd != "portal forget" && fs.NArg() != 0:
 		return fmt.Errorf("idp %s: unexpected arguments %v", cmd, fs.Args())
 	case cmd == "clients add" && (strings.TrimSpace(*name) == "" || len(redirects) == 0):
 		return errors.New("idp clients add: --name and at least one --redirect-uri are required")
@@ -149,6 +156,12 @@ func idpCommand(ctx context.Context, cfg config.Config, args []string, stdout io
 			return err
 		}
 		fmt.Fprintf(stdout, "removed client %s\n", fs.Arg(0))
+	case "portal forget":
+		base := strings.TrimSuffix(fs.Arg(0), "/")
+		if err := p.RemovePortalURIs(ctx, []string{base + "/auth/callback", base + "/auth/uscita"}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "the portal client no longer accepts %s\n", base)
 	case "keys rotate":
 		kid, err := p.RotateKeys(ctx)
 		if err != nil {

@@ -76,4 +76,25 @@ func TestIDPCommand(t *testing.T) {
 	if _, err := run("keys", "burn"); err == nil {
 		t.Fatal("unknown command accepted")
 	}
+
+	// The portal client, registered by two replicas; one address is then forgotten.
+	p, err := idp.New(ctx, idp.Options{DB: db, BaseURL: "https://a.comune.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []string{"https://a.comune.example", "https://b.comune.example"} {
+		if _, _, err := p.EnsurePortalClient(ctx, base+"/auth/callback", base+"/auth/uscita"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := run("portal", "forget"); err == nil {
+		t.Fatal("portal forget without a base URL succeeded")
+	}
+	if o, err = run("portal", "forget", "https://b.comune.example/"); err != nil || !strings.Contains(o, "no longer accepts https://b.comune.example") {
+		t.Fatalf("portal forget: %v\n%s", err, o)
+	}
+	o, err = run("clients", "list")
+	if err != nil || !strings.Contains(o, "https://a.comune.example/auth/callback") || strings.Contains(o, "b.comune.example") {
+		t.Fatalf("list after portal forget: %v\n%s", err, o)
+	}
 }

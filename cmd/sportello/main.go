@@ -185,7 +185,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	a, err := app.New(ctx, app.Options{Config: cfg, Log: log, Migrate: migrate, Version: version})
+	a, err := app.New(ctx, app.Options{Config: cfg, Log: log, Migrate: migrate, Version: version, RegisterPortalClient: true})
 	if err != nil {
 		return err
 	}
