@@ -1,6 +1,7 @@
 package anagrafe
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -136,6 +138,7 @@ type parsed struct {
 // rowReader reads one record's columns by name, collecting errors.
 type rowReader struct {
 	line   int
+	today  time.Time
 	cols   []string
 	rec    []string
 	errs   *[]RowError
@@ -176,7 +179,93 @@ func (r *rowReader) date(name string, required bool) (time.Time, bool) {
 		r.fail(name, "%q is not a date (use YYYY-MM-DD or DD/MM/YYYY)", v)
 		return time.Time{}, false
 	}
+	if d.Before(oldestDate) {
+		r.fail(name, "%s is before %d: not a plausible date", v, oldestDate.Year())
+		return time.Time{}, false
+	}
+	if d.After(r.today) {
+		r.fail(name, "%s is in the future", v)
+		return time.Time{}, false
+	}
 	return d, true
+}
+
+// rome is the register's time zone: "today" is the day in Italy.
+var rome = func() *time.Location {
+	if l, err := time.LoadLocation("Europe/Rome"); err == nil {
+		return l
+	}
+	return time.UTC
+}()
+
+// oldestDate is the earliest date a register file may hold.
+var oldestDate = Date(1850, time.January, 1)
+
+// maxField caps any field of an import file, whatever its column.
+const maxField = 2000
+
+// fieldMax is the longest value of a column, in characters, where the register's
+// column is narrower than maxField (the sizes of the migration).
+var fieldMax = map[string]int{
+	"tipo_record": 1, "codice": 40, "tipo": 20, "denominazione": 200, "indirizzo": 300,
+	"codice_fiscale": 16, "cognome": 100, "nome": 100, "sesso": 1, "data_nascita": 10,
+	"comune_nascita": 100, "provincia_nascita": 2, "stato_nascita": 100, "cittadinanza": 100,
+	"stato_civile": 40, "data_morte": 10, "famiglia": 40, "relazione": 40, "residente_dal": 10,
+	"data": 10, "luogo": 150, "anno": 4, "parte": 10, "serie": 10, "numero": 20,
+	"cf_altra_parte": 16, "nominativo_altra_parte": 200, "comune": 100, "provincia": 2, "dal": 10, "al": 10,
+}
+
+// checkText refuses a row with a control character (other than tab and, inside
+// quotes, line breaks) or a field longer than its column allows. It reports whether
+// the row may be read further.
+func (r *rowReader) checkText() bool {
+	ok := true
+	for i, f := range r.rec {
+		name := ""
+		if i < len(r.cols) {
+			name = r.cols[i]
+		}
+		if i == 0 {
+			name = "tipo_record"
+		}
+		if j := strings.IndexFunc(f, isControl); j >= 0 {
+			r.fail(name, "column %d holds the control character U+%04X: only printable text is accepted", i+1, f[j])
+			ok = false
+			continue
+		}
+		limit := maxField
+		if m, found := fieldMax[name]; found && name != "" {
+			limit = m
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(f)); n > limit {
+			r.fail(name, "column %d is %d characters long, at most %d allowed", i+1, n, limit)
+			ok = false
+		}
+	}
+	return ok
+}
+
+func isControl(c rune) bool {
+	return c != '\t' && c != '\n' && c != '\r' && (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
+}
+
+// checkUTF8 reports the lines of data that are not UTF-8 (a file saved as Latin-1 or
+// Windows-1252, or not text at all), at most MaxRowErrors of them.
+func checkUTF8(data []byte) []RowError {
+	if utf8.Valid(data) {
+		return nil
+	}
+	var errs []RowError
+	line := 1
+	for len(data) > 0 && len(errs) <= MaxRowErrors {
+		l, rest, _ := bytes.Cut(data, []byte{'\n'})
+		if !utf8.Valid(l) {
+			errs = append(errs, RowError{Line: line, Msg: "not UTF-8 text: save the file as UTF-8 (CSV UTF-8), not Latin-1 or Windows-1252"})
+		}
+		data = rest
+		line++
+	}
+	return errs
 }
 
 func (r *rowReader) oneOf(name, v string, allowed []string) {
@@ -220,20 +309,30 @@ func parse(r io.Reader) (parsed, int, []RowError) {
 	if err != nil {
 		return out, 0, []RowError{{Line: 0, Msg: "cannot read the file: " + err.Error()}}
 	}
+	if len(data) == 256<<20 {
+		return out, 0, []RowError{{Line: 0, Msg: "the file is larger than 256 MB: split it"}}
+	}
+	if errs := checkUTF8(data); len(errs) > 0 {
+		return out, 0, errs
+	}
 	text := strings.TrimPrefix(string(data), "\ufeff") // Excel's byte-order mark
 	cr := csv.NewReader(strings.NewReader(text))
 	cr.Comma = detectComma(text)
 	cr.Comment = '#'
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
+	// Dates up to today in Italy (a birth registered this morning) are accepted.
+	today := DateOf(time.Now(), rome)
 	rows := 0
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos is only defined after a successful Read: the line of a
+			// failed one is in the ParseError.
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
@@ -242,24 +341,38 @@ func parse(r io.Reader) (parsed, int, []RowError) {
 			// The reader cannot resynchronise reliably after a quoting error.
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
 		rows++
+		if len(errs) > MaxRowErrors {
+			// Enough to show: stop checking, count the rest.
+			continue
+		}
 		kind := strings.ToUpper(strings.TrimSpace(rec[0]))
-		rr := &rowReader{line: line, rec: rec, errs: &errs}
+		rr := &rowReader{line: line, rec: rec, errs: &errs, today: today}
 		switch kind {
 		case "F":
 			rr.cols = householdColumns
-			out.households = append(out.households, parseHousehold(rr))
 		case "P":
 			rr.cols = personColumns
-			out.persons = append(out.persons, parsePerson(rr))
 		case "E":
 			rr.cols = eventColumns
-			out.events = append(out.events, parseEvent(rr))
 		case "R":
 			rr.cols = residenceColumns
+		}
+		if !rr.checkText() {
+			continue
+		}
+		switch kind {
+		case "F":
+			out.households = append(out.households, parseHousehold(rr))
+		case "P":
+			out.persons = append(out.persons, parsePerson(rr))
+		case "E":
+			out.events = append(out.events, parseEvent(rr))
+		case "R":
 			out.residences = append(out.residences, parseResidence(rr))
 		default:
 			rr.fail("tipo_record", "%q is not a record type (F, P, E or R)", rec[0])
