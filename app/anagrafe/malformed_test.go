@@ -81,4 +81,3 @@ func TestImportManyErrorsTruncated(t *testing.T) {
 		t.Fatalf("err %v, truncated %v, %d errors, %d rows", err, rep.Truncated, len(rep.Errors), rep.Rows)
 	}
 }
-
