@@ -544,6 +544,22 @@ func Import(ctx context.Context, db *gorm.DB, r io.Reader, dryRun bool) (Report,
 		return rejected(rep, errs)
 	}
 	var applyErr *RowError
+	if !dryRun && store.DialectOf(db) == store.SQLite {
+		only, err := insertOnly(ctx, db, p)
+		if err != nil {
+			return rep, fmt.Errorf("anagrafe: import: %w", err)
+		}
+		if only {
+			rep, applyErr, err = importChunked(ctx, db, p, rep)
+			if applyErr != nil {
+				return rejected(rep, []RowError{*applyErr})
+			}
+			if err != nil {
+				return rep, fmt.Errorf("anagrafe: import: %w", err)
+			}
+			return rep, nil
+		}
+	}
 	err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
 		var err error
 		rep, applyErr, err = apply(ctx, tx, p, rep)
