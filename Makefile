@@ -54,10 +54,12 @@ e2e: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 	./scripts/bench-http.sh $(BIN)
+	./scripts/bench-import.sh
 
 ## fuzz: run the fuzzers for a while each
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeVerify -fuzztime 60s ./app/stamp/
+	$(GO) test -run '^$$' -fuzz FuzzImport -fuzztime 60s ./app/anagrafe/
 
 clean:
 	rm -rf bin static/vendor/bootstrap-italia

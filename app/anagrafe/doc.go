@@ -56,15 +56,24 @@
 //	R  past residence: codice_fiscale; indirizzo; comune; provincia; dal; al
 //	   comune empty means this comune.
 //
-// Dates are YYYY-MM-DD or DD/MM/YYYY. Tax codes are checked (check character
-// included) with package codicefiscale. testdata/esempio.csv is a small complete
+// Dates are YYYY-MM-DD or DD/MM/YYYY, from 1850-01-01 up to today (no date of
+// birth, death, event or residence in the future). Tax codes are checked (check
+// character included) with package codicefiscale. A file that is not UTF-8 (Latin-1
+// or Windows-1252, or not text at all) is refused line by line; so is a field with a
+// control character (tab and line breaks inside quotes aside) or longer than its
+// column in the register (cognome 100 characters, indirizzo 300 ..., any field at
+// most 2,000). testdata/esempio.csv is a small complete
 // example; DemoCSV produces the demo comune in the same format.
 //
-// Import is all or nothing, in one transaction: every row is checked first, each on
+// Import is all or nothing, in one transaction (a failed import changes nothing): every row is checked first, each on
 // its own, against the rest of the file and against the database (unknown household
 // references, events for unknown people), and any problem rejects the whole file
 // with ErrRejected and a Report listing each problem with its line number. A dry run
 // checks and applies the file inside a transaction that is rolled back: the report
 // says what would change, and nothing is written. Rows are matched by household code
-// and tax code, so importing the same file twice changes nothing.
+// and tax code, so importing the same file twice changes nothing. The file is parsed
+// and checked before the transaction; inside it the register is read in bulk and new
+// rows are written with multi-row INSERTs of 1,000 rows. On SQLite the transaction
+// holds the single write lock while it writes, so other writers (a login) wait for it
+// (a few seconds for 150,000 persons: see the README's performance section).
 package anagrafe

@@ -1,6 +1,7 @@
 package anagrafe
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -136,6 +138,7 @@ type parsed struct {
 // rowReader reads one record's columns by name, collecting errors.
 type rowReader struct {
 	line   int
+	today  time.Time
 	cols   []string
 	rec    []string
 	errs   *[]RowError
@@ -176,7 +179,93 @@ func (r *rowReader) date(name string, required bool) (time.Time, bool) {
 		r.fail(name, "%q is not a date (use YYYY-MM-DD or DD/MM/YYYY)", v)
 		return time.Time{}, false
 	}
+	if d.Before(oldestDate) {
+		r.fail(name, "%s is before %d: not a plausible date", v, oldestDate.Year())
+		return time.Time{}, false
+	}
+	if d.After(r.today) {
+		r.fail(name, "%s is in the future", v)
+		return time.Time{}, false
+	}
 	return d, true
+}
+
+// rome is the register's time zone: "today" is the day in Italy.
+var rome = func() *time.Location {
+	if l, err := time.LoadLocation("Europe/Rome"); err == nil {
+		return l
+	}
+	return time.UTC
+}()
+
+// oldestDate is the earliest date a register file may hold.
+var oldestDate = Date(1850, time.January, 1)
+
+// maxField caps any field of an import file, whatever its column.
+const maxField = 2000
+
+// fieldMax is the longest value of a column, in characters, where the register's
+// column is narrower than maxField (the sizes of the migration).
+var fieldMax = map[string]int{
+	"tipo_record": 1, "codice": 40, "tipo": 20, "denominazione": 200, "indirizzo": 300,
+	"codice_fiscale": 16, "cognome": 100, "nome": 100, "sesso": 1, "data_nascita": 10,
+	"comune_nascita": 100, "provincia_nascita": 2, "stato_nascita": 100, "cittadinanza": 100,
+	"stato_civile": 40, "data_morte": 10, "famiglia": 40, "relazione": 40, "residente_dal": 10,
+	"data": 10, "luogo": 150, "anno": 4, "parte": 10, "serie": 10, "numero": 20,
+	"cf_altra_parte": 16, "nominativo_altra_parte": 200, "comune": 100, "provincia": 2, "dal": 10, "al": 10,
+}
+
+// checkText refuses a row with a control character (other than tab and, inside
+// quotes, line breaks) or a field longer than its column allows. It reports whether
+// the row may be read further.
+func (r *rowReader) checkText() bool {
+	ok := true
+	for i, f := range r.rec {
+		name := ""
+		if i < len(r.cols) {
+			name = r.cols[i]
+		}
+		if i == 0 {
+			name = "tipo_record"
+		}
+		if j := strings.IndexFunc(f, isControl); j >= 0 {
+			r.fail(name, "column %d holds the control character U+%04X: only printable text is accepted", i+1, f[j])
+			ok = false
+			continue
+		}
+		limit := maxField
+		if m, found := fieldMax[name]; found && name != "" {
+			limit = m
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(f)); n > limit {
+			r.fail(name, "column %d is %d characters long, at most %d allowed", i+1, n, limit)
+			ok = false
+		}
+	}
+	return ok
+}
+
+func isControl(c rune) bool {
+	return c != '\t' && c != '\n' && c != '\r' && (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
+}
+
+// checkUTF8 reports the lines of data that are not UTF-8 (a file saved as Latin-1 or
+// Windows-1252, or not text at all), at most MaxRowErrors of them.
+func checkUTF8(data []byte) []RowError {
+	if utf8.Valid(data) {
+		return nil
+	}
+	var errs []RowError
+	line := 1
+	for len(data) > 0 && len(errs) <= MaxRowErrors {
+		l, rest, _ := bytes.Cut(data, []byte{'\n'})
+		if !utf8.Valid(l) {
+			errs = append(errs, RowError{Line: line, Msg: "not UTF-8 text: save the file as UTF-8 (CSV UTF-8), not Latin-1 or Windows-1252"})
+		}
+		data = rest
+		line++
+	}
+	return errs
 }
 
 func (r *rowReader) oneOf(name, v string, allowed []string) {
@@ -220,20 +309,30 @@ func parse(r io.Reader) (parsed, int, []RowError) {
 	if err != nil {
 		return out, 0, []RowError{{Line: 0, Msg: "cannot read the file: " + err.Error()}}
 	}
+	if len(data) == 256<<20 {
+		return out, 0, []RowError{{Line: 0, Msg: "the file is larger than 256 MB: split it"}}
+	}
+	if errs := checkUTF8(data); len(errs) > 0 {
+		return out, 0, errs
+	}
 	text := strings.TrimPrefix(string(data), "\ufeff") // Excel's byte-order mark
 	cr := csv.NewReader(strings.NewReader(text))
 	cr.Comma = detectComma(text)
 	cr.Comment = '#'
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
+	// Dates up to today in Italy (a birth registered this morning) are accepted.
+	today := DateOf(time.Now(), rome)
 	rows := 0
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos is only defined after a successful Read: the line of a
+			// failed one is in the ParseError.
+			line := 0
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
@@ -242,24 +341,38 @@ func parse(r io.Reader) (parsed, int, []RowError) {
 			// The reader cannot resynchronise reliably after a quoting error.
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
 		rows++
+		if len(errs) > MaxRowErrors {
+			// Enough to show: stop checking, count the rest.
+			continue
+		}
 		kind := strings.ToUpper(strings.TrimSpace(rec[0]))
-		rr := &rowReader{line: line, rec: rec, errs: &errs}
+		rr := &rowReader{line: line, rec: rec, errs: &errs, today: today}
 		switch kind {
 		case "F":
 			rr.cols = householdColumns
-			out.households = append(out.households, parseHousehold(rr))
 		case "P":
 			rr.cols = personColumns
-			out.persons = append(out.persons, parsePerson(rr))
 		case "E":
 			rr.cols = eventColumns
-			out.events = append(out.events, parseEvent(rr))
 		case "R":
 			rr.cols = residenceColumns
+		}
+		if !rr.checkText() {
+			continue
+		}
+		switch kind {
+		case "F":
+			out.households = append(out.households, parseHousehold(rr))
+		case "P":
+			out.persons = append(out.persons, parsePerson(rr))
+		case "E":
+			out.events = append(out.events, parseEvent(rr))
+		case "R":
 			out.residences = append(out.residences, parseResidence(rr))
 		default:
 			rr.fail("tipo_record", "%q is not a record type (F, P, E or R)", rec[0])
@@ -431,6 +544,22 @@ func Import(ctx context.Context, db *gorm.DB, r io.Reader, dryRun bool) (Report,
 		return rejected(rep, errs)
 	}
 	var applyErr *RowError
+	if !dryRun && store.DialectOf(db) == store.SQLite {
+		only, err := insertOnly(ctx, db, p)
+		if err != nil {
+			return rep, fmt.Errorf("anagrafe: import: %w", err)
+		}
+		if only {
+			rep, applyErr, err = importChunked(ctx, db, p, rep)
+			if applyErr != nil {
+				return rejected(rep, []RowError{*applyErr})
+			}
+			if err != nil {
+				return rep, fmt.Errorf("anagrafe: import: %w", err)
+			}
+			return rep, nil
+		}
+	}
 	err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
 		var err error
 		rep, applyErr, err = apply(ctx, tx, p, rep)
@@ -533,11 +662,49 @@ func resolve(ctx context.Context, db *gorm.DB, p parsed) []RowError {
 	return errs
 }
 
-// apply writes the parsed rows. A failure tied to a row is returned as a RowError
-// (the transaction rolls back); any other failure as an error.
+// batchSize is the number of rows in one multi-row INSERT and in one IN (...) list:
+// 1,000 persons are 12,000 parameters, inside SQLite's 32,766 and PostgreSQL's 65,535.
+const batchSize = 1000
+
+// chunks calls fn with successive slices of at most batchSize items of xs.
+func chunks[T any](xs []T, fn func([]T) error) error {
+	for len(xs) > 0 {
+		n := min(len(xs), batchSize)
+		if err := fn(xs[:n]); err != nil {
+			return err
+		}
+		xs = xs[n:]
+	}
+	return nil
+}
+
+// insert writes rows with multi-row INSERTs; their ids are filled in (RETURNING).
+func insert[T any](tx *gorm.DB, rows []*T) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return tx.CreateInBatches(rows, batchSize).Error
+}
+
+// apply writes the parsed rows. It reads what the register already holds in a few
+// bulk queries (IN lists of batchSize), works out in memory what is new, changed or
+// unchanged, and writes the new rows with multi-row INSERTs; only changed rows are
+// updated one by one. A failure tied to a row is returned as a RowError (the
+// transaction rolls back); any other failure as an error.
 func apply(ctx context.Context, tx *gorm.DB, p parsed, rep Report) (Report, *RowError, error) {
 	tx = tx.WithContext(ctx)
 	now := time.Now().UTC()
+	if store.DialectOf(tx) == store.SQLite {
+		// Take SQLite's write lock before the first read. The DSN asks for IMMEDIATE
+		// transactions, but glebarez/go-sqlite v1.21-1.23 ignores _txlock when
+		// _time_format is also set, so transactions start DEFERRED: a read snapshot
+		// then fails with SQLITE_BUSY_SNAPSHOT (517) at the first write if anyone
+		// (a login) wrote in between. A write statement that matches no row takes the
+		// lock, waiting (busy_timeout) like any writer.
+		if err := tx.Exec(`UPDATE anagrafe_households SET id = id WHERE 0 = 1`).Error; err != nil {
+			return rep, nil, err
+		}
+	}
 	rowErr := func(line int, err error) *RowError {
 		msg := err.Error()
 		if errors.Is(err, store.ErrDuplicate) {
@@ -545,145 +712,321 @@ func apply(ctx context.Context, tx *gorm.DB, p parsed, rep Report) (Report, *Row
 		}
 		return &RowError{Line: line, Msg: msg}
 	}
-	hIDs := map[string]int64{}
+	firstLine := func(lines []int) int {
+		if len(lines) == 0 {
+			return 0
+		}
+		return lines[0]
+	}
+
+	// Households: those in the file and those the persons refer to.
+	var codes []string
+	seenCode := map[string]bool{}
+	addCode := func(c string) {
+		if c != "" && !seenCode[c] {
+			seenCode[c] = true
+			codes = append(codes, c)
+		}
+	}
 	for _, r := range p.households {
-		var cur Household
-		err := tx.Where("code = ?", r.h.Code).Take(&cur).Error
-		switch {
-		case errors.Is(err, store.ErrNotFound):
+		addCode(r.h.Code)
+	}
+	for _, r := range p.persons {
+		addCode(r.household)
+	}
+	hByCode := map[string]*Household{}
+	if err := chunks(codes, func(c []string) error {
+		var hs []*Household
+		if err := tx.Where("code IN ?", c).Find(&hs).Error; err != nil {
+			return err
+		}
+		for _, h := range hs {
+			hByCode[h.Code] = h
+		}
+		return nil
+	}); err != nil {
+		return rep, nil, err
+	}
+	var newH []*Household
+	var newHLines []int
+	for _, r := range p.households {
+		cur, ok := hByCode[r.h.Code]
+		if !ok {
 			h := r.h
 			h.UpdatedAt = now
-			if err := tx.Create(&h).Error; err != nil {
-				return rep, rowErr(r.line, err), nil
-			}
-			hIDs[h.Code] = h.ID
+			newH = append(newH, &h)
+			newHLines = append(newHLines, r.line)
+			hByCode[h.Code] = &h
 			rep.Households.Created++
-		case err != nil:
-			return rep, nil, err
-		default:
-			hIDs[cur.Code] = cur.ID
-			if cur.Kind == r.h.Kind && cur.Name == r.h.Name && cur.Address == r.h.Address {
-				rep.Households.Unchanged++
-				continue
-			}
-			if err := tx.Model(&Household{}).Where("id = ?", cur.ID).Updates(map[string]any{
-				"kind": r.h.Kind, "name": r.h.Name, "address": r.h.Address, "updated_at": now}).Error; err != nil {
-				return rep, rowErr(r.line, err), nil
-			}
-			rep.Households.Updated++
+			continue
 		}
-	}
-	householdID := func(code string) (int64, error) {
-		if id, ok := hIDs[code]; ok {
-			return id, nil
+		if cur.Kind == r.h.Kind && cur.Name == r.h.Name && cur.Address == r.h.Address {
+			rep.Households.Unchanged++
+			continue
 		}
-		var h Household
-		if err := tx.Where("code = ?", code).Take(&h).Error; err != nil {
-			return 0, err
-		}
-		hIDs[code] = h.ID
-		return h.ID, nil
-	}
-	pIDs := map[string]int64{}
-	for _, r := range p.persons {
-		id, changed, created, err := upsertPerson(tx, r.p, now)
-		if err != nil {
+		if err := tx.Model(&Household{}).Where("id = ?", cur.ID).Updates(map[string]any{
+			"kind": r.h.Kind, "name": r.h.Name, "address": r.h.Address, "updated_at": now}).Error; err != nil {
 			return rep, rowErr(r.line, err), nil
 		}
-		pIDs[r.p.FiscalCode] = id
+		cur.Kind, cur.Name, cur.Address = r.h.Kind, r.h.Name, r.h.Address
+		rep.Households.Updated++
+	}
+	if err := insert(tx, newH); err != nil {
+		return rep, rowErr(firstLine(newHLines), err), nil
+	}
+
+	// Persons, with their current membership and residence.
+	cfs := make([]string, 0, len(p.persons)+len(p.events))
+	seenCF := map[string]bool{}
+	addCF := func(cf string) {
+		if !seenCF[cf] {
+			seenCF[cf] = true
+			cfs = append(cfs, cf)
+		}
+	}
+	for _, r := range p.persons {
+		addCF(r.p.FiscalCode)
+	}
+	for _, r := range p.events {
+		addCF(r.cf)
+	}
+	for _, r := range p.residences {
+		addCF(r.cf)
+	}
+	pByCF := map[string]*Person{}
+	if err := chunks(cfs, func(c []string) error {
+		var ps []*Person
+		if err := tx.Where("fiscal_code IN ?", c).Find(&ps).Error; err != nil {
+			return err
+		}
+		for _, x := range ps {
+			pByCF[x.FiscalCode] = x
+		}
+		return nil
+	}); err != nil {
+		return rep, nil, err
+	}
+	var existingIDs []int64
+	for _, r := range p.persons {
+		if cur, ok := pByCF[r.p.FiscalCode]; ok {
+			existingIDs = append(existingIDs, cur.ID)
+		}
+	}
+	curM := map[int64]*Membership{}
+	curR := map[int64]*Residence{}
+	if err := chunks(existingIDs, func(ids []int64) error {
+		var ms []*Membership
+		if err := tx.Where("person_id IN ? AND ended_on IS NULL", ids).Find(&ms).Error; err != nil {
+			return err
+		}
+		for _, m := range ms {
+			curM[m.PersonID] = m
+		}
+		var rs []*Residence
+		if err := tx.Where("person_id IN ? AND ended_on IS NULL", ids).Order("started_on").Find(&rs).Error; err != nil {
+			return err
+		}
+		for _, r := range rs {
+			curR[r.PersonID] = r // the latest start wins, as in syncResidence
+		}
+		return nil
+	}); err != nil {
+		return rep, nil, err
+	}
+	var newP []*Person
+	var newPRows []personRow
+	for _, r := range p.persons {
+		cur, ok := pByCF[r.p.FiscalCode]
+		if !ok {
+			x := r.p
+			x.UpdatedAt = now
+			newP = append(newP, &x)
+			newPRows = append(newPRows, r)
+			pByCF[x.FiscalCode] = &x
+			rep.Persons.Created++
+			continue
+		}
+		changed := !samePerson(*cur, r.p)
+		if changed {
+			err := tx.Model(&Person{}).Where("id = ?", cur.ID).Updates(map[string]any{
+				"surname": r.p.Surname, "name": r.p.Name, "sex": r.p.Sex, "birth_date": r.p.BirthDate,
+				"birth_comune": r.p.BirthComune, "birth_province": r.p.BirthProvince, "birth_state": r.p.BirthState,
+				"citizenship": r.p.Citizenship, "civil_status": r.p.CivilStatus, "deceased_on": r.p.DeceasedOn, "updated_at": now,
+			}).Error
+			if err != nil {
+				return rep, rowErr(r.line, err), nil
+			}
+		}
 		var hid int64
 		var address string
 		if r.household != "" {
-			if hid, err = householdID(r.household); err != nil {
+			h := hByCode[r.household]
+			hid, address = h.ID, h.Address
+		}
+		m, res := curM[cur.ID], curR[cur.ID]
+		same := r.p.DeceasedOn == nil &&
+			((m == nil && hid == 0) || (m != nil && m.HouseholdID == hid && m.Relation == r.relation)) &&
+			((res == nil && address == "") || (res != nil && res.Here() && res.Address == address))
+		var mChanged, rChanged bool
+		if !same {
+			// A move, a death or a new household: the rare path, row by row.
+			var err error
+			if mChanged, err = syncMembership(tx, cur.ID, hid, r.relation, r.since, r.p.DeceasedOn); err != nil {
 				return rep, rowErr(r.line, err), nil
 			}
-			var h Household
-			if err := tx.Where("id = ?", hid).Take(&h).Error; err != nil {
-				return rep, nil, err
+			if rChanged, err = syncResidence(tx, cur.ID, address, r.since, r.p.DeceasedOn); err != nil {
+				return rep, rowErr(r.line, err), nil
 			}
-			address = h.Address
-		}
-		mChanged, err := syncMembership(tx, id, hid, r.relation, r.since, r.p.DeceasedOn)
-		if err != nil {
-			return rep, rowErr(r.line, err), nil
-		}
-		rChanged, err := syncResidence(tx, id, address, r.since, r.p.DeceasedOn)
-		if err != nil {
-			return rep, rowErr(r.line, err), nil
 		}
 		if rChanged {
 			rep.Residences.Created++
 		}
-		switch {
-		case created:
-			rep.Persons.Created++
-		case changed || mChanged || rChanged:
+		if changed || mChanged || rChanged {
 			rep.Persons.Updated++
-		default:
+		} else {
 			rep.Persons.Unchanged++
 		}
 	}
-	personID := func(cf string) (int64, error) {
-		if id, ok := pIDs[cf]; ok {
-			return id, nil
-		}
-		p, err := ByFiscalCode(ctx, tx, cf)
-		if err != nil {
-			return 0, err
-		}
-		pIDs[cf] = p.ID
-		return p.ID, nil
+	if err := insert(tx, newP); err != nil {
+		return rep, rowErr(firstLine(lineOf(newPRows)), err), nil
 	}
-	for _, r := range p.events {
-		pid, err := personID(r.cf)
-		if err != nil {
-			return rep, rowErr(r.line, err), nil
+	// New persons have no membership or residence yet: each gets the ones of the row.
+	var newM []*Membership
+	var newR []*Residence
+	for i, x := range newP {
+		r := newPRows[i]
+		if r.household == "" {
+			continue
 		}
+		h := hByCode[r.household]
+		newM = append(newM, &Membership{PersonID: x.ID, HouseholdID: h.ID, Relation: r.relation, StartedOn: r.since, EndedOn: x.DeceasedOn})
+		newR = append(newR, &Residence{PersonID: x.ID, Address: h.Address, StartedOn: r.since, EndedOn: x.DeceasedOn})
+		rep.Residences.Created++
+	}
+	if err := insert(tx, newM); err != nil {
+		return rep, rowErr(firstLine(lineOf(newPRows)), err), nil
+	}
+	if err := insert(tx, newR); err != nil {
+		return rep, rowErr(firstLine(lineOf(newPRows)), err), nil
+	}
+
+	// Events, matched by person, kind and date.
+	type eventKey struct {
+		pid  int64
+		kind string
+		day  int64
+	}
+	var eventPIDs []int64
+	seenPID := map[int64]bool{}
+	for _, r := range p.events {
+		if id := pByCF[r.cf].ID; !seenPID[id] {
+			seenPID[id] = true
+			eventPIDs = append(eventPIDs, id)
+		}
+	}
+	events := map[eventKey]*Event{}
+	if err := chunks(eventPIDs, func(ids []int64) error {
+		var es []*Event
+		if err := tx.Where("person_id IN ?", ids).Find(&es).Error; err != nil {
+			return err
+		}
+		for _, e := range es {
+			events[eventKey{e.PersonID, e.Kind, e.Date.Unix()}] = e
+		}
+		return nil
+	}); err != nil {
+		return rep, nil, err
+	}
+	var newE []*Event
+	var newELines []int
+	pending := map[*Event]bool{}
+	for _, r := range p.events {
 		e := r.e
-		e.PersonID = pid
-		var cur Event
-		err = tx.Where("person_id = ? AND kind = ? AND date = ?", pid, e.Kind, e.Date).Take(&cur).Error
+		e.PersonID = pByCF[r.cf].ID
+		k := eventKey{e.PersonID, e.Kind, e.Date.Unix()}
+		cur, ok := events[k]
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			if err := tx.Create(&e).Error; err != nil {
-				return rep, rowErr(r.line, err), nil
-			}
+		case !ok:
+			ne := &e
+			events[k] = ne
+			pending[ne] = true
+			newE = append(newE, ne)
+			newELines = append(newELines, r.line)
 			rep.Events.Created++
-		case err != nil:
-			return rep, nil, err
+		case sameEvent(e, *cur):
+			rep.Events.Unchanged++
+		case pending[cur]:
+			// The file repeats an event it creates: the later row wins.
+			e.ID = 0
+			*cur = e
+			rep.Events.Updated++
 		default:
 			e.ID = cur.ID
-			if sameEvent(e, cur) {
-				rep.Events.Unchanged++
-				continue
-			}
 			if err := tx.Save(&e).Error; err != nil {
 				return rep, rowErr(r.line, err), nil
 			}
+			*cur = e
 			rep.Events.Updated++
 		}
 	}
+	if err := insert(tx, newE); err != nil {
+		return rep, rowErr(firstLine(newELines), err), nil
+	}
+
+	// Past residences, matched by person and start date (after the current ones above
+	// were written, as a row-by-row import would see them).
+	type resKey struct {
+		pid int64
+		day int64
+	}
+	var resPIDs []int64
+	seenPID = map[int64]bool{}
 	for _, r := range p.residences {
-		pid, err := personID(r.cf)
-		if err != nil {
-			return rep, rowErr(r.line, err), nil
+		if id := pByCF[r.cf].ID; !seenPID[id] {
+			seenPID[id] = true
+			resPIDs = append(resPIDs, id)
 		}
-		var n int64
-		if err := tx.Model(&Residence{}).Where("person_id = ? AND started_on = ?", pid, r.r.StartedOn).Count(&n).Error; err != nil {
-			return rep, nil, err
+	}
+	haveRes := map[resKey]bool{}
+	if err := chunks(resPIDs, func(ids []int64) error {
+		var rs []Residence
+		if err := tx.Select("person_id", "started_on").Where("person_id IN ?", ids).Find(&rs).Error; err != nil {
+			return err
 		}
-		if n > 0 {
+		for _, r := range rs {
+			haveRes[resKey{r.PersonID, r.StartedOn.Unix()}] = true
+		}
+		return nil
+	}); err != nil {
+		return rep, nil, err
+	}
+	var pastR []*Residence
+	var pastRLines []int
+	for _, r := range p.residences {
+		res := r.r
+		res.PersonID = pByCF[r.cf].ID
+		k := resKey{res.PersonID, res.StartedOn.Unix()}
+		if haveRes[k] {
 			rep.Residences.Unchanged++
 			continue
 		}
-		res := r.r
-		res.PersonID = pid
-		if err := tx.Create(&res).Error; err != nil {
-			return rep, rowErr(r.line, err), nil
-		}
+		haveRes[k] = true
+		pastR = append(pastR, &res)
+		pastRLines = append(pastRLines, r.line)
 		rep.Residences.Created++
 	}
+	if err := insert(tx, pastR); err != nil {
+		return rep, rowErr(firstLine(pastRLines), err), nil
+	}
 	return rep, nil, nil
+}
+
+func lineOf(rows []personRow) []int {
+	out := make([]int, len(rows))
+	for i, r := range rows {
+		out[i] = r.line
+	}
+	return out
 }
 
 func sameEvent(a, b Event) bool {
@@ -698,30 +1041,6 @@ func samePerson(a, b Person) bool {
 	return a.Surname == b.Surname && a.Name == b.Name && a.Sex == b.Sex && a.BirthDate.Equal(b.BirthDate) &&
 		a.BirthComune == b.BirthComune && a.BirthProvince == b.BirthProvince && a.BirthState == b.BirthState &&
 		a.Citizenship == b.Citizenship && a.CivilStatus == b.CivilStatus && sameDeath
-}
-
-func upsertPerson(tx *gorm.DB, p Person, now time.Time) (id int64, changed, created bool, err error) {
-	var cur Person
-	err = tx.Where("fiscal_code = ?", p.FiscalCode).Take(&cur).Error
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		p.UpdatedAt = now
-		if err := tx.Create(&p).Error; err != nil {
-			return 0, false, false, err
-		}
-		return p.ID, true, true, nil
-	case err != nil:
-		return 0, false, false, err
-	}
-	if samePerson(cur, p) {
-		return cur.ID, false, false, nil
-	}
-	err = tx.Model(&Person{}).Where("id = ?", cur.ID).Updates(map[string]any{
-		"surname": p.Surname, "name": p.Name, "sex": p.Sex, "birth_date": p.BirthDate,
-		"birth_comune": p.BirthComune, "birth_province": p.BirthProvince, "birth_state": p.BirthState,
-		"citizenship": p.Citizenship, "civil_status": p.CivilStatus, "deceased_on": p.DeceasedOn, "updated_at": now,
-	}).Error
-	return cur.ID, true, false, err
 }
 
 // syncMembership makes the person's current membership the given one (householdID 0:

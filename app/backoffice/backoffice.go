@@ -119,10 +119,18 @@ type AuditForm struct {
 const auditPageSize = 50
 
 func (s *Shell) audit(c echo.Context) error {
-	form := AuditForm{
-		Actor: strings.TrimSpace(c.QueryParam("actor")), Subject: strings.ToUpper(strings.TrimSpace(c.QueryParam("subject"))),
-		Action: strings.TrimSpace(c.QueryParam("action")), From: c.QueryParam("from"), To: c.QueryParam("to"),
+	var form AuditForm
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"actor", &form.Actor}, {"subject", &form.Subject}, {"action", &form.Action}, {"from", &form.From}, {"to", &form.To}} {
+		v, err := web.SearchParam(c, f.name)
+		if err != nil {
+			return err
+		}
+		*f.dst = v
 	}
+	form.Subject = strings.ToUpper(form.Subject)
 	errs := web.FormErrors{}
 	f := audit.Filter{ActorID: form.Actor, SubjectCF: form.Subject, Action: form.Action, Limit: auditPageSize}
 	if form.From != "" {

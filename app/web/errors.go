@@ -21,7 +21,9 @@ import (
 type Error struct {
 	Status int
 	Key    string
-	Err    error
+	// Args are name/value pairs for the message (such as "Field", "nome").
+	Args []any
+	Err  error
 }
 
 func (e *Error) Error() string {
@@ -49,6 +51,8 @@ type ErrorPage struct {
 	Status   int
 	TitleKey string
 	TextKey  string
+	// Text is the message translated with its arguments.
+	Text string
 	// RequestID lets the visitor quote the failure to the URP desk.
 	RequestID string
 }
@@ -75,7 +79,16 @@ func IsUnavailable(err error) bool {
 }
 
 // classify maps any error to a status and the message key for the visitor.
-func classify(err error) (int, string) {
+func classify(err error) (int, string, []any) {
+	status, key := classifyStatus(err)
+	var we *Error
+	if errors.As(err, &we) {
+		return status, key, we.Args
+	}
+	return status, key, nil
+}
+
+func classifyStatus(err error) (int, string) {
 	var we *Error
 	var he *echo.HTTPError
 	switch {
@@ -107,7 +120,7 @@ func ErrorHandler(r *Renderer, log *slog.Logger) echo.HTTPErrorHandler {
 		if c.Response().Committed {
 			return
 		}
-		status, key := classify(err)
+		status, key, args := classify(err)
 		rid := RequestID(c)
 		attrs := []any{"status", status, "method", c.Request().Method, "path", c.Request().URL.Path, "request_id", rid}
 		switch {
@@ -138,11 +151,14 @@ func ErrorHandler(r *Renderer, log *slog.Logger) echo.HTTPErrorHandler {
 			_ = c.JSON(status, map[string]any{
 				"status": status,
 				"error":  r.i18n.T(Lang(c), titleKey),
-				"detail": r.i18n.T(Lang(c), textKey),
+				"detail": r.i18n.T(Lang(c), textKey, args...),
 			})
 			return
 		}
 		page := ErrorPage{Status: status, TitleKey: titleKey, TextKey: textKey, RequestID: rid}
+		if len(args) > 0 {
+			page.Text = r.i18n.T(Lang(c), textKey, args...)
+		}
 		if rerr := r.Render(c, status, "errors/error.html", page); rerr != nil {
 			log.Error("error page failed", "err", rerr, "request_id", rid)
 			_ = c.String(status, http.StatusText(status))

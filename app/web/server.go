@@ -94,6 +94,7 @@ func New(o Options) *echo.Echo {
 			return err
 		},
 	}))
+	e.Use(headerGuard)
 	e.Use(middleware.RequestID())
 	e.Use(accessLog(o.Log))
 	if o.Metrics != nil {
@@ -118,12 +119,22 @@ func New(o Options) *echo.Echo {
 	if o.Static != nil {
 		static := http.StripPrefix("/static/", http.FileServer(http.FS(o.Static)))
 		e.GET("/static/*", func(c echo.Context) error {
+			// Directories are not listed: only files are served.
+			name := strings.TrimPrefix(c.Request().URL.Path, "/static/")
+			if name == "" || strings.HasSuffix(name, "/") || !fs.ValidPath(name) {
+				return ErrNotFound
+			}
+			if fi, err := fs.Stat(o.Static, name); err != nil || fi.IsDir() {
+				return ErrNotFound
+			}
 			c.Response().Header().Set("Cache-Control", "public, max-age=86400")
 			static.ServeHTTP(c.Response(), c.Request())
 			return nil
 		})
 	}
 	e.Use(languageMiddleware(o.Renderer.i18n, o.Secure))
+	// Every text that enters is checked here, once, before sessions, CSRF and handlers.
+	e.Use(inputGuard)
 	if o.Sessions != nil {
 		e.Use(sessionMiddleware(o.Sessions, o.PublicPaths))
 	}

@@ -67,3 +67,27 @@ func anagrafeWriteFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAnagrafeImportBinaryFile: a binary or Latin-1 file is rejected with numbered
+// lines and an error (exit status 1), not a panic.
+func TestAnagrafeImportBinaryFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	db, err := store.Open(ctx, store.Options{DataDir: cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, db, anagrafe.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	store.Close(db)
+	var out bytes.Buffer
+	bin := t.TempDir() + "/foto.csv"
+	anagrafeWriteFile(t, bin, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xd8")
+	err = anagrafeCommand(ctx, cfg, []string{"import", bin}, &out)
+	if !errors.Is(err, anagrafe.ErrRejected) || !strings.Contains(out.String(), "line 1: not UTF-8 text") {
+		t.Fatalf("binary file: %v\n%s", err, out.String())
+	}
+}

@@ -44,8 +44,18 @@ type staffFilter struct {
 
 // staffSearch lists issued certificates by code, holder's tax code and issue date.
 func (m *Module) staffSearch(c echo.Context) error {
-	f := staffFilter{Code: strings.TrimSpace(c.QueryParam("codice")), CF: strings.ToUpper(strings.TrimSpace(c.QueryParam("cf"))),
-		From: c.QueryParam("dal"), To: c.QueryParam("al")}
+	var f staffFilter
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"codice", &f.Code}, {"cf", &f.CF}, {"dal", &f.From}, {"al", &f.To}} {
+		v, err := web.SearchParam(c, p.name)
+		if err != nil {
+			return err
+		}
+		*p.dst = v
+	}
+	f.CF = strings.ToUpper(f.CF)
 	errs := web.FormErrors{}
 	q := m.db.WithContext(c.Request().Context()).Model(&Certificate{})
 	if f.Code != "" {

@@ -150,7 +150,13 @@ func TestVerdicts(t *testing.T) {
 			}
 			// ... and the text form with a character changed, and the whole URL.
 			txt := []byte(birth.Stamp)
-			txt[len(txt)/2] ^= 0x20
+			// Another base64url letter: flipping a bit could make a control character,
+			// which the portal refuses at the edge with 400 before any verification.
+			if txt[len(txt)/2] == 'A' {
+				txt[len(txt)/2] = 'B'
+			} else {
+				txt[len(txt)/2] = 'A'
+			}
 			if postJSON(t, s, "/api/verifica", map[string]any{"payload": string(txt)}, &good); good.Verdict != certificates.NotAuthentic {
 				t.Fatalf("changed text: %+v", good)
 			}

@@ -23,7 +23,10 @@ type searchPage struct {
 }
 
 func (h *handlers) search(c echo.Context) error {
-	q := strings.TrimSpace(c.QueryParam("q"))
+	q, err := web.SearchParam(c, "q")
+	if err != nil {
+		return err
+	}
 	p := searchPage{Query: q}
 	if q != "" {
 		p.Searched = true
@@ -31,7 +34,6 @@ func (h *handlers) search(c echo.Context) error {
 		if a, err := h.Accounts.ByFiscalCode(ctx(c), q); err == nil && a.Kind == accounts.KindCitizen {
 			return c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s/%d", h.DeskPath, a.ID))
 		}
-		var err error
 		p.Results, p.Total, err = h.Accounts.Search(ctx(c), accounts.SearchFilter{Query: q, Kind: accounts.KindCitizen, Limit: 50})
 		if err != nil {
 			return err
