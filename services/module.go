@@ -6,7 +6,8 @@
 // dependencies: nothing happens in init(). Optional interfaces add abilities:
 // Migrator (its tables), StaffNav (entries in the back-office menu), Stats (figures on
 // the back-office dashboard), PersonalArea (sections of the citizen's personal area)
-// and DemoSeeder (fictional data for `sportello demo`). The list of built-in modules is
+// DemoSeeder (fictional data for `sportello demo`) and Stopper (work to finish at
+// shutdown). The list of built-in modules is
 // explicit, in app/modules.go; the configuration can switch any of them off.
 //
 // Modules never import each other; what two modules share belongs to the platform.
@@ -156,4 +157,12 @@ type PersonalArea interface {
 // It must be idempotent.
 type DemoSeeder interface {
 	SeedDemo(ctx context.Context, db *gorm.DB) error
+}
+
+// Stopper is implemented by modules that hold work in memory (a batch of log rows, a
+// background goroutine). The platform calls Stop once when the portal shuts down, after
+// the last request has been answered, and when the App is closed; Stop must write what
+// is pending and may be called more than once.
+type Stopper interface {
+	Stop(ctx context.Context) error
 }

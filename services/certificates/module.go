@@ -49,6 +49,8 @@ type Module struct {
 
 	stampMu sync.Mutex
 	stampOK map[string]stamp.Payload // stamps whose signature verified (verifiedStamp)
+
+	vlog *verifyLog // the verification log's batches (verifylog.go)
 }
 
 // Option adjusts a Module built by New.
@@ -116,10 +118,14 @@ func (m *Module) Mount(mt *services.Mount) error {
 	site := mt.Site
 	site.GET("/verifica", m.verifyForm, limit)
 	site.GET("/verifica/:id", m.verifyPage, limit)
+	// The short address of the same page, in the QR codes of stamp format 2.
+	site.GET("/v/:id", m.verifyPage, limit)
 	site.GET("/verifica.js", m.verifyScript)
 	site.GET("/api/verifica/:id", m.verifyAPI, limit)
 	site.POST("/api/verifica", m.verifyPayloadAPI, limit)
 	site.GET(KeysPath, m.publicKeys)
+	m.vlog = newVerifyLog(mt.DB, m.log)
+	m.vlog.start(VerifyLogInterval)
 	return nil
 }
 

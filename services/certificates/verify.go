@@ -147,15 +147,41 @@ func (m *Module) Check(ctx context.Context, id string) (Verdict, *Certificate, *
 	return verdictOf(c, m.now()), c, d, nil
 }
 
-// logVerification records a check; a failure is logged, never shown to the reader.
+// logVerification records a check. The row is queued and written within
+// VerifyLogInterval (see verifylog.go); a failure is logged, never shown to the reader.
 func (m *Module) logVerification(c echo.Context, certID, channel string) {
 	if c.Request().Method == http.MethodHead {
 		return
 	}
-	v := Verification{CertificateID: certID, At: m.now().UTC(), Channel: channel, IP: AnonymizeIP(c.RealIP())}
-	if err := m.db.WithContext(c.Request().Context()).Create(&v).Error; err != nil {
-		m.log.Warn("verification not logged", "certificate", certID, "err", err)
+	m.vlog.add(c.Request().Context(), Verification{CertificateID: certID, At: m.now().UTC(), Channel: channel, IP: AnonymizeIP(c.RealIP())})
+}
+
+// FlushVerifications writes the verification checks still queued in memory. The
+// verification log is written in batches every VerifyLogInterval; pages that count
+// checks show them after that, or after a flush.
+func (m *Module) FlushVerifications(ctx context.Context) error {
+	if m.vlog == nil {
+		return nil
 	}
+	return m.vlog.flush(ctx)
+}
+
+// flushForRead writes the queued checks before a page counts or lists them, so that
+// the holder and the staff always see every check (cheap when nothing is queued). A
+// failure is logged: the page then shows what the database holds.
+func (m *Module) flushForRead(ctx context.Context) {
+	if err := m.FlushVerifications(ctx); err != nil {
+		m.log.Warn("verification log not written before reading it", "err", err)
+	}
+}
+
+// Stop implements services.Stopper: it writes the queued verification checks and ends
+// the log's writer.
+func (m *Module) Stop(ctx context.Context) error {
+	if m.vlog == nil {
+		return nil
+	}
+	return m.vlog.stop(ctx)
 }
 
 // AnonymizeIP clears the host part of an address: IPv4 keeps its /24 network
