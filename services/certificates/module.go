@@ -50,6 +50,10 @@ type Module struct {
 	stampMu sync.Mutex
 	stampOK map[string]stamp.Payload // stamps whose signature verified (verifiedStamp)
 
+	intactOK map[string]intactMemo // records found intact (intact), under stampMu
+	// lookupDB is db with prepared statements, for the verification's lookup by code.
+	lookupDB *gorm.DB
+
 	vlog *verifyLog // the verification log's batches (verifylog.go)
 }
 
@@ -88,6 +92,7 @@ func (*Module) Info() services.Info {
 // staff and public verification routes.
 func (m *Module) Mount(mt *services.Mount) error {
 	m.db, m.render, m.log, m.cfg = mt.DB, mt.Render, mt.Log, mt.Config
+	m.lookupDB = mt.DB.Session(&gorm.Session{PrepareStmt: true})
 	m.i18n = mt.Render.I18n()
 	m.baseURL = strings.TrimSuffix(mt.Config.HTTP.BaseURL, "/")
 	s, err := LoadSettings(mt.Config)

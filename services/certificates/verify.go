@@ -62,7 +62,7 @@ func (m *Module) find(ctx context.Context, id string) (*Certificate, error) {
 		return nil, store.ErrNotFound
 	}
 	var c Certificate
-	if err := m.db.WithContext(ctx).Where("id = ?", norm).Take(&c).Error; err != nil {
+	if err := m.lookupDB.WithContext(ctx).Where("id = ?", norm).Take(&c).Error; err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -72,6 +72,37 @@ func (m *Module) find(ctx context.Context, id string) (*Certificate, error) {
 // the comune's keys and the signed fields and data hash match the record. A record
 // altered in the database (or signed by no key of ours) fails.
 func (m *Module) intact(c *Certificate) (*Data, error) {
+	// A record already found intact, with the same signed text, data and fields, is
+	// intact again: the comparison of the strings replaces the decoding and hashing.
+	m.stampMu.Lock()
+	memo, ok := m.intactOK[c.ID]
+	m.stampMu.Unlock()
+	if ok && memo.stamp == c.Stamp && memo.data == c.Data && memo.dataHash == c.DataHash &&
+		memo.holder == c.HolderCF && memo.typ == c.Type {
+		return memo.d, nil
+	}
+	d, err := m.checkIntact(c)
+	if err != nil {
+		return nil, err
+	}
+	m.stampMu.Lock()
+	if m.intactOK == nil || len(m.intactOK) >= stampCacheMax {
+		m.intactOK = map[string]intactMemo{}
+	}
+	m.intactOK[c.ID] = intactMemo{stamp: c.Stamp, data: c.Data, dataHash: c.DataHash, holder: c.HolderCF, typ: c.Type, d: d}
+	m.stampMu.Unlock()
+	return d, nil
+}
+
+// intactMemo is a record found intact by checkIntact, with the snapshot it decoded
+// (shared: read only).
+type intactMemo struct {
+	stamp, data, dataHash, holder, typ string
+	d                                  *Data
+}
+
+// checkIntact does the work of intact: signature, snapshot, data hash, fields.
+func (m *Module) checkIntact(c *Certificate) (*Data, error) {
 	p, err := m.verifiedStamp(c.Stamp)
 	if err != nil {
 		return nil, err
