@@ -558,6 +558,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	err := srv.Shutdown(sctx)
 	cancel()
 	a.bgWG.Wait()
+	a.stopModules(sctx)
 	if err != nil {
 		return fmt.Errorf("app: shutdown: %w", err)
 	}
@@ -588,11 +589,26 @@ func (a *App) startBackground(ctx context.Context) {
 	}()
 }
 
-// Close releases the database if New opened it.
+// stopModules lets every module that holds work in memory finish it (services.Stopper).
+func (a *App) stopModules(ctx context.Context) {
+	for _, m := range a.modules {
+		if s, ok := m.(services.Stopper); ok {
+			if err := s.Stop(ctx); err != nil {
+				a.log.Error("module did not stop cleanly", "module", m.Info().ID, "err", err)
+			}
+		}
+	}
+}
+
+// Close stops the modules' pending work (services.Stopper) and releases the database if
+// New opened it.
 func (a *App) Close() error {
 	if a.bgCancel != nil {
 		a.bgCancel()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	a.stopModules(ctx)
+	cancel()
 	if a.ownDB && a.db != nil {
 		return store.Close(a.db)
 	}

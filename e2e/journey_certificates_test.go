@@ -264,7 +264,7 @@ func certificateJourney(t *testing.T, p *Portal) {
 			"Given page 1 alone a reader cannot verify the certificate, and the stamp's page could be attached to another text",
 			qrPage, pages, has)
 	}
-	wantPrefix := p.URL + "/verifica/" + url.PathEscape(code) + "#"
+	wantPrefix := p.URL + "/v/" + url.PathEscape(stamp.CompactCode(code)) + "#"
 	if !strings.HasPrefix(qrURL, wantPrefix) || len(qrURL) == len(wantPrefix) {
 		t.Fatalf("the QR code holds %q, want %s<signed payload>", qrURL, wantPrefix)
 	}

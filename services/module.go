@@ -7,7 +7,8 @@
 // Migrator (its tables), StaffNav (entries in the back-office menu), Stats (figures on
 // the back-office dashboard), PersonalArea (sections of the citizen's personal area),
 // DemoSeeder (fictional data for `sportello demo`), Roles (the staff roles its pages
-// need), Jobs (scheduled work, see app/jobs) and Commands (`sportello <id> <command>`).
+// need), Jobs (scheduled work, see app/jobs), Commands (`sportello <id> <command>`)
+// and Stopper (work to finish at shutdown).
 // The list of built-in modules is explicit, in app/modules.go; the configuration can
 // switch any of them off.
 //
@@ -219,4 +220,12 @@ type CommandEnv struct {
 // dispatches `sportello <module id> ...` to them without knowing the module.
 type Commands interface {
 	Commands() []Command
+}
+
+// Stopper is implemented by modules that hold work in memory (a batch of log rows, a
+// background goroutine). The platform calls Stop once when the portal shuts down, after
+// the last request has been answered, and when the App is closed; Stop must write what
+// is pending and may be called more than once.
+type Stopper interface {
+	Stop(ctx context.Context) error
 }

@@ -95,3 +95,25 @@ func NormalizeCode(typed string) (string, error) {
 	}
 	return formatCode(v), nil
 }
+
+// codeValue returns the 60-bit number a canonical code (as NewCode and NormalizeCode
+// write it) stands for; ok is false for anything else.
+func codeValue(code string) (v uint64, ok bool) {
+	norm, err := NormalizeCode(code)
+	if err != nil || norm != code {
+		return 0, false
+	}
+	for i := 0; i < len(code)-1; i++ {
+		if code[i] == '-' {
+			continue
+		}
+		v = v<<5 | uint64(strings.IndexByte(crockford, code[i]))
+	}
+	return v, true
+}
+
+// CompactCode returns a canonical code without its hyphens (ABCD1234EFGHC), the form
+// in the QR code's URL; NormalizeCode reads it back.
+func CompactCode(code string) string {
+	return strings.ReplaceAll(code, "-", "")
+}

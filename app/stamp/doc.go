@@ -8,12 +8,15 @@
 // P-256 / SHA-256 (ES256) by the comune's active key. Its protected header holds exactly
 // the algorithm (ES256) and the key id (kid, a byte string); its unprotected header is
 // empty. Its payload is a [Payload] encoded as a CBOR map with small integer keys in
-// core deterministic encoding (RFC 8949 §4.2.1):
+// core deterministic encoding (RFC 8949 §4.2.1). [Sign] writes format 2 ([FormatV2]):
 //
-//	1: Issuer (text)      2: CertID (text)       3: Type (text)
+//	2: CertID (uint, the code's 60-bit number)    3: Type (text)
 //	4: Holder (text, codice fiscale, 16 characters)
 //	5: IssuedAt (uint, days since 1970-01-01)    6: ExpiresAt (uint, days since 1970-01-01)
 //	7: DataHash (bytes, SHA-256, 32 bytes)
+//
+// [Verify] also reads format 1 ([FormatV1]), printed before: the same map with
+// 1: Issuer (text) and 2: CertID as text. docs/STAMP.md is the full specification.
 //
 // Dates are calendar dates: the date of a time.Time as seen in its own location is
 // kept, the time of day is dropped, and a verified payload carries midnight UTC of
@@ -34,11 +37,12 @@
 // /.well-known/sportello-stamp-keys.json) and [KeyRingFromJWKS] rebuilds a
 // verify-only ring from them, for the offline "sportello verify" command.
 //
-// In the QR code the message travels as a URL, baseURL/verifica/<CertID>#<text>, where
-// text is [Encode]: base64url without padding of the message (not compressed: a
-// signature and a hash do not compress). The
-// fragment never reaches the server in an HTTP request; the verification page reads it
-// in the browser. [Decode] caps the size at [MaxMessageSize].
+// In the QR code the message travels as a URL, baseURL/v/<code without hyphens>#<text>,
+// where text is [EncodeNumeric]: decimal digits, 17 for every 7 bytes, which the QR
+// code stores in numeric mode (8.03 bits a byte instead of 10.7 for base64url). Format
+// 1 certificates carry baseURL/verifica/<CertID>#<[Encode] base64url>; [Decode] reads
+// both. The fragment never reaches the server in an HTTP request; the verification
+// page reads it in the browser. [Decode] caps the size at [MaxMessageSize].
 //
 // Certificate ids are short codes a person can type ([NewCode], [NormalizeCode]):
 // 12 Crockford base32 characters (60 random bits) and a Crockford mod-37 check

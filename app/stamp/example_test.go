@@ -30,7 +30,6 @@ func Example() {
 	rome := time.FixedZone("CET", 3600) // time.LoadLocation("Europe/Rome") in the portal
 	issued := time.Date(2026, time.March, 5, 10, 42, 0, 0, rome)
 	msg, err := ring.Sign(stamp.Payload{
-		Issuer:    "058091",
 		CertID:    code,
 		Type:      "stato_famiglia",
 		Holder:    "RSSMRA85T10A562S",

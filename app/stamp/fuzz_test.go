@@ -12,7 +12,6 @@ import (
 // holds stamps of it.
 func fuzzPayload() Payload {
 	return Payload{
-		Issuer:    "058091",
 		CertID:    "04HM-ASW9-NF6Y-2",
 		Type:      "stato_famiglia",
 		Holder:    "RSSMRA85T10A562S",
@@ -54,7 +53,12 @@ func FuzzDecodeVerify(f *testing.F) {
 			}
 			return
 		}
-		if p.Issuer != want.Issuer || p.CertID != want.CertID || p.Type != want.Type || p.Holder != want.Holder ||
+		// The committed corpus holds format 1 stamps too (issuer "058091").
+		wantIssuer := ""
+		if p.Format == FormatV1 {
+			wantIssuer = "058091"
+		}
+		if p.Issuer != wantIssuer || p.CertID != want.CertID || p.Type != want.Type || p.Holder != want.Holder ||
 			!p.IssuedAt.Equal(want.IssuedAt) || !p.ExpiresAt.Equal(want.ExpiresAt) ||
 			!bytes.Equal(p.DataHash, want.DataHash) || p.KeyID != ring.ActiveKID() {
 			t.Fatalf("%s: verified a payload nobody signed: %+v", what, p)

@@ -93,6 +93,11 @@ func (r *KeyRing) Sign(p Payload) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return r.signPayload(payload)
+}
+
+// signPayload signs an encoded payload with the active key.
+func (r *KeyRing) signPayload(payload []byte) ([]byte, error) {
 	m := newSign1(r.active.kid, payload, nil)
 	if err := m.Sign(rand.Reader, nil, r.active.signer); err != nil {
 		return nil, fmt.Errorf("stamp: signing: %w", err)

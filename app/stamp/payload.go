@@ -10,16 +10,20 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// Payload is what a stamp certifies. Every field but KeyID is signed.
+// Payload is what a stamp certifies. Every field but KeyID and Format is signed.
 type Payload struct {
-	// Issuer names the comune that issued the certificate, e.g. its ISTAT code
-	// ("058091") or its portal base URL. 1 to 128 bytes.
+	// Format is the payload layout Verify read: FormatV1 or FormatV2 (Sign writes
+	// FormatV2 and ignores this field).
+	Format int
+	// Issuer names the comune that issued the certificate. Only format 1 carried it
+	// (1 to 128 bytes); format 2 leaves it out, since the signing key already says
+	// which comune signed, and Verify returns "" for it. Sign ignores it.
 	Issuer string
 	// KeyID is the kid of the key that signed the stamp. Verify fills it in from the
 	// protected header; Sign ignores it (the active key signs).
 	KeyID string
-	// CertID identifies the certificate: its verification code (see NewCode).
-	// 1 to 64 bytes.
+	// CertID identifies the certificate: its verification code in canonical form
+	// (see NewCode, NormalizeCode). Format 2 signs it as the code's 60-bit number.
 	CertID string
 	// Type is the kind of certificate, e.g. "stato_famiglia". 1 to 64 bytes.
 	Type string
@@ -35,8 +39,30 @@ type Payload struct {
 	DataHash []byte
 }
 
-// wirePayload is the signed CBOR form of a Payload. Keys are part of the format:
-// never renumber them; a new field takes a new key.
+// Payload formats.
+const (
+	// FormatV1 is the first layout (until 2026-12): issuer text, code as text. Verify
+	// still accepts it, so certificates issued before keep verifying.
+	FormatV1 = 1
+	// FormatV2 drops the issuer and carries the code as an unsigned integer: 40 bytes
+	// shorter, which with the numeric QR transport makes a far smaller symbol.
+	FormatV2 = 2
+)
+
+// wirePayloadV2 is the signed CBOR form of a Payload in FormatV2. Keys are part of the
+// format: never renumber them; a new field takes a new key. Key 1 (issuer) is absent
+// and key 2 is an unsigned integer, so no message is valid in both formats.
+type wirePayloadV2 struct {
+	CertNum   uint64 `cbor:"2,keyasint"`
+	Type      string `cbor:"3,keyasint"`
+	Holder    string `cbor:"4,keyasint"`
+	IssuedAt  int64  `cbor:"5,keyasint"`
+	ExpiresAt int64  `cbor:"6,keyasint"`
+	DataHash  []byte `cbor:"7,keyasint"`
+}
+
+// wirePayload is the signed CBOR form of a Payload in FormatV1, kept to read (and, in
+// tests, to write) stamps of that format. Never change it.
 type wirePayload struct {
 	Issuer    string `cbor:"1,keyasint"`
 	CertID    string `cbor:"2,keyasint"`
@@ -157,8 +183,38 @@ func validHolder(s string) bool {
 	return true
 }
 
-// encodePayload validates p and returns its signed encoding.
+// encodePayload validates p and returns its signed encoding, in FormatV2.
 func encodePayload(p Payload) ([]byte, error) {
+	num, ok := codeValue(p.CertID)
+	if !ok {
+		return nil, fmt.Errorf("%w: certificate id must be a verification code in canonical form", ErrInvalidPayload)
+	}
+	w := wirePayload{
+		Issuer:    "-", // not in FormatV2; set so that the shared rules pass
+		CertID:    p.CertID,
+		Type:      p.Type,
+		Holder:    p.Holder,
+		DataHash:  p.DataHash,
+		IssuedAt:  -1,
+		ExpiresAt: -1,
+	}
+	// The zero time is "not set", not year 1.
+	if !p.IssuedAt.IsZero() {
+		w.IssuedAt = day(p.IssuedAt)
+	}
+	if !p.ExpiresAt.IsZero() {
+		w.ExpiresAt = day(p.ExpiresAt)
+	}
+	if err := w.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	return detEnc.Marshal(wirePayloadV2{CertNum: num, Type: w.Type, Holder: w.Holder,
+		IssuedAt: w.IssuedAt, ExpiresAt: w.ExpiresAt, DataHash: w.DataHash})
+}
+
+// encodePayloadV1 validates p and returns its FormatV1 encoding (only tests and the
+// test-vector generator write this format now).
+func encodePayloadV1(p Payload) ([]byte, error) {
 	w := wirePayload{
 		Issuer:    p.Issuer,
 		CertID:    p.CertID,
@@ -181,22 +237,46 @@ func encodePayload(p Payload) ([]byte, error) {
 	return detEnc.Marshal(w)
 }
 
-// decodePayload parses a signed payload. It accepts only the canonical encoding of a
-// valid payload, so that one content has exactly one encoding.
+// decodePayload parses a signed payload in either format. It accepts only the
+// canonical encoding of a valid payload, so that one content has exactly one encoding.
 func decodePayload(b []byte) (Payload, error) {
 	var w wirePayload
-	if err := strictDec.Unmarshal(b, &w); err != nil {
-		return Payload{}, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	errV1 := strictDec.Unmarshal(b, &w)
+	if errV1 == nil {
+		if err := w.validate(); err != nil {
+			return Payload{}, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+		}
+		if again, err := detEnc.Marshal(w); err != nil || !bytes.Equal(again, b) {
+			return Payload{}, fmt.Errorf("%w: payload: not in canonical encoding", ErrMalformed)
+		}
+		return Payload{
+			Format:    FormatV1,
+			Issuer:    w.Issuer,
+			CertID:    w.CertID,
+			Type:      w.Type,
+			Holder:    w.Holder,
+			IssuedAt:  dayTime(w.IssuedAt),
+			ExpiresAt: dayTime(w.ExpiresAt),
+			DataHash:  w.DataHash,
+		}, nil
 	}
+	var w2 wirePayloadV2
+	if err := strictDec.Unmarshal(b, &w2); err != nil {
+		return Payload{}, fmt.Errorf("%w: payload: %v", ErrMalformed, errV1)
+	}
+	if w2.CertNum >= 1<<60 {
+		return Payload{}, fmt.Errorf("%w: payload: certificate number out of range", ErrMalformed)
+	}
+	w = wirePayload{Issuer: "-", CertID: formatCode(w2.CertNum), Type: w2.Type, Holder: w2.Holder,
+		IssuedAt: w2.IssuedAt, ExpiresAt: w2.ExpiresAt, DataHash: w2.DataHash}
 	if err := w.validate(); err != nil {
 		return Payload{}, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
-	again, err := detEnc.Marshal(w)
-	if err != nil || !bytes.Equal(again, b) {
+	if again, err := detEnc.Marshal(w2); err != nil || !bytes.Equal(again, b) {
 		return Payload{}, fmt.Errorf("%w: payload: not in canonical encoding", ErrMalformed)
 	}
 	return Payload{
-		Issuer:    w.Issuer,
+		Format:    FormatV2,
 		CertID:    w.CertID,
 		Type:      w.Type,
 		Holder:    w.Holder,

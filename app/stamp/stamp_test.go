@@ -26,7 +26,6 @@ const testBaseURL = "https://sportello.comune.esempio.it"
 // testPayload is a typical certificate stamp.
 func testPayload() Payload {
 	return Payload{
-		Issuer:    "058091",
 		CertID:    "04HM-ASW9-NF6Y-2",
 		Type:      "stato_famiglia",
 		Holder:    "RSSMRA85T10A562S",
@@ -122,8 +121,7 @@ func TestRoundTrip(t *testing.T) {
 			p.IssuedAt = time.Date(2026, time.December, 31, 23, 59, 59, 0, cet)
 			p.ExpiresAt = p.IssuedAt
 		}},
-		{"issuer as URL, generated code", func(p *Payload) {
-			p.Issuer = testBaseURL
+		{"generated code", func(p *Payload) {
 			p.CertID = code
 		}},
 		{"non-ASCII type", func(p *Payload) { p.Type = "idoneità_alloggiativa" }},
@@ -135,14 +133,14 @@ func TestRoundTrip(t *testing.T) {
 			tt.mutate(&want)
 			msg := mustSign(t, ring, want)
 			u := VerificationURL(testBaseURL+"/", want.CertID, msg)
-			if !strings.HasPrefix(u, testBaseURL+"/verifica/") {
+			if !strings.HasPrefix(u, testBaseURL+"/v/") {
 				t.Fatalf("URL %q does not start with the base URL", u)
 			}
 			certID, got, err := ParseVerificationURL(u)
 			if err != nil {
 				t.Fatalf("ParseVerificationURL(%q): %v", u, err)
 			}
-			if certID != want.CertID || !bytes.Equal(got, msg) {
+			if certID != CompactCode(want.CertID) || !bytes.Equal(got, msg) {
 				t.Fatalf("ParseVerificationURL = %q, %x; want %q, %x", certID, got, want.CertID, msg)
 			}
 			p, err := ring.Verify(got)
@@ -168,9 +166,13 @@ func TestURLLength(t *testing.T) {
 	u := VerificationURL(testBaseURL, p.CertID, msg)
 	t.Logf("COSE message %d bytes, encoded %d chars (uncompressed base64 would be %d), URL %d chars: %s",
 		len(msg), len(enc), b64.EncodedLen(len(msg)), len(u), u)
-	// The QR code must stay small enough to print at 35 mm, level Q.
-	if len(u) > 420 {
-		t.Errorf("verification URL is %d characters, want at most 420", len(u))
+	// The QR code must stay small: in QR bits, the head in byte mode (8 bits a
+	// character) and the numeric tail (10 bits for 3 digits), about 1 870 bits, a
+	// version 13 symbol at level Q (the base64url form of format 1 needed version 16).
+	head, tail, _ := strings.Cut(u, "#")
+	bits := 8*(len(head)+1) + len(tail)*10/3
+	if len(msg) > 180 || bits > 1900 || !isDigits(tail) {
+		t.Errorf("message %d bytes, URL %d QR bits: want at most 180 bytes and 1900 bits", len(msg), bits)
 	}
 }
 
@@ -328,7 +330,10 @@ func TestVerifyRejectsOtherShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	kid := []byte(key.KID())
-	good, err := encodePayload(testPayload())
+	// The shapes are checked on a format 1 payload (its map has every kind of field).
+	legacy := testPayload()
+	legacy.Issuer = "058091"
+	good, err := encodePayloadV1(legacy)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +424,8 @@ func TestSignRejectsInvalidPayload(t *testing.T) {
 		name   string
 		mutate func(*Payload)
 	}{
-		{"no issuer", func(p *Payload) { p.Issuer = "" }},
+		{"certificate id not a code", func(p *Payload) { p.CertID = "CERT-1" }},
+		{"certificate id not canonical", func(p *Payload) { p.CertID = "04hm-asw9-nf6y-2" }},
 		{"no cert id", func(p *Payload) { p.CertID = "" }},
 		{"no type", func(p *Payload) { p.Type = "" }},
 		{"short holder", func(p *Payload) { p.Holder = "RSSMRA85T10A562" }},
@@ -472,7 +478,7 @@ func TestVerifyURLChecksCertID(t *testing.T) {
 	msg := mustSign(t, ring, p)
 	u := VerificationURL(testBaseURL, p.CertID, msg)
 
-	lower := strings.Replace(u, p.CertID, strings.ToLower(p.CertID), 1)
+	lower := strings.Replace(u, CompactCode(p.CertID), strings.ToLower(p.CertID), 1)
 	if _, err := ring.VerifyURL(lower); err != nil {
 		t.Errorf("VerifyURL with the id as typed in lower case: %v", err)
 	}
@@ -480,7 +486,7 @@ func TestVerifyURLChecksCertID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	swapped := strings.Replace(u, p.CertID, other, 1)
+	swapped := strings.Replace(u, CompactCode(p.CertID), other, 1)
 	if _, err := ring.VerifyURL(swapped); !errors.Is(err, ErrMalformed) {
 		t.Errorf("VerifyURL with another certificate's id = %v, want ErrMalformed", err)
 	}

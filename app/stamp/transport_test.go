@@ -53,7 +53,9 @@ func TestParseVerificationURL(t *testing.T) {
 	}{
 		{"plain", testBaseURL + "/verifica/04HM-ASW9-NF6Y-2#" + enc, "04HM-ASW9-NF6Y-2"},
 		{"base URL with a path", "https://www.comune.esempio.it/servizi/sportello/verifica/04HM-ASW9-NF6Y-2#" + enc, "04HM-ASW9-NF6Y-2"},
-		{"escaped check symbol", VerificationURL(testBaseURL, "0000-0000-0010-*", msg), "0000-0000-0010-*"},
+		{"escaped check symbol", VerificationURL(testBaseURL, "0000-0000-0010-*", msg), "000000000010*"},
+		{"legacy URL", LegacyVerificationURL(testBaseURL, "0000-0000-0010-*", msg), "0000-0000-0010-*"},
+		{"short path under a base path", "https://www.comune.esempio.it/servizi/sportello/v/04HMASW9NF6Y2#" + EncodeNumeric(msg), "04HMASW9NF6Y2"},
 		{"surrounding spaces from a scanner", " " + VerificationURL(testBaseURL, "X", msg) + "\n", "X"},
 	}
 	for _, tt := range good {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,7 +65,10 @@ func IsUnavailable(err error) bool {
 	var connErr *pgconn.ConnectError
 	switch {
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
-		errors.As(err, &opErr), errors.As(err, &connErr):
+		errors.As(err, &opErr), errors.As(err, &connErr),
+		// A connection the server dropped mid-conversation (crash, stop, network cut)
+		// surfaces from pgx as an unexpected EOF on the next query.
+		errors.Is(err, io.ErrUnexpectedEOF):
 		return true
 	}
 	var pgErr *pgconn.PgError
@@ -75,6 +79,7 @@ func IsUnavailable(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "sql: database is closed") || strings.Contains(msg, "failed to connect") ||
+		strings.Contains(msg, "conn closed") ||
 		strings.Contains(msg, "database is locked")
 }
 

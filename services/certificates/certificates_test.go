@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/services/certificates"
 )
@@ -59,7 +60,7 @@ func TestEveryTypeFromDemoData(t *testing.T) {
 		t.Fatalf("%d cases for %d types", len(cases), len(certificates.Types))
 	}
 	common := []string{"Comune di Valdoria", "Il presente certificato non può essere prodotto agli organi della pubblica amministrazione o ai privati gestori di pubblici servizi.",
-		"Timbro digitale", "Codice di verifica", "/verifica/"}
+		"Timbro digitale", "Codice di verifica", "/v/"}
 	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
@@ -86,7 +87,7 @@ func TestEveryTypeFromDemoData(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !strings.HasPrefix(u, s.URL+"/verifica/"+url.PathEscape(id)+"#") {
+					if !strings.HasPrefix(u, s.URL+"/v/"+url.PathEscape(stamp.CompactCode(id))+"#") {
 						t.Fatalf("QR holds %q", u)
 					}
 					path, fragment, _ := strings.Cut(strings.TrimPrefix(u, s.URL), "#")

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -52,9 +53,13 @@ func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout
 
 	in := strings.TrimSpace(fs.Arg(0))
 	var p stamp.Payload
+	// page is the certificate's verification page: the URL of its QR code without
+	// the signed fragment. Only that page knows about a revocation.
+	var page string
 	switch {
 	case strings.HasPrefix(in, "http://") || strings.HasPrefix(in, "https://"):
 		p, err = ring.VerifyURL(in)
+		page = pageOf(in)
 	case isPDF(in):
 		data, rerr := os.ReadFile(in)
 		if rerr != nil {
@@ -69,6 +74,7 @@ func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout
 		}
 		fmt.Fprintf(stdout, "QR code: %s\n", u)
 		p, err = ring.VerifyURL(u)
+		page = pageOf(u)
 	default:
 		msg, derr := stamp.Decode(strings.TrimPrefix(in, "#"))
 		if derr != nil {
@@ -83,7 +89,9 @@ func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout
 	}
 	today := time.Now().In(web.Rome)
 	fmt.Fprintf(stdout, "AUTENTICO / AUTHENTIC: signed by the key %s\n", p.KeyID)
-	fmt.Fprintf(stdout, "  issuer       %s\n", p.Issuer)
+	if p.Issuer != "" {
+		fmt.Fprintf(stdout, "  issuer       %s\n", p.Issuer)
+	}
 	fmt.Fprintf(stdout, "  certificate  %s\n", p.CertID)
 	fmt.Fprintf(stdout, "  type         %s\n", p.Type)
 	fmt.Fprintf(stdout, "  holder       %s\n", p.Holder)
@@ -96,8 +104,25 @@ func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout
 	default:
 		fmt.Fprintf(stdout, "  valid until  %s\n", p.ExpiresAt.Format("02/01/2006"))
 	}
-	fmt.Fprintf(stdout, "Revocation is only known online: %s/verifica/%s\n", strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), p.CertID)
+	if page != "" {
+		fmt.Fprintf(stdout, "Revocation is only known online: %s\n", page)
+	} else {
+		// A bare payload carries no address: the comune's is printed on the certificate,
+		// and this installation's may be another comune's.
+		fmt.Fprintln(stdout, "Revocation is only known online, on the page the certificate's QR code opens (its address is printed under the code).")
+	}
 	return nil
+}
+
+// pageOf returns a verification URL without its fragment: the page that shows the
+// certificate's current status, on the server of the comune that issued it.
+func pageOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
 }
 
 // verifyKeys loads the verify-only key ring: from a saved JWKS file, or from this

@@ -72,17 +72,27 @@ func TestVerifyCommandOffline(t *testing.T) {
 	if err := runCommand(ctx, cfg, "verify", []string{"--keys", keysPath, pdfPath}, &out); err != nil {
 		t.Fatalf("PDF: %v\n%s", err, out.String())
 	}
-	for _, w := range []string{"AUTENTICO", cert.ID, "residenza", anagrafe.DemoCitizenCF, "Comune di Valdoria", "valid until"} {
+	msg, _ := stamp.Decode(cert.Stamp)
+	// Revocation is checked at the address in the QR code (the portal that issued
+	// the certificate), never at this installation's default address.
+	qrPage := strings.SplitN(stamp.VerificationURL(s.BaseURL, cert.ID, msg), "#", 2)[0]
+	for _, w := range []string{"AUTENTICO", cert.ID, "residenza", anagrafe.DemoCitizenCF, "valid until",
+		"Revocation is only known online: " + qrPage + "\n"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, out.String())
 		}
 	}
-	msg, _ := stamp.Decode(cert.Stamp)
 	url := stamp.VerificationURL("https://sportello.example", cert.ID, msg)
-	for _, in := range []string{url, cert.Stamp} {
+	for in, want := range map[string]string{
+		url:        "Revocation is only known online: " + strings.SplitN(url, "#", 2)[0] + "\n",
+		cert.Stamp: "on the page the certificate's QR code opens",
+	} {
 		out.Reset()
 		if err := runCommand(ctx, cfg, "verify", []string{"--keys", keysPath, in}, &out); err != nil {
 			t.Fatalf("%.40s: %v\n%s", in, err, out.String())
+		}
+		if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "127.0.0.1:8080") {
+			t.Errorf("%.40s: output lacks %q or names the local default address:\n%s", in, want, out.String())
 		}
 	}
 	// Any changed byte is refused.

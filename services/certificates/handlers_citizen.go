@@ -300,6 +300,7 @@ func (m *Module) rows(ctx context.Context, list []Certificate) ([]Row, error) {
 	}
 	counts := map[string]int64{}
 	if len(ids) > 0 {
+		m.flushForRead(ctx)
 		var rs []struct {
 			CertificateID string
 			N             int64
@@ -343,6 +344,7 @@ func (m *Module) mine(c echo.Context) error {
 }
 
 func (m *Module) verifications(ctx context.Context, id string) ([]Verification, error) {
+	m.flushForRead(ctx)
 	var out []Verification
 	err := m.db.WithContext(ctx).Where("certificate_id = ?", id).Order("at DESC, id DESC").Limit(500).Find(&out).Error
 	return out, err

@@ -57,6 +57,12 @@ type Module struct {
 
 	stampMu sync.Mutex
 	stampOK map[string]stamp.Payload // stamps whose signature verified (verifiedStamp)
+
+	intactOK map[string]intactMemo // records found intact (intact), under stampMu
+	// lookupDB is db with prepared statements, for the verification's lookup by code.
+	lookupDB *gorm.DB
+
+	vlog *verifyLog // the verification log's batches (verifylog.go)
 }
 
 // Option adjusts a Module built by New.
@@ -94,6 +100,7 @@ func (*Module) Info() services.Info {
 // staff and public verification routes.
 func (m *Module) Mount(mt *services.Mount) error {
 	m.db, m.render, m.log, m.cfg = mt.DB, mt.Render, mt.Log, mt.Config
+	m.lookupDB = mt.DB.Session(&gorm.Session{PrepareStmt: true})
 	m.i18n = mt.Render.I18n()
 	m.baseURL = strings.TrimSuffix(mt.Config.HTTP.BaseURL, "/")
 	s, err := LoadSettings(mt.Config)
@@ -124,10 +131,14 @@ func (m *Module) Mount(mt *services.Mount) error {
 	site := mt.Site
 	site.GET("/verifica", m.verifyForm, limit)
 	site.GET("/verifica/:id", m.verifyPage, limit)
+	// The short address of the same page, in the QR codes of stamp format 2.
+	site.GET("/v/:id", m.verifyPage, limit)
 	site.GET("/verifica.js", m.verifyScript)
 	site.GET("/api/verifica/:id", m.verifyAPI, limit)
 	site.POST("/api/verifica", m.verifyPayloadAPI, limit)
 	site.GET(KeysPath, m.publicKeys)
+	m.vlog = newVerifyLog(mt.DB, m.log)
+	m.vlog.start(VerifyLogInterval)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/makiuchi-d/gozxing"
@@ -29,6 +30,12 @@ var ErrNoQRCode = errors.New("certificates: no readable QR code in the PDF")
 // which is enough with the detection fallbacks of decodeQR. It is used by
 // `sportello certificati verify` and by the tests.
 func QRFromPDF(ctx context.Context, pdf []byte) (string, error) {
+	return QRFromPDFAt(ctx, pdf, 150)
+}
+
+// QRFromPDFAt is QRFromPDF with the pages rasterized at dpi dots per inch: 72 dpi is
+// a fax or a poor photocopy.
+func QRFromPDFAt(ctx context.Context, pdf []byte, dpi int) (string, error) {
 	dir, err := os.MkdirTemp("", "sportello-qr-")
 	if err != nil {
 		return "", err
@@ -39,7 +46,7 @@ func QRFromPDF(ctx context.Context, pdf []byte) (string, error) {
 		return "", err
 	}
 	prefix := filepath.Join(dir, "page")
-	out, err := exec.CommandContext(ctx, "pdftoppm", "-r", "150", "-gray", "-png", in, prefix).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "pdftoppm", "-r", strconv.Itoa(dpi), "-gray", "-png", in, prefix).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("certificates: pdftoppm (poppler-utils) failed: %v: %s", err, strings.TrimSpace(string(out)))
 	}
@@ -109,7 +116,7 @@ func quarterTurn(img image.Image) image.Image {
 	return out
 }
 
-var verifyLine = regexp.MustCompile(`https?://\S+/verifica/[0-9A-Za-z-]+`)
+var verifyLine = regexp.MustCompile(`https?://\S+/(?:verifica|v)/[0-9A-Za-z*~$=%-]+`)
 
 // URLFromPDFText returns the verification address printed in clear on a
 // certificate (pdftotext), without the signed fragment: enough to check the

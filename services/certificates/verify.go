@@ -62,7 +62,7 @@ func (m *Module) find(ctx context.Context, id string) (*Certificate, error) {
 		return nil, store.ErrNotFound
 	}
 	var c Certificate
-	if err := m.db.WithContext(ctx).Where("id = ?", norm).Take(&c).Error; err != nil {
+	if err := m.lookupDB.WithContext(ctx).Where("id = ?", norm).Take(&c).Error; err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -72,6 +72,37 @@ func (m *Module) find(ctx context.Context, id string) (*Certificate, error) {
 // the comune's keys and the signed fields and data hash match the record. A record
 // altered in the database (or signed by no key of ours) fails.
 func (m *Module) intact(c *Certificate) (*Data, error) {
+	// A record already found intact, with the same signed text, data and fields, is
+	// intact again: the comparison of the strings replaces the decoding and hashing.
+	m.stampMu.Lock()
+	memo, ok := m.intactOK[c.ID]
+	m.stampMu.Unlock()
+	if ok && memo.stamp == c.Stamp && memo.data == c.Data && memo.dataHash == c.DataHash &&
+		memo.holder == c.HolderCF && memo.typ == c.Type {
+		return memo.d, nil
+	}
+	d, err := m.checkIntact(c)
+	if err != nil {
+		return nil, err
+	}
+	m.stampMu.Lock()
+	if m.intactOK == nil || len(m.intactOK) >= stampCacheMax {
+		m.intactOK = map[string]intactMemo{}
+	}
+	m.intactOK[c.ID] = intactMemo{stamp: c.Stamp, data: c.Data, dataHash: c.DataHash, holder: c.HolderCF, typ: c.Type, d: d}
+	m.stampMu.Unlock()
+	return d, nil
+}
+
+// intactMemo is a record found intact by checkIntact, with the snapshot it decoded
+// (shared: read only).
+type intactMemo struct {
+	stamp, data, dataHash, holder, typ string
+	d                                  *Data
+}
+
+// checkIntact does the work of intact: signature, snapshot, data hash, fields.
+func (m *Module) checkIntact(c *Certificate) (*Data, error) {
 	p, err := m.verifiedStamp(c.Stamp)
 	if err != nil {
 		return nil, err
@@ -147,15 +178,41 @@ func (m *Module) Check(ctx context.Context, id string) (Verdict, *Certificate, *
 	return verdictOf(c, m.now()), c, d, nil
 }
 
-// logVerification records a check; a failure is logged, never shown to the reader.
+// logVerification records a check. The row is queued and written within
+// VerifyLogInterval (see verifylog.go); a failure is logged, never shown to the reader.
 func (m *Module) logVerification(c echo.Context, certID, channel string) {
 	if c.Request().Method == http.MethodHead {
 		return
 	}
-	v := Verification{CertificateID: certID, At: m.now().UTC(), Channel: channel, IP: AnonymizeIP(c.RealIP())}
-	if err := m.db.WithContext(c.Request().Context()).Create(&v).Error; err != nil {
-		m.log.Warn("verification not logged", "certificate", certID, "err", err)
+	m.vlog.add(c.Request().Context(), Verification{CertificateID: certID, At: m.now().UTC(), Channel: channel, IP: AnonymizeIP(c.RealIP())})
+}
+
+// FlushVerifications writes the verification checks still queued in memory. The
+// verification log is written in batches every VerifyLogInterval; pages that count
+// checks show them after that, or after a flush.
+func (m *Module) FlushVerifications(ctx context.Context) error {
+	if m.vlog == nil {
+		return nil
 	}
+	return m.vlog.flush(ctx)
+}
+
+// flushForRead writes the queued checks before a page counts or lists them, so that
+// the holder and the staff always see every check (cheap when nothing is queued). A
+// failure is logged: the page then shows what the database holds.
+func (m *Module) flushForRead(ctx context.Context) {
+	if err := m.FlushVerifications(ctx); err != nil {
+		m.log.Warn("verification log not written before reading it", "err", err)
+	}
+}
+
+// Stop implements services.Stopper: it writes the queued verification checks and ends
+// the log's writer.
+func (m *Module) Stop(ctx context.Context) error {
+	if m.vlog == nil {
+		return nil
+	}
+	return m.vlog.stop(ctx)
 }
 
 // AnonymizeIP clears the host part of an address: IPv4 keeps its /24 network

@@ -210,6 +210,10 @@ func TestVerificationLog(t *testing.T) {
 			anon.Get("/api/verifica/" + c.ID)             // the API
 			postJSON(t, s, "/api/verifica", map[string]any{"payload": c.Stamp}, nil)
 			postJSON(t, s, "/api/verifica", map[string]any{"payload": c.Stamp, "from_page": true}, nil) // the page's script: not counted twice
+			// The log is written in batches off the request path: flush it.
+			if err := m.FlushVerifications(ctx); err != nil {
+				t.Fatal(err)
+			}
 			var vs []certificates.Verification
 			s.DB.Where("certificate_id = ?", c.ID).Order("id").Find(&vs)
 			var channels []string
