@@ -194,8 +194,9 @@ func (e *WrongSecretError) Error() string {
 	}
 	return fmt.Sprintf("the database holds values encrypted with a system secret that is not configured: %s. "+
 		"Set secrets.system (SPORTELLO_SECRETS_SYSTEM) to the secrets used before, newest first "+
-		"(configured now: key id %s). Nothing was changed. If that secret is lost for good, see "+
-		"\"Secrets at rest\" in the README (staff re-enrol TOTP, the provider gets new keys)",
+		"(configured now: key id %s). Nothing was changed. Only if that secret is lost for good: "+
+		"`sportello secrets forget --lost` (\"Secrets at rest\" in the README: staff re-enrol TOTP, "+
+		"the provider makes new keys, nothing else is lost)",
 		strings.Join(parts, "; "), strings.Join(e.Configured, ", "))
 }
 
