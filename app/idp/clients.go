@@ -163,7 +163,10 @@ func (p *Provider) EnsurePortalClient(ctx context.Context, redirectURI, postLogo
 	if err != nil {
 		return "", "", err
 	}
-	for range 10 {
+	// Each failed try means another process committed its change meanwhile, and each
+	// process commits once: with n replicas starting together a try fails at most
+	// n-1 times. The bound only stops a runaway loop.
+	for try := range 100 {
 		done, err := p.mergePortalClient(ctx, secret, redirects, logouts)
 		if err != nil {
 			return "", "", fmt.Errorf("idp: register portal client: %w", err)
@@ -171,6 +174,7 @@ func (p *Provider) EnsurePortalClient(ctx context.Context, redirectURI, postLogo
 		if done {
 			return PortalClientID, secret, nil
 		}
+		time.Sleep(time.Duration(try+1) * time.Millisecond)
 	}
 	return "", "", errors.New("idp: register portal client: too many concurrent changes")
 }
@@ -247,7 +251,10 @@ func (p *Provider) mergePortalClient(ctx context.Context, secret string, redirec
 // (an address the portal is no longer reached at). It returns ErrUnknownClient if the
 // portal client is not registered.
 func (p *Provider) RemovePortalURIs(ctx context.Context, uris []string) error {
-	for range 10 {
+	for try := range 100 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * time.Millisecond)
+		}
 		row, err := p.client(ctx, PortalClientID)
 		if err != nil {
 			return err
