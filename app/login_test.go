@@ -382,6 +382,7 @@ func TestProductionRefusesAnyDemoData(t *testing.T) {
 			cfg.Env = "production"
 			cfg.HTTP.BaseURL = "https://sportello.comune.example"
 			cfg.DataDir = t.TempDir()
+			cfg.Secrets.System = []string{apptest.SystemSecret}
 			a, err := app.New(ctx, app.Options{Config: cfg, DB: s.DB, FastCrypto: true})
 			if err == nil {
 				a.Close()
@@ -429,6 +430,7 @@ func TestCommandsLeavePortalClientAlone(t *testing.T) {
 		cfg := config.Default()
 		cfg.HTTP.BaseURL = "http://127.0.0.1:1"
 		cfg.DataDir = t.TempDir()
+		cfg.Secrets.System = []string{apptest.SystemSecret} // the same installation
 		a, err := app.New(ctx, app.Options{Config: cfg, DB: s.DB, FastCrypto: true})
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/store"
@@ -78,7 +79,11 @@ func TestIDPCommand(t *testing.T) {
 	}
 
 	// The portal client, registered by two replicas; one address is then forgotten.
-	p, err := idp.New(ctx, idp.Options{DB: db, BaseURL: "https://a.comune.example"})
+	box, err := app.SystemSecrets(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := idp.New(ctx, idp.Options{DB: db, BaseURL: "https://a.comune.example", Box: box})
 	if err != nil {
 		t.Fatal(err)
 	}
