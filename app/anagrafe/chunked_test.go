@@ -37,7 +37,7 @@ func TestChunkedImportFailureChangesNothing(t *testing.T) {
 			}
 		}
 	}
-	// Failing in the middle of the persons (after the first chunk of 1,000).
+	// Failing in the middle of the persons (after the first chunk).
 	calls := 0
 	chunkHook = func(tb string) error {
 		if tb == "persons" {

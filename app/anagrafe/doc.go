@@ -65,15 +65,19 @@
 // most 2,000). testdata/esempio.csv is a small complete
 // example; DemoCSV produces the demo comune in the same format.
 //
-// Import is all or nothing, in one transaction (a failed import changes nothing): every row is checked first, each on
-// its own, against the rest of the file and against the database (unknown household
-// references, events for unknown people), and any problem rejects the whole file
-// with ErrRejected and a Report listing each problem with its line number. A dry run
+// Import is all or nothing (a failed import changes nothing): every row is checked
+// first, each on its own, against the rest of the file and against the database
+// (unknown household references, events for unknown people), and any problem rejects
+// the whole file with ErrRejected and a Report listing each problem with its line
+// number. A dry run
 // checks and applies the file inside a transaction that is rolled back: the report
 // says what would change, and nothing is written. Rows are matched by household code
 // and tax code, so importing the same file twice changes nothing. The file is parsed
 // and checked before the transaction; inside it the register is read in bulk and new
-// rows are written with multi-row INSERTs of 1,000 rows. On SQLite the transaction
-// holds the single write lock while it writes, so other writers (a login) wait for it
-// (a few seconds for 150,000 persons: see the README's performance section).
+// rows are written with multi-row INSERTs. On SQLite a first import (nothing in the
+// file exists yet) is written in short transactions of 250 rows so that logins do
+// not wait behind it; if one fails, the rows already written are deleted again, so a
+// failed import still changes nothing, but readers may see part of the new register
+// while it runs. Any other import on SQLite is one transaction, which holds the single
+// write lock while it writes.
 package anagrafe

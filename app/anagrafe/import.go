@@ -683,7 +683,20 @@ func insert[T any](tx *gorm.DB, rows []*T) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return tx.CreateInBatches(rows, batchSize).Error
+	return tx.CreateInBatches(rows, insertBatch(tx)).Error
+}
+
+// sqliteInsertBatch is the number of rows in one INSERT on SQLite: the driver
+// (glebarez/go-sqlite) binds each parameter by scanning the whole argument list, so
+// a statement's cost grows with the square of its parameters; 50 rows (600
+// parameters for persons) keep that negligible while still saving most round trips.
+const sqliteInsertBatch = 50
+
+func insertBatch(db *gorm.DB) int {
+	if store.DialectOf(db) == store.SQLite {
+		return sqliteInsertBatch
+	}
+	return batchSize
 }
 
 // apply writes the parsed rows. It reads what the register already holds in a few
