@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -187,7 +188,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err := a.checkModules(); err != nil {
 		return nil, err
 	}
-	var err error
+	assets, err := a.moduleAssets()
+	if err != nil {
+		return nil, err
+	}
 	if a.roles, err = Roles(a.modules); err != nil {
 		return nil, err
 	}
@@ -230,12 +234,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(fmt.Errorf("app: %w", err))
 	}
 
-	i18n, err := web.LoadI18n(templates.FS, "locales")
+	i18n, err := web.LoadI18n(templates.FS, "locales", assets...)
 	if err != nil {
 		return fail(err)
 	}
 	site := web.Site{Comune: cfg.Comune, BaseURL: strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), Dev: !cfg.Production()}
-	a.render, err = web.NewRenderer(templates.FS, i18n, site)
+	a.render, err = web.NewRenderer(templates.FS, i18n, site, assets...)
 	if err != nil {
 		return fail(err)
 	}
@@ -371,6 +375,39 @@ func (a *App) JobRunner() *jobs.Runner { return a.runner }
 
 // Roles are the portal's staff roles: the platform's and the enabled modules'.
 func (a *App) Roles() roles.List { return a.roles }
+
+// moduleAssets returns the file systems of modules that carry their own templates and
+// messages (services.Assets), refusing any file not named after the module:
+// <id>/*.html, locales/<lang>/<id>.yaml.
+func (a *App) moduleAssets() ([]fs.FS, error) {
+	var out []fs.FS
+	for _, m := range a.modules {
+		as, ok := m.(services.Assets)
+		if !ok {
+			continue
+		}
+		id := m.Info().ID
+		fsys := as.Assets()
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			dir, name := path.Split(p)
+			switch {
+			case dir == id+"/" && path.Ext(name) == ".html":
+			case strings.HasPrefix(dir, "locales/") && strings.Count(dir, "/") == 2 && name == id+".yaml":
+			default:
+				return fmt.Errorf("app: module %s: asset %s is not %s/*.html or locales/<lang>/%s.yaml", id, p, id, id)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fsys)
+	}
+	return out, nil
+}
 
 // checkModules refuses two modules with one id, or an id that is not a URL segment.
 func (a *App) checkModules() error {

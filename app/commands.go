@@ -22,6 +22,9 @@ type CommandOptions struct {
 	Stdout, Stderr io.Writer
 	// Modules replaces the built-in module list (tests); nil means Builtin().
 	Modules []services.Module
+	// DB reuses an open, migrated database instead of opening one from the
+	// configuration (tests); it is not closed.
+	DB *gorm.DB
 }
 
 // ErrNoSuchModule is returned by RunCommand when args[0] names no enabled module.
@@ -83,6 +86,9 @@ func RunCommand(ctx context.Context, o CommandOptions, args []string) error {
 		Config: o.Config, Log: log.With("module", id, "command", cmd.Name), Stdout: o.Stdout, Stderr: o.Stderr,
 		Settings: func(out any) error { return o.Config.DecodeModule(id, out) },
 		OpenDB: func(ctx context.Context) (*gorm.DB, error) {
+			if o.DB != nil {
+				return o.DB, nil
+			}
 			if db != nil {
 				return db, nil
 			}

@@ -17,7 +17,6 @@ import (
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
-	"github.com/comuni-italiani/sportello/services"
 )
 
 // DemoPassword is the password of every demo account. Demo accounts exist only in
@@ -30,29 +29,35 @@ const demoActor = "demo"
 // DemoStaffMember is one demo staff account.
 type DemoStaffMember struct{ Username, Given, Family, Role string }
 
-// demoNames are fictional names for the demo staff of module roles.
-var demoNames = [][2]string{{"Marco", "Ferri"}, {"Elena", "Riva"}, {"Davide", "Sala"}, {"Sara", "Longo"}, {"Luca", "Greco"}}
+// demoNames are fictional names for the demo staff, in role order.
+var demoNames = map[string][2]string{roles.URP: {"Paola", "Conti"}, roles.Admin: {"Franca", "Neri"}}
 
-// DemoStaff are the demo staff accounts, one per role: demo.urp and demo.admin for the
-// platform's roles and demo.<module id> (demo.<module id>2, ... for further roles) for
-// each role a module declares.
+// demoModuleNames name the demo staff of module roles, in turn.
+var demoModuleNames = [][2]string{{"Marco", "Ferri"}, {"Elena", "Riva"}, {"Davide", "Sala"}, {"Sara", "Longo"}, {"Luca", "Greco"}}
+
+// DemoStaff are the demo staff accounts, one per role of the portal (the platform's
+// and the enabled modules'): the username is "demo." and the role id up to its first
+// underscore (demo.urp, demo.anagrafe, demo.admin), with a number added if two roles
+// would share it.
 func (a *App) DemoStaff() []DemoStaffMember {
-	out := []DemoStaffMember{{"demo.urp", "Paola", "Conti", roles.URP}}
-	for _, mod := range a.modules {
-		r, ok := mod.(services.Roles)
+	var out []DemoStaffMember
+	taken := map[string]bool{}
+	next := 0
+	for _, d := range a.roles {
+		base, _, _ := strings.Cut(d.ID, "_")
+		name := "demo." + base
+		for i := 2; taken[name]; i++ {
+			name = "demo." + base + strconv.Itoa(i)
+		}
+		taken[name] = true
+		n, ok := demoNames[d.ID]
 		if !ok {
-			continue
+			n = demoModuleNames[next%len(demoModuleNames)]
+			next++
 		}
-		for j, d := range r.Roles() {
-			name := "demo." + mod.Info().ID
-			if j > 0 {
-				name += strconv.Itoa(j + 1)
-			}
-			n := demoNames[(len(out)-1)%len(demoNames)]
-			out = append(out, DemoStaffMember{name, n[0], n[1], d.ID})
-		}
+		out = append(out, DemoStaffMember{name, n[0], n[1], d.ID})
 	}
-	return append(out, DemoStaffMember{"demo.admin", "Franca", "Neri", roles.Admin})
+	return out
 }
 
 // DemoCitizenUsername is the username of the demo citizen (Giulia Bianchi, the

@@ -22,6 +22,7 @@ package services
 import (
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 
 	"github.com/labstack/echo/v4"
@@ -171,6 +172,15 @@ type PersonalArea interface {
 // It must be idempotent.
 type DemoSeeder interface {
 	SeedDemo(ctx context.Context, db *gorm.DB) error
+}
+
+// Assets is implemented by modules that carry their page templates and messages in
+// their own package (an embed.FS) instead of under the portal's templates/ folder.
+// The file system holds <module id>/*.html pages (rendered as "<module id>/x.html",
+// with the portal's layouts and partials) and locales/<lang>/<module id>.yaml message
+// files, in every language; app.New refuses any other file.
+type Assets interface {
+	Assets() fs.FS
 }
 
 // Roles is implemented by modules whose staff pages need roles of their own. The
