@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -34,7 +35,9 @@ import (
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/idp"
+	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -60,6 +63,9 @@ type Options struct {
 	// FastCrypto makes password and client-secret hashing cheap. Tests only: it
 	// weakens stored hashes.
 	FastCrypto bool
+	// Jobs tunes the scheduled-job runner (tests set its clock); zero values take the
+	// defaults.
+	Jobs jobs.Options
 }
 
 // fastHash are argon2id parameters for tests (FastCrypto).
@@ -77,6 +83,9 @@ type App struct {
 	modules    []services.Module
 	migrations []*store.Migration
 	staffNav   []web.MenuItem
+	roles      roles.List
+	jobs       []jobs.Job
+	runner     *jobs.Runner
 	registry   *prometheus.Registry
 	version    string
 	outbox     *notify.Outbox
@@ -103,6 +112,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, anagrafe.Migrations()...)
 	m = append(m, feedback.Migrations()...)
 	m = append(m, cases.Migrations()...)
+	m = append(m, jobs.Migrations()...)
 	return m
 }
 
@@ -115,6 +125,22 @@ func Migrations(modules []services.Module) []*store.Migration {
 		}
 	}
 	return m
+}
+
+// Roles assembles the portal's staff roles: the platform's and those modules declare
+// (services.Roles). It refuses a role declared twice or malformed.
+func Roles(modules []services.Module) (roles.List, error) {
+	var declared [][]roles.Def
+	for _, m := range modules {
+		if r, ok := m.(services.Roles); ok {
+			declared = append(declared, r.Roles())
+		}
+	}
+	l, err := roles.Assemble(roles.Platform(), declared...)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return l, nil
 }
 
 // EnabledModules filters list by the configuration's modules.disabled.
@@ -147,6 +173,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err := a.checkModules(); err != nil {
 		return nil, err
 	}
+	assets, err := a.moduleAssets()
+	if err != nil {
+		return nil, err
+	}
+	if a.roles, err = Roles(a.modules); err != nil {
+		return nil, err
+	}
 	a.migrations = Migrations(a.modules)
 
 	a.db = o.DB
@@ -173,12 +206,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(err)
 	}
 
-	i18n, err := web.LoadI18n(templates.FS, "locales")
+	i18n, err := web.LoadI18n(templates.FS, "locales", assets...)
 	if err != nil {
 		return fail(err)
 	}
 	site := web.Site{Comune: cfg.Comune, BaseURL: strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), Dev: !cfg.Production()}
-	a.render, err = web.NewRenderer(templates.FS, i18n, site)
+	a.render, err = web.NewRenderer(templates.FS, i18n, site, assets...)
 	if err != nil {
 		return fail(err)
 	}
@@ -217,7 +250,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Secure: secure, TrustProxy: cfg.HTTP.TrustProxy, Metrics: a.registry, Static: staticFS,
 		CSRFExempt: csrfExempt, FormActionOrigins: formOrigins, OnSecurityEvent: a.securityEvent,
 	})
-	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n}
+	accOpts := accounts.Options{BaseURL: site.BaseURL, Issuer: cfg.Comune.Name, Log: log, Outbox: a.outbox, I18n: i18n, Roles: a.roles}
 	if a.fast {
 		accOpts.Hash = fastHash
 	}
@@ -237,7 +270,108 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(err)
 	}
 	a.render.SetMenu(a.headerMenu())
+	if err := a.collectJobs(o.Jobs); err != nil {
+		return fail(err)
+	}
 	return a, nil
+}
+
+// collectJobs gathers the platform's jobs and the modules' (services.Jobs) and builds
+// the runner that startBackground starts. A module's job names must start with
+// "<module id>/".
+func (a *App) collectJobs(opts jobs.Options) error {
+	a.jobs = a.platformJobs()
+	a.jobs = append(a.jobs, a.cases.Jobs()...) // deadline escalation of cases
+	for _, mod := range a.modules {
+		j, ok := mod.(services.Jobs)
+		if !ok {
+			continue
+		}
+		id := mod.Info().ID
+		for _, job := range j.Jobs() {
+			if !strings.HasPrefix(job.Name, id+"/") {
+				return fmt.Errorf("app: module %s: job %q must be named %s/<name>", id, job.Name, id)
+			}
+			a.jobs = append(a.jobs, job)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = a.log
+	}
+	r, err := jobs.NewRunner(a.db, a.jobs, opts)
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	a.runner = r
+	return nil
+}
+
+// platformJobs are the platform's own scheduled jobs.
+func (a *App) platformJobs() []jobs.Job {
+	return []jobs.Job{{
+		Name:     "platform/expired-sessions",
+		Schedule: jobs.Every(10 * time.Minute),
+		Run: func(ctx context.Context, _ time.Time) error {
+			st := &web.SessionStore{DB: a.db}
+			n, err := st.DeleteExpired(ctx)
+			if err != nil {
+				return fmt.Errorf("sessions: %w", err)
+			}
+			if n > 0 {
+				a.log.Info("expired sessions removed", "count", n)
+			}
+			if a.idp != nil {
+				n, err := a.idp.DeleteExpired(ctx)
+				if err != nil {
+					return fmt.Errorf("provider tokens: %w", err)
+				}
+				if n > 0 {
+					a.log.Info("expired tokens removed", "count", n)
+				}
+			}
+			return nil
+		},
+	}}
+}
+
+// JobRunner is the runner of the platform's and the modules' scheduled jobs; Serve
+// starts it (tests call RunOnce).
+func (a *App) JobRunner() *jobs.Runner { return a.runner }
+
+// Roles are the portal's staff roles: the platform's and the enabled modules'.
+func (a *App) Roles() roles.List { return a.roles }
+
+// moduleAssets returns the file systems of modules that carry their own templates and
+// messages (services.Assets), refusing any file not named after the module:
+// <id>/*.html, locales/<lang>/<id>.yaml.
+func (a *App) moduleAssets() ([]fs.FS, error) {
+	var out []fs.FS
+	for _, m := range a.modules {
+		as, ok := m.(services.Assets)
+		if !ok {
+			continue
+		}
+		id := m.Info().ID
+		fsys := as.Assets()
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			dir, name := path.Split(p)
+			switch {
+			case dir == id+"/" && path.Ext(name) == ".html":
+			case strings.HasPrefix(dir, "locales/") && strings.Count(dir, "/") == 2 && name == id+".yaml":
+			default:
+				return fmt.Errorf("app: module %s: asset %s is not %s/*.html or locales/<lang>/%s.yaml", id, p, id, id)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fsys)
+	}
+	return out, nil
 }
 
 // checkModules refuses two modules with one id, or an id that is not a URL segment.
@@ -360,11 +494,11 @@ func (a *App) IdP() *idp.Provider { return a.idp }
 // staff administration.
 func (a *App) mountPlatform() {
 	d := desk.Deps{Accounts: a.accounts, Render: a.render, Validate: a.validate, Comune: a.cfg.Comune, Log: a.log, DB: a.db}
-	desk.Mount(web.NewRoutes(a.echo, desk.DeskPath, a.requireRole(accounts.RoleURP)), d)
-	desk.MountStaff(web.NewRoutes(a.echo, desk.StaffPath, a.requireRole(accounts.RoleAdmin)), d)
+	desk.Mount(web.NewRoutes(a.echo, desk.DeskPath, a.requireRole(roles.URP)), d)
+	desk.MountStaff(web.NewRoutes(a.echo, desk.StaffPath, a.requireRole(roles.Admin)), d)
 	a.staffNav = append(a.staffNav,
-		web.MenuItem{Label: "accounts.desk.nav", Href: desk.DeskPath, Roles: []string{accounts.RoleURP}},
-		web.MenuItem{Label: "accounts.staff.nav", Href: desk.StaffPath, Roles: []string{accounts.RoleAdmin}},
+		web.MenuItem{Label: "accounts.desk.nav", Href: desk.DeskPath, Roles: []string{roles.URP}},
+		web.MenuItem{Label: "accounts.staff.nav", Href: desk.StaffPath, Roles: []string{roles.Admin}},
 	)
 }
 
@@ -428,9 +562,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// startBackground runs the periodic jobs of this process: expired-session cleanup
-// (and, as the platform grows, the mail worker). Every job is safe to run in several
-// replicas at once.
+// startBackground starts this process's background work: the mail worker and the
+// scheduled-job runner (which, among others, removes expired sessions and tokens).
+// Both are safe to run in several replicas at once; both stop when ctx is cancelled.
 func (a *App) startBackground(ctx context.Context) {
 	if a.sender != nil {
 		w := notify.NewWorker(a.db, a.sender, notify.WorkerOptions{Logger: a.log.With("worker", "mail")})
@@ -445,27 +579,8 @@ func (a *App) startBackground(ctx context.Context) {
 	a.bgWG.Add(1)
 	go func() {
 		defer a.bgWG.Done()
-		st := &web.SessionStore{DB: a.db}
-		t := time.NewTicker(10 * time.Minute)
-		defer t.Stop()
-		for {
-			if n, err := st.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("session cleanup failed", "err", err)
-			} else if n > 0 {
-				a.log.Info("expired sessions removed", "count", n)
-			}
-			if a.idp != nil {
-				if n, err := a.idp.DeleteExpired(ctx); err != nil && ctx.Err() == nil {
-					a.log.Warn("token cleanup failed", "err", err)
-				} else if n > 0 {
-					a.log.Info("expired tokens removed", "count", n)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		if err := a.runner.Run(ctx); err != nil {
+			a.log.Error("job runner stopped", "err", err)
 		}
 	}()
 }

@@ -2,19 +2,16 @@ package app_test
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/apptest"
@@ -25,130 +22,6 @@ import (
 	"github.com/comuni-italiani/sportello/services"
 	"github.com/comuni-italiani/sportello/services/urp"
 )
-
-// probe is a module written the way a newcomer would: it proves that routes,
-// migrations, the catalogue entry and the back-office menu all come from Mount alone.
-type probe struct{ db *gorm.DB }
-
-type probeItem struct {
-	ID   int64 `gorm:"primaryKey"`
-	Name string
-}
-
-func (probeItem) TableName() string { return "probe_items" }
-
-func (*probe) Info() services.Info {
-	return services.Info{ID: "prova", Title: "privacy.cookies_title", Summary: "privacy.cookie_lang",
-		Description: "privacy.data_text", Area: services.AreaTributi, NeedsLogin: true, Start: "elenco"}
-}
-
-func (p *probe) Mount(m *services.Mount) error {
-	p.db = m.DB
-	m.Public.GET("/elenco", func(c echo.Context) error {
-		var n int64
-		if err := p.db.Model(&probeItem{}).Count(&n).Error; err != nil {
-			return err
-		}
-		return c.String(http.StatusOK, fmt.Sprintf("items=%d", n))
-	})
-	m.Public.POST("/aggiungi", func(c echo.Context) error {
-		if err := p.db.Create(&probeItem{Name: c.FormValue("name")}).Error; err != nil {
-			return err
-		}
-		return web.Redirect(c, "/servizi/prova/elenco")
-	})
-	m.Public.GET("/panico", func(echo.Context) error { panic("secret internal detail") })
-	m.Citizen.GET("/mio", func(c echo.Context) error { return c.String(http.StatusOK, "ciao "+web.CurrentViewer(c).FiscalCode) })
-	m.Staff.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, "staff") })
-	m.Staff.GET("/solo-anagrafe", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }, m.RequireRole("anagrafe_officer"))
-	return nil
-}
-
-func (*probe) Migrations() []*store.Migration {
-	return []*store.Migration{{ID: "prova/0001_items", Migrate: func(tx *gorm.DB) error {
-		type probeItem struct {
-			ID   int64 `gorm:"primaryKey"`
-			Name string
-		}
-		return tx.AutoMigrate(&probeItem{})
-	}}}
-}
-
-func (*probe) StaffNav() []web.MenuItem {
-	return []web.MenuItem{{Label: "privacy.cookies_title", Href: "/backoffice/prova/", Roles: []string{"anagrafe_officer"}}}
-}
-
-func modules() []services.Module { return []services.Module{urp.New(), &probe{}} }
-
-func TestModuleContract(t *testing.T) {
-	t.Parallel()
-	apptest.Each(t, apptest.Options{NewModules: modules}, func(t *testing.T, s *apptest.Server) {
-		c := s.Client()
-		cat := c.Get("/servizi")
-		if cat.Status != 200 || !strings.Contains(cat.Body, `href="/servizi/prova"`) || !strings.Contains(cat.Body, "Tributi, finanze e contravvenzioni") {
-			t.Fatalf("catalogue lacks the module or its area: %d", cat.Status)
-		}
-		sheet := c.Get("/servizi/prova")
-		if sheet.Status != 200 || !strings.Contains(sheet.Body, `href="/servizi/prova/elenco"`) || !strings.Contains(sheet.Body, "Accedere con SPID") {
-			t.Fatalf("service sheet: %d", sheet.Status)
-		}
-		if r := c.Get("/servizi/prova/elenco"); r.Body != "items=0" {
-			t.Fatalf("module route over its migrated table: %q", r.Body)
-		}
-		if r := c.PostForm("/servizi/prova/aggiungi", url.Values{"name": {"x"}}); r.Status != http.StatusSeeOther {
-			t.Fatalf("form post: %d", r.Status)
-		}
-		if r := c.Get("/servizi/prova/elenco"); r.Body != "items=1" {
-			t.Fatalf("after insert: %q", r.Body)
-		}
-		// Guards: anonymous is sent to login, a citizen cannot enter the back office,
-		// staff without the role cannot reach the role's page, and the menu follows roles.
-		if r := c.Get("/servizi/prova/mio"); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/auth/login?next=") {
-			t.Fatalf("anonymous citizen page: %d %s", r.Status, r.Header.Get("Location"))
-		}
-		s.LoginAs(c, web.Viewer{Kind: "citizen", ID: "c1", FiscalCode: "BNCGLI85C52L219Z"})
-		if r := c.Get("/servizi/prova/mio"); r.Body != "ciao BNCGLI85C52L219Z" {
-			t.Fatalf("citizen page: %q", r.Body)
-		}
-		if r := c.Get("/backoffice/prova/"); r.Status != http.StatusForbidden {
-			t.Fatalf("citizen in back office: %d", r.Status)
-		}
-		staff := s.Client()
-		s.LoginAs(staff, web.Viewer{Kind: "staff", ID: "op", Roles: []string{"urp_operator"}})
-		if r := staff.Get("/backoffice/prova/solo-anagrafe"); r.Status != http.StatusForbidden {
-			t.Fatalf("staff without role: %d", r.Status)
-		}
-		nav := s.App.StaffNav()
-		if !slices.ContainsFunc(nav, func(m web.MenuItem) bool { return m.Href == "/backoffice/prova/" }) {
-			t.Fatalf("staff nav: %+v", nav)
-		}
-		officer := s.Client()
-		s.LoginAs(officer, web.Viewer{Kind: "staff", ID: "off", Roles: []string{"anagrafe_officer"}})
-		if r := officer.Get("/backoffice/prova/solo-anagrafe"); r.Status != 200 {
-			t.Fatalf("officer: %d", r.Status)
-		}
-		// The back-office menu shows each staff member only their roles' entries.
-		dash := officer.Get("/backoffice")
-		if dash.Status != 200 || !strings.Contains(dash.Body, `href="/backoffice/prova/"`) || strings.Contains(dash.Body, `href="/backoffice/urp/"`) {
-			t.Fatalf("officer dashboard menu: %d", dash.Status)
-		}
-		if strings.Contains(dash.Body, "Uffici con avviso attivo") {
-			t.Fatal("a figure of another role's module is on the dashboard")
-		}
-		if d := staff.Get("/backoffice"); !strings.Contains(d.Body, "Uffici con avviso attivo") {
-			t.Fatal("module figures missing from the URP operator's dashboard")
-		}
-		if r := officer.Get("/backoffice/audit"); r.Status != http.StatusForbidden {
-			t.Fatalf("audit log is for admins: %d", r.Status)
-		}
-		// Each refusal above is a security event in the audit log, with who tried.
-		var denied []audit.Event
-		s.DB.Where("action = ? AND outcome = ?", "security.access_denied", audit.Denied).Order("id").Find(&denied)
-		if len(denied) != 3 || denied[0].ActorID != "c1" || denied[0].SubjectCF != "BNCGLI85C52L219Z" || denied[1].ActorID != "op" || denied[2].ActorID != "off" {
-			t.Fatalf("access refusals audited: %+v", denied)
-		}
-	})
-}
 
 func TestDisabledModule(t *testing.T) {
 	t.Parallel()

@@ -12,14 +12,24 @@ import (
 	"github.com/comuni-italiani/sportello/services"
 )
 
+// areaSection is a personal-area section as the page shows it: the module's own, or,
+// when the module failed, a section under the module's title that says so.
+type areaSection struct {
+	services.AreaSection
+	// Failed says the module could not load the citizen's records; the page shows a
+	// notice in this section only.
+	Failed bool
+}
+
 // personalArea is the citizen's home after login: the profile from the identity
 // claims and, from each module implementing services.PersonalArea, the citizen's own
-// records (certificates, cases, appointments).
+// records (certificates, cases, appointments). A module that fails (or is too slow)
+// costs its own section, not the page.
 func (a *App) personalArea(c echo.Context) error {
 	v := web.CurrentViewer(c)
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
-	var sections []services.AreaSection
+	var sections []areaSection
 	for _, m := range a.modules {
 		pa, ok := m.(services.PersonalArea)
 		if !ok {
@@ -27,16 +37,28 @@ func (a *App) personalArea(c echo.Context) error {
 		}
 		s, err := pa.PersonalArea(ctx, v.FiscalCode, web.Lang(c))
 		if err != nil {
-			return err
+			if c.Request().Context().Err() != nil {
+				return err // the visitor went away: nothing to show
+			}
+			a.log.ErrorContext(ctx, "personal area section failed", "module", m.Info().ID, "err", err,
+				"request_id", web.RequestID(c))
+			sections = append(sections, areaSection{AreaSection: services.AreaSection{Title: m.Info().Title}, Failed: true})
+			continue
 		}
-		sections = append(sections, s...)
+		for _, x := range s {
+			sections = append(sections, areaSection{AreaSection: x})
+		}
 	}
 	if len(a.cases.Modules()) > 0 {
 		s, err := a.casesArea(ctx, v.FiscalCode, web.Lang(c))
 		if err != nil {
-			return err
+			if c.Request().Context().Err() != nil {
+				return err
+			}
+			a.log.ErrorContext(ctx, "personal area section failed", "module", "cases", "err", err,
+				"request_id", web.RequestID(c))
 		}
-		sections = append(sections, s)
+		sections = append(sections, areaSection{AreaSection: s, Failed: err != nil})
 	}
 	return a.render.Render(c, http.StatusOK, "area/index.html", map[string]any{
 		"Profile": auth.CurrentProfile(c), "Sections": sections,

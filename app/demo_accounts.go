@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp/totp"
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/roles"
 )
 
 // DemoPassword is the password of every demo account. Demo accounts exist only in
@@ -20,13 +23,38 @@ const DemoPassword = "Valdoria-Demo-2026"
 // demoActor marks demo accounts (created_by) so production can refuse them.
 const demoActor = "demo"
 
-// DemoStaff are the demo staff accounts, one per role.
-var DemoStaff = []struct{ Username, Given, Family, Role string }{
-	{"demo.urp", "Paola", "Conti", accounts.RoleURP},
-	{"demo.anagrafe", "Marco", "Ferri", accounts.RoleAnagrafe},
-	{"demo.sociale", "Elena", "Riva", accounts.RoleSocial},
-	{"demo.mobilita", "Davide", "Sala", accounts.RoleMobility},
-	{"demo.admin", "Franca", "Neri", accounts.RoleAdmin},
+// DemoStaffMember is one demo staff account.
+type DemoStaffMember struct{ Username, Given, Family, Role string }
+
+// demoNames are fictional names for the demo staff, in role order.
+var demoNames = map[string][2]string{roles.URP: {"Paola", "Conti"}, roles.Admin: {"Franca", "Neri"}}
+
+// demoModuleNames name the demo staff of module roles, in turn.
+var demoModuleNames = [][2]string{{"Marco", "Ferri"}, {"Elena", "Riva"}, {"Davide", "Sala"}, {"Sara", "Longo"}, {"Luca", "Greco"}}
+
+// DemoStaff are the demo staff accounts, one per role of the portal (the platform's
+// and the enabled modules'): the username is "demo." and the role id up to its first
+// underscore (demo.urp, demo.anagrafe, demo.admin), with a number added if two roles
+// would share it.
+func (a *App) DemoStaff() []DemoStaffMember {
+	var out []DemoStaffMember
+	taken := map[string]bool{}
+	next := 0
+	for _, d := range a.roles {
+		base, _, _ := strings.Cut(d.ID, "_")
+		name := "demo." + base
+		for i := 2; taken[name]; i++ {
+			name = "demo." + base + strconv.Itoa(i)
+		}
+		taken[name] = true
+		n, ok := demoNames[d.ID]
+		if !ok {
+			n = demoModuleNames[next%len(demoModuleNames)]
+			next++
+		}
+		out = append(out, DemoStaffMember{name, n[0], n[1], d.ID})
+	}
+	return out
 }
 
 // DemoCitizenUsername is the username of the demo citizen (Giulia Bianchi, the
@@ -62,7 +90,7 @@ func (a *App) seedDemoAccounts(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "Demo accounts (password %q for all; demo only, refused in production):\n", DemoPassword)
 	fmt.Fprintf(w, "  citizen  %-16s Giulia Bianchi, codice fiscale %s\n", DemoCitizenUsername, anagrafe.DemoCitizenCF)
-	for _, s := range DemoStaff {
+	for _, s := range a.DemoStaff() {
 		secret, err := a.demoStaff(ctx, s.Username, s.Given, s.Family, s.Role)
 		if err != nil {
 			return fmt.Errorf("demo staff %s: %w", s.Username, err)
@@ -112,7 +140,7 @@ func (a *App) demoStaff(ctx context.Context, username, given, family, role strin
 // DemoCodes writes the current TOTP code of every demo staff account.
 func (a *App) DemoCodes(ctx context.Context, w io.Writer) error {
 	now := time.Now()
-	for _, s := range DemoStaff {
+	for _, s := range a.DemoStaff() {
 		var secret string
 		if err := a.db.WithContext(ctx).Table("accounts").Where("username = ? AND created_by = ?", s.Username, demoActor).
 			Pluck("totp_secret", &secret).Error; err != nil {

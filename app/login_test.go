@@ -15,6 +15,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/codicefiscale"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/config"
 )
@@ -161,7 +162,7 @@ func TestStaffLoginWithTOTP(t *testing.T) {
 		ctx := context.Background()
 		acc := s.App.Accounts()
 		st, cred, err := acc.CreateStaff(ctx, "admin", accounts.StaffInput{Username: "m.ferri", GivenName: "Marco",
-			FamilyName: "Ferri", Email: "m.ferri@comune.valdoria.example", Roles: []string{accounts.RoleURP}})
+			FamilyName: "Ferri", Email: "m.ferri@comune.valdoria.example", Roles: []string{roles.URP}})
 		if err != nil {
 			t.Fatal(err)
 		}

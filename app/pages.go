@@ -109,14 +109,8 @@ func (a *App) readyz(c echo.Context) error {
 // securityEvent records a refusal in the audit log, with whoever was logged in. A
 // failure to record is logged, not shown: the refusal stands either way.
 func (a *App) securityEvent(c echo.Context, action string, details map[string]any) {
-	e := audit.Entry{Action: action, Outcome: audit.Denied, IP: c.RealIP(),
-		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Details: details}
-	if v := web.CurrentViewer(c); v != nil {
-		e.ActorKind, e.ActorID, e.SubjectCF = audit.ActorCitizen, v.ID, v.FiscalCode
-		if v.Kind == "staff" {
-			e.ActorKind, e.SubjectCF = audit.ActorStaff, ""
-		}
-	}
+	e := web.AuditEntry(c, action)
+	e.Outcome, e.Details = audit.Denied, details
 	if err := audit.Record(c.Request().Context(), a.db, e); err != nil {
 		a.log.Error("audit of a refusal failed", "action", action, "err", err)
 	}

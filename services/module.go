@@ -21,6 +21,7 @@ package services
 import (
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 
 	"github.com/labstack/echo/v4"
@@ -172,6 +173,15 @@ type DemoSeeder interface {
 	SeedDemo(ctx context.Context, db *gorm.DB) error
 }
 
+// Assets is implemented by modules that carry their page templates and messages in
+// their own package (an embed.FS) instead of under the portal's templates/ folder.
+// The file system holds <module id>/*.html pages (rendered as "<module id>/x.html",
+// with the portal's layouts and partials) and locales/<lang>/<module id>.yaml message
+// files, in every language; app.New refuses any other file.
+type Assets interface {
+	Assets() fs.FS
+}
+
 // Roles is implemented by modules whose staff pages need roles of their own. The
 // portal's role list (offered and accepted by the staff administration) is the
 // platform's roles and every enabled module's. Export one constant per role id in the
@@ -201,10 +211,13 @@ type Command struct {
 	Run func(ctx context.Context, env *CommandEnv, args []string) error
 }
 
-// CommandEnv is what a command may use: the migrated database, the configuration and
-// its own section, a logger and the console.
+// CommandEnv is what a command may use: the database (opened on demand, so that
+// offline commands need none), the configuration and the module's own section, a
+// logger and the console.
 type CommandEnv struct {
-	DB       *gorm.DB
+	// OpenDB opens the database and checks its schema is current (the caller runs
+	// `sportello migrate` otherwise). It is closed when the command returns.
+	OpenDB   func(ctx context.Context) (*gorm.DB, error)
 	Config   config.Config
 	Log      *slog.Logger
 	Stdout   io.Writer

@@ -52,6 +52,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -77,18 +78,10 @@ const (
 	StatusBlocked Status = "blocked"
 )
 
-// Staff roles. An administrator holds every role (web.Viewer.HasRole).
-const (
-	RoleURP       = "urp_operator"
-	RoleAnagrafe  = "anagrafe_officer"
-	RoleSocial    = "social_officer"
-	RoleMobility  = "mobility_officer"
-	RoleAdmin     = "admin"
-	roleSeparator = " "
-)
-
-// Roles lists every staff role, in the order forms show them.
-var Roles = []string{RoleURP, RoleAnagrafe, RoleSocial, RoleMobility, RoleAdmin}
+// roleSeparator joins an account's roles in its roles column. The roles themselves are
+// named in app/roles (platform) and in each module (services.Roles); the service
+// accepts those of Options.Roles. An administrator holds every role.
+const roleSeparator = " "
 
 // Identity documents the desk accepts.
 const (
@@ -145,7 +138,7 @@ func (a *Account) FullName() string {
 
 // HasRole reports whether the account holds role (administrators hold every role).
 func (a *Account) HasRole(role string) bool {
-	return slices.Contains(a.Roles, role) || slices.Contains(a.Roles, RoleAdmin)
+	return slices.Contains(a.Roles, role) || slices.Contains(a.Roles, roles.Admin)
 }
 
 // Locked reports whether the username is locked at now.
@@ -236,6 +229,10 @@ type Options struct {
 	Issuer string
 	// ResetTTL is how long a password reset link works (default 1 hour).
 	ResetTTL time.Duration
+	// Roles are the staff roles the portal assembled (platform and modules), in the
+	// order forms show them; staff accounts may hold only these. Default: the
+	// platform's own roles.
+	Roles roles.List
 }
 
 // DefaultActivationTTL is how long an activation code works unless configured.
@@ -271,6 +268,9 @@ func New(db *gorm.DB, o Options) *Service {
 	if o.Hash == (HashParams{}) {
 		o.Hash = DefaultHashParams
 	}
+	if o.Roles == nil {
+		o.Roles, _ = roles.Assemble(roles.Platform()) // the platform's list is valid
+	}
 	if o.Issuer == "" {
 		o.Issuer = "Sportello del Cittadino"
 	}
@@ -281,6 +281,9 @@ func New(db *gorm.DB, o Options) *Service {
 	}
 	return &Service{db: db, o: o, log: log, hashSem: make(chan struct{}, max(runtime.NumCPU(), 1))}
 }
+
+// Roles are the staff roles accounts may hold, in form order.
+func (s *Service) Roles() roles.List { return s.o.Roles }
 
 // now is the service's clock in UTC, at the database's precision.
 func (s *Service) now() time.Time { return s.o.Now().UTC().Truncate(time.Microsecond) }

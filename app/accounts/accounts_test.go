@@ -11,6 +11,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 )
 
@@ -358,7 +359,7 @@ func TestStaffTOTPActivationAndReplay(t *testing.T) {
 	storetest.Each(t, migrations(), func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)
 		a, cred, err := e.svc.CreateStaff(e.ctx, "admin1", accounts.StaffInput{Username: "L.Verdi", GivenName: "Lucia",
-			FamilyName: "Verdi", Email: "l.verdi@comune.example", Roles: []string{accounts.RoleAnagrafe, accounts.RoleURP}})
+			FamilyName: "Verdi", Email: "l.verdi@comune.example", Roles: []string{roleAnagrafe, roles.URP}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -583,7 +584,7 @@ func TestStaffAdministration(t *testing.T) {
 	storetest.Each(t, migrations(), func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)
 		admin, _, err := e.svc.CreateStaff(e.ctx, "system:cli", accounts.StaffInput{Username: "admin1", GivenName: "Ada",
-			FamilyName: "Neri", Email: "ada@comune.example", Roles: []string{accounts.RoleAdmin}})
+			FamilyName: "Neri", Email: "ada@comune.example", Roles: []string{roles.Admin}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -592,7 +593,7 @@ func TestStaffAdministration(t *testing.T) {
 		}
 		var ie *accounts.InputError
 		_, _, err = e.svc.CreateStaff(e.ctx, "admin1", accounts.StaffInput{Username: "admin1", GivenName: "A", FamilyName: "B",
-			Email: "b@comune.example", Roles: []string{accounts.RoleURP}})
+			Email: "b@comune.example", Roles: []string{roles.URP}})
 		if !errors.As(err, &ie) || ie.Fields["username"] != "accounts.staff.username_taken" {
 			t.Fatalf("duplicate username: %v", err)
 		}
@@ -601,13 +602,13 @@ func TestStaffAdministration(t *testing.T) {
 			t.Fatalf("bad staff input: %v", err)
 		}
 		op, _, err := e.svc.CreateStaff(e.ctx, "admin1", accounts.StaffInput{Username: "op1", GivenName: "Olga",
-			FamilyName: "Pace", Email: "op1@comune.example", Roles: []string{accounts.RoleURP}})
+			FamilyName: "Pace", Email: "op1@comune.example", Roles: []string{roles.URP}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantErr(t, e.svc.UpdateStaff(e.ctx, "admin1", admin.ID, []string{accounts.RoleURP}, true), accounts.ErrSelfChange)
-		wantErr(t, e.svc.UpdateStaff(e.ctx, "admin1", admin.ID, []string{accounts.RoleAdmin}, false), accounts.ErrSelfChange)
-		if err := e.svc.UpdateStaff(e.ctx, "admin1", op.ID, []string{accounts.RoleSocial, accounts.RoleURP}, false); err != nil {
+		wantErr(t, e.svc.UpdateStaff(e.ctx, "admin1", admin.ID, []string{roles.URP}, true), accounts.ErrSelfChange)
+		wantErr(t, e.svc.UpdateStaff(e.ctx, "admin1", admin.ID, []string{roles.Admin}, false), accounts.ErrSelfChange)
+		if err := e.svc.UpdateStaff(e.ctx, "admin1", op.ID, []string{roleSocial, roles.URP}, false); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := e.svc.Get(e.ctx, op.ID)
@@ -622,7 +623,7 @@ func TestStaffAdministration(t *testing.T) {
 			t.Fatalf("reactivated without a password: %s", got.Status)
 		}
 		citizen := e.register(mario())
-		wantErr(t, e.svc.UpdateStaff(e.ctx, "admin1", citizen.ID, []string{accounts.RoleAdmin}, true), accounts.ErrNotFound)
+		wantErr(t, e.svc.UpdateStaff(e.ctx, "admin1", citizen.ID, []string{roles.Admin}, true), accounts.ErrNotFound)
 		if len(e.events(accounts.ActStaffUpdate)) != 2 {
 			t.Fatal("staff updates not audited")
 		}

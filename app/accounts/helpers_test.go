@@ -14,6 +14,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 )
@@ -76,7 +77,7 @@ type env struct {
 func newEnv(t *testing.T, db *gorm.DB) *env {
 	clk := newClock()
 	svc := accounts.New(db, accounts.Options{Now: clk.Now, Hash: fastHash, BaseURL: "https://servizi.comune.example/",
-		Outbox: notify.NewOutbox(nil), I18n: messages(t), Issuer: "Comune di Valdoria"})
+		Outbox: notify.NewOutbox(nil), I18n: messages(t), Issuer: "Comune di Valdoria", Roles: testRoles})
 	return &env{t: t, db: db, clk: clk, svc: svc, ctx: context.Background()}
 }
 
@@ -155,3 +156,21 @@ func wantErr(t *testing.T, got, want error) {
 		t.Fatalf("error = %v, want %v", got, want)
 	}
 }
+
+// Module roles of a portal with a registry and a social-services module.
+const (
+	roleAnagrafe = "anagrafe_officer"
+	roleSocial   = "social_officer"
+)
+
+// testRoles is the role list such a portal assembles.
+var testRoles = func() roles.List {
+	l, err := roles.Assemble(roles.Platform(), []roles.Def{
+		{ID: roleAnagrafe, Title: "accounts.role.urp_operator", Description: "accounts.role_desc.urp_operator"},
+		{ID: roleSocial, Title: "accounts.role.urp_operator", Description: "accounts.role_desc.urp_operator"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -38,7 +39,7 @@ type StaffInput struct {
 	Phone                 string
 	// FiscalCode is optional for staff.
 	FiscalCode string
-	// Roles are among Roles; at least one.
+	// Roles are among the service's Roles; at least one.
 	Roles []string
 }
 
@@ -295,16 +296,17 @@ func (s *Service) DeskResetPassword(ctx context.Context, actor string, accountID
 	return cred, err
 }
 
-// normalizeRoles keeps known roles, once each, in the order of Roles.
-func normalizeRoles(in []string) ([]string, bool) {
+// normalizeRoles keeps known roles, once each, in the order of Options.Roles, and
+// reports false when in names a role the portal does not know.
+func (s *Service) normalizeRoles(in []string) ([]string, bool) {
 	var out []string
-	for _, r := range Roles {
-		if slices.Contains(in, r) {
-			out = append(out, r)
+	for _, id := range s.o.Roles.IDs() {
+		if slices.Contains(in, id) {
+			out = append(out, id)
 		}
 	}
 	for _, r := range in {
-		if !slices.Contains(Roles, r) {
+		if !s.o.Roles.Has(r) {
 			return out, false
 		}
 	}
@@ -342,7 +344,7 @@ func (s *Service) CreateStaff(ctx context.Context, actor string, in StaffInput) 
 		}
 		cf = &c
 	}
-	roles, ok := normalizeRoles(in.Roles)
+	roles, ok := s.normalizeRoles(in.Roles)
 	switch {
 	case !ok:
 		errs["roles"] = "validation.oneof"
@@ -385,23 +387,23 @@ func (s *Service) CreateStaff(ctx context.Context, actor string, in StaffInput) 
 // active=false blocks it (reason ReasonDeactivated), active=true unblocks it. An
 // administrator cannot deactivate themselves or drop their own admin role
 // (ErrSelfChange). Accounts that are not staff get ErrNotFound.
-func (s *Service) UpdateStaff(ctx context.Context, actor string, accountID int64, roles []string, active bool) error {
+func (s *Service) UpdateStaff(ctx context.Context, actor string, accountID int64, want []string, active bool) error {
 	r, err := s.row(ctx, s.db, "id = ? AND kind = ?", accountID, string(KindStaff))
 	if err != nil {
 		return err
 	}
-	roles, ok := normalizeRoles(roles)
+	ids, ok := s.normalizeRoles(want)
 	switch {
 	case !ok:
 		return inputErr("roles", "validation.oneof")
-	case len(roles) == 0:
+	case len(ids) == 0:
 		return inputErr("roles", "accounts.staff.roles_required")
 	}
 	before := strings.Fields(r.Roles)
-	if normalizeUsername(actor) == r.Username && (!active || (slices.Contains(before, RoleAdmin) && !slices.Contains(roles, RoleAdmin))) {
+	if normalizeUsername(actor) == r.Username && (!active || (slices.Contains(before, roles.Admin) && !slices.Contains(ids, roles.Admin))) {
 		return ErrSelfChange
 	}
-	upd := map[string]any{"roles": strings.Join(roles, roleSeparator), "updated_at": s.now()}
+	upd := map[string]any{"roles": strings.Join(ids, roleSeparator), "updated_at": s.now()}
 	blocked := r.Status == string(StatusBlocked)
 	switch {
 	case active && blocked:
@@ -419,6 +421,6 @@ func (s *Service) UpdateStaff(ctx context.Context, actor string, accountID int64
 			return ErrWrongState // changed meanwhile: reload and retry
 		}
 		return tx.audit(staffActor(actor), ActStaffUpdate, r, "", map[string]any{
-			"roles_before": before, "roles": roles, "active": active, "was_active": !blocked})
+			"roles_before": before, "roles": ids, "active": active, "was_active": !blocked})
 	})
 }

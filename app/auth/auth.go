@@ -214,10 +214,9 @@ func (rp *RP) start(c echo.Context) error {
 
 // refuse records a security event and answers with a clear page.
 func (rp *RP) refuse(c echo.Context, action, key string, status int, details map[string]any, err error) error {
-	if aerr := audit.Record(c.Request().Context(), rp.o.DB, audit.Entry{
-		ActorKind: audit.ActorAnon, Action: action, Outcome: audit.Denied, IP: c.RealIP(),
-		RequestID: c.Response().Header().Get(echo.HeaderXRequestID), Details: details,
-	}); aerr != nil {
+	e := web.AuditEntryFor(c, nil, action)
+	e.Outcome, e.Details = audit.Denied, details
+	if aerr := audit.Record(c.Request().Context(), rp.o.DB, e); aerr != nil {
 		return aerr
 	}
 	return &web.Error{Status: status, Key: key, Err: err}
@@ -294,13 +293,9 @@ func (rp *RP) callback(c echo.Context) error {
 	sm.Put(ctx, sessionIDToken, rawID)
 	sm.Put(ctx, sessionProvider, p.cfg.ID)
 	sm.Put(ctx, sessionProfile, string(pb))
-	kind := audit.ActorCitizen
-	if v.Kind == "staff" {
-		kind = audit.ActorStaff
-	}
-	if err := audit.Record(ctx, rp.o.DB, audit.Entry{ActorKind: kind, ActorID: v.ID, Action: "auth.session_login",
-		SubjectCF: v.FiscalCode, IP: c.RealIP(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
-		Details: map[string]any{"provider": p.cfg.ID}}); err != nil {
+	e := web.AuditEntryFor(c, v, "auth.session_login")
+	e.SubjectCF, e.Details = v.FiscalCode, map[string]any{"provider": p.cfg.ID}
+	if err := audit.Record(ctx, rp.o.DB, e); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, landing(v, pend.Next))
@@ -381,12 +376,9 @@ func (rp *RP) logout(c echo.Context) error {
 	idToken := sm.GetString(ctx, sessionIDToken)
 	p := rp.byID[sm.GetString(ctx, sessionProvider)]
 	if v != nil {
-		kind := audit.ActorCitizen
-		if v.Kind == "staff" {
-			kind = audit.ActorStaff
-		}
-		if err := audit.Record(ctx, rp.o.DB, audit.Entry{ActorKind: kind, ActorID: v.ID, Action: "auth.session_logout",
-			SubjectCF: v.FiscalCode, IP: c.RealIP(), RequestID: c.Response().Header().Get(echo.HeaderXRequestID)}); err != nil {
+		e := web.AuditEntryFor(c, v, "auth.session_logout")
+		e.SubjectCF = v.FiscalCode
+		if err := audit.Record(ctx, rp.o.DB, e); err != nil {
 			return err
 		}
 	}

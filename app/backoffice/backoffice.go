@@ -1,5 +1,5 @@
 // Package backoffice is the staff shell: the dashboard with every module's figures,
-// the audit log viewer and the development mailbox. Module pages live under
+// the audit log viewer, the development mailbox and the scheduled jobs' state. Module pages live under
 // /backoffice/<module>; this package owns /backoffice itself and the platform's pages.
 // The app mounts it behind the staff guard, which also supplies the menu assembled
 // from the modules' StaffNav entries.
@@ -19,13 +19,12 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/feedback"
+	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
 )
-
-// RoleAdmin may read the audit log and the development mailbox.
-const RoleAdmin = "admin"
 
 // Deps are what the shell needs.
 type Deps struct {
@@ -49,18 +48,20 @@ func Mount(r *web.Routes, d Deps) *Shell {
 	s := &Shell{d: d}
 	r.GET("", s.dashboard)
 	r.GET("/", s.dashboard)
-	admin := r.Group("", d.RequireRole(RoleAdmin))
+	admin := r.Group("", d.RequireRole(roles.Admin))
 	admin.GET("/audit", s.audit)
 	admin.GET("/posta", s.mailbox)
 	admin.GET("/posta/:id", s.mail)
+	admin.GET("/lavori", s.jobs)
 	return s
 }
 
 // Nav is the shell's own entries in the back-office menu.
 func Nav() []web.MenuItem {
 	return []web.MenuItem{
-		{Label: "backoffice.audit.nav", Href: "/backoffice/audit", Roles: []string{RoleAdmin}},
-		{Label: "backoffice.mail.nav", Href: "/backoffice/posta", Roles: []string{RoleAdmin}},
+		{Label: "backoffice.audit.nav", Href: "/backoffice/audit", Roles: []string{roles.Admin}},
+		{Label: "backoffice.mail.nav", Href: "/backoffice/posta", Roles: []string{roles.Admin}},
+		{Label: "backoffice.jobs.nav", Href: "/backoffice/lavori", Roles: []string{roles.Admin}},
 	}
 }
 
@@ -82,7 +83,7 @@ func (s *Shell) dashboard(c echo.Context) error {
 			}
 		}
 	}
-	if counts, err := notify.Stats(ctx, s.d.DB); err == nil && v.HasRole(RoleAdmin) {
+	if counts, err := notify.Stats(ctx, s.d.DB); err == nil && v.HasRole(roles.Admin) {
 		stats = append(stats,
 			services.Stat{Label: "backoffice.mail.pending", Value: counts[notify.StatusPending] + counts[notify.StatusSending], Href: "/backoffice/posta?status=pending"},
 			services.Stat{Label: "backoffice.mail.failed", Value: counts[notify.StatusFailed], Href: "/backoffice/posta?status=failed"})
@@ -91,7 +92,7 @@ func (s *Shell) dashboard(c echo.Context) error {
 		}
 	}
 	var ratings []feedback.Summary
-	if v.HasRole(RoleAdmin) {
+	if v.HasRole(roles.Admin) {
 		if r, err := feedback.Summaries(ctx, s.d.DB); err == nil {
 			ratings = r
 		}
@@ -176,6 +177,31 @@ func (s *Shell) mailbox(c echo.Context) error {
 		"Messages": recs, "Total": total, "Status": string(st), "Statuses": notify.Statuses(),
 		"Holding": s.d.Outbox != nil && s.d.Outbox.Holding(),
 	})
+}
+
+// jobs lists every scheduled job with its last run, next run, attempts and last
+// error, failing ones first (admins only).
+func (s *Shell) jobs(c echo.Context) error {
+	list, err := jobs.List(c.Request().Context(), s.d.DB, time.Now())
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(list, func(a, b jobs.State) int {
+		switch {
+		case a.Failing() == b.Failing():
+			return 0
+		case a.Failing():
+			return -1
+		}
+		return 1
+	})
+	failing := 0
+	for _, j := range list {
+		if j.Failing() {
+			failing++
+		}
+	}
+	return s.d.Render.Render(c, http.StatusOK, "backoffice/jobs.html", map[string]any{"Jobs": list, "Failing": failing})
 }
 
 func (s *Shell) mail(c echo.Context) error {

@@ -160,11 +160,9 @@ func (p *Provider) currentLogin(c echo.Context) (*idpLogin, *accounts.Account, e
 	return &l, a, nil
 }
 
-func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
-
 // actx is the request context carrying the request id for the accounts audit entries.
 func actx(c echo.Context) context.Context {
-	return accounts.WithRequestID(c.Request().Context(), requestID(c))
+	return accounts.WithRequestID(c.Request().Context(), web.RequestID(c))
 }
 
 // authorizeError answers a refused authorization request: back to the client with
@@ -172,7 +170,7 @@ func actx(c echo.Context) context.Context {
 // client, unregistered redirect URI) with an error page, never a redirect.
 func (p *Provider) authorizeError(c echo.Context, ar fosite.AuthorizeRequester, err error) error {
 	rfc := fosite.ErrorToRFC6749Error(err)
-	attrs := []any{"error", rfc.ErrorField, "hint", rfc.HintField, "request_id", requestID(c)}
+	attrs := []any{"error", rfc.ErrorField, "hint", rfc.HintField, "request_id", web.RequestID(c)}
 	if rfc.CodeField >= 500 {
 		p.log.Error("authorization request failed", append(attrs, "err", err, "debug", rfc.DebugField)...)
 	} else {

@@ -76,7 +76,7 @@ func (p *Provider) refreshAccount(c echo.Context, ar fosite.AccessRequester) err
 
 func (p *Provider) logTokenError(c echo.Context, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
-	attrs := []any{"error", rfc.ErrorField, "hint", rfc.HintField, "request_id", requestID(c)}
+	attrs := []any{"error", rfc.ErrorField, "hint", rfc.HintField, "request_id", web.RequestID(c)}
 	if rfc.CodeField >= 500 {
 		p.log.Error("token request failed", append(attrs, "err", err, "debug", rfc.DebugField)...)
 		return
@@ -200,7 +200,7 @@ func (p *Provider) logout(c echo.Context) error {
 		s, aud, err := p.idTokenClaims(ctx, hint)
 		switch {
 		case err != nil:
-			p.log.Info("logout with an invalid id_token_hint", "err", err, "request_id", requestID(c))
+			p.log.Info("logout with an invalid id_token_hint", "err", err, "request_id", web.RequestID(c))
 		case clientID != "" && !slices.Contains(aud, clientID):
 			return &web.Error{Status: http.StatusBadRequest, Key: "idp.logout.bad_request", Err: errors.New("client_id is not the hint's audience")}
 		default:

@@ -31,6 +31,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -147,7 +148,7 @@ func newEnv(t *testing.T, d store.Dialect) *env {
 	log := slog.New(slog.DiscardHandler)
 	clk := &clock{t: time.Now().UTC()}
 	acc := accounts.New(db, accounts.Options{Now: clk.Now, Hash: fastHash, BaseURL: base,
-		Outbox: notify.NewOutbox(nil), I18n: i18n, Issuer: cfg.Comune.Name, Log: log})
+		Outbox: notify.NewOutbox(nil), I18n: i18n, Issuer: cfg.Comune.Name, Log: log, Roles: testRoles})
 	p, err := idp.New(ctx, idp.Options{DB: db, Accounts: acc, Renderer: render, BaseURL: base, Log: log, SecretHashCost: 4})
 	if err != nil {
 		t.Fatalf("idp.New: %v", err)
@@ -453,3 +454,15 @@ func (e *env) login(t *testing.T, b *browser, f *flow, p *person) string {
 	}
 	return f.callback(t, e, r)
 }
+
+// testRoles are the roles of a portal with a registry and a social-services module,
+// whose staff the provider logs in.
+var testRoles = func() roles.List {
+	l, err := roles.Assemble(roles.Platform(), []roles.Def{
+		{ID: "anagrafe_officer", Title: "accounts.role.urp_operator", Description: "accounts.role_desc.urp_operator"},
+		{ID: "social_officer", Title: "accounts.role.urp_operator", Description: "accounts.role_desc.urp_operator"}})
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()

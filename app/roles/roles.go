@@ -110,3 +110,10 @@ func (l List) Get(id string) (Def, bool) {
 	}
 	return l[i], true
 }
+
+// Title returns the title message key of role id, or "" for a role not in the list
+// (one held by an account from before its module was switched off).
+func (l List) Title(id string) string {
+	d, _ := l.Get(id)
+	return d.Title
+}

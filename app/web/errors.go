@@ -108,7 +108,7 @@ func ErrorHandler(r *Renderer, log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		status, key := classify(err)
-		rid := c.Response().Header().Get(echo.HeaderXRequestID)
+		rid := RequestID(c)
 		attrs := []any{"status", status, "method", c.Request().Method, "path", c.Request().URL.Path, "request_id", rid}
 		switch {
 		case status == 499:

@@ -29,8 +29,9 @@ type I18n struct {
 // LoadI18n reads every YAML file under dir/<lang>/ in fsys (for example
 // locales/it/core.yaml, locales/it/urp.yaml): one file per platform area or module.
 // It fails if a key exists in one language and not in another, so that no page can
-// show a raw key to a citizen.
-func LoadI18n(fsys fs.FS, dir string) (*I18n, error) {
+// show a raw key to a citizen. Files under dir/<lang>/ in extra (modules' own
+// messages) are read too.
+func LoadI18n(fsys fs.FS, dir string, extra ...fs.FS) (*I18n, error) {
 	b := i18n.NewBundle(Languages[0])
 	b.RegisterUnmarshalFunc("yaml", yaml.Unmarshal)
 	keys := map[string]map[string]bool{}
@@ -45,8 +46,26 @@ func LoadI18n(fsys fs.FS, dir string) (*I18n, error) {
 		if len(files) == 0 {
 			return nil, fmt.Errorf("i18n: no message files for %q in %s", lang, dir)
 		}
+		type file struct {
+			fsys fs.FS
+			name string
+		}
+		var all []file
 		for _, f := range files {
-			data, err := fs.ReadFile(fsys, f)
+			all = append(all, file{fsys, f})
+		}
+		for _, x := range extra {
+			more, err := fs.Glob(x, path.Join(dir, lang, "*.yaml"))
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range more {
+				all = append(all, file{x, f})
+			}
+		}
+		for _, af := range all {
+			f := af.name
+			data, err := fs.ReadFile(af.fsys, f)
 			if err != nil {
 				return nil, err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/config"
 )
 
@@ -58,7 +59,7 @@ func (v *Viewer) HasRole(role string) bool {
 		return false
 	}
 	for _, r := range v.Roles {
-		if r == role || r == "admin" {
+		if r == role || r == roles.Admin {
 			return true
 		}
 	}
@@ -174,8 +175,9 @@ var funcs = template.FuncMap{
 
 // NewRenderer parses the templates in fsys: layouts/*.html and partials/*.html are
 // shared; every other .html file is a page named by its path ("home.html",
-// "urp/offices.html").
-func NewRenderer(fsys fs.FS, i *I18n, site Site) (*Renderer, error) {
+// "urp/offices.html"). Pages in extra (modules' own templates) are added the same way;
+// a page name found twice is an error.
+func NewRenderer(fsys fs.FS, i *I18n, site Site, extra ...fs.FS) (*Renderer, error) {
 	base := template.New("").Funcs(funcs)
 	for _, pattern := range []string{"layouts/*.html", "partials/*.html"} {
 		files, err := fs.Glob(fsys, pattern)
@@ -193,29 +195,34 @@ func NewRenderer(fsys fs.FS, i *I18n, site Site) (*Renderer, error) {
 		}
 	}
 	r := &Renderer{pages: map[string]*template.Template{}, i18n: i, site: site}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || path.Ext(p) != ".html" {
-			return err
-		}
-		if strings.HasPrefix(p, "layouts/") || strings.HasPrefix(p, "partials/") {
+	for n, fsys := range append([]fs.FS{fsys}, extra...) {
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || path.Ext(p) != ".html" {
+				return err
+			}
+			if n == 0 && (strings.HasPrefix(p, "layouts/") || strings.HasPrefix(p, "partials/")) {
+				return nil
+			}
+			if _, dup := r.pages[p]; dup {
+				return fmt.Errorf("template %s: defined twice", p)
+			}
+			b, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			t, err := base.Clone()
+			if err != nil {
+				return err
+			}
+			if _, err := t.New(p).Parse(string(b)); err != nil {
+				return fmt.Errorf("template %s: %w", p, err)
+			}
+			r.pages[p] = t
 			return nil
-		}
-		b, err := fs.ReadFile(fsys, p)
+		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		t, err := base.Clone()
-		if err != nil {
-			return err
-		}
-		if _, err := t.New(p).Parse(string(b)); err != nil {
-			return fmt.Errorf("template %s: %w", p, err)
-		}
-		r.pages[p] = t
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return r, nil
 }

@@ -82,7 +82,7 @@ func New(o Options) *echo.Echo {
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			o.Log.Error("panic", "err", err, "path", c.Request().URL.Path,
-				"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "stack", string(stack))
+				"request_id", RequestID(c), "stack", string(stack))
 			return err
 		},
 	}))

@@ -8,8 +8,8 @@
 //	sportello staff     staff accounts (create the first admin, reset)
 //	sportello anagrafe  population register (import from CSV)
 //	sportello idp       embedded identity provider (clients, signing keys)
-//	sportello keys      certificate stamp keys
-//	sportello verify    offline check of a certificate QR, URL or PDF
+//	sportello <module> <command>  a module's own commands (services.Commands), such
+//	                    as `sportello certificati keys` and `sportello certificati verify`
 //
 // Configuration: a YAML file (--config, or SPORTELLO_CONFIG) and SPORTELLO_* variables;
 // see config/sportello.example.yaml.
@@ -22,9 +22,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	_ "time/tzdata" // Europe/Rome even on hosts without a zoneinfo database
@@ -55,9 +57,21 @@ Commands:
   staff     staff accounts: staff create --username U --given-name G --family-name F --email E --roles admin
   anagrafe  population register: anagrafe import [--dry-run] FILE.csv
   idp       embedded identity provider: idp clients add|list|remove, idp keys rotate
-  keys      certificate stamp keys: keys list|init|rotate|jwks
-  verify    check a certificate offline: verify [--keys FILE] URL|PAYLOAD|FILE.pdf
 
+Module commands (sportello <module id> <command>; sportello <module id> lists them):
+`)
+	cfg, err := loadConfig(os.Getenv("SPORTELLO_CONFIG"))
+	if err != nil {
+		cfg = config.Default()
+	}
+	mods := app.CommandModules(cfg)
+	ids := slices.Sorted(maps.Keys(mods))
+	for _, id := range ids {
+		for _, u := range mods[id] {
+			fmt.Fprintf(w, "  %s %s\n", id, u)
+		}
+	}
+	fmt.Fprint(w, `
 Common flags:
   --config FILE   YAML configuration (default: $SPORTELLO_CONFIG, else built-in defaults)
 `)
@@ -81,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "sportello", version)
 		return nil
 	case "serve", "migrate", "demo":
-	case "staff", "anagrafe", "idp", "keys", "verify":
+	case "staff", "anagrafe", "idp":
 		// These parse their own flags; only --config is read here.
 		cfg, err := loadConfig(configFromArgs(args))
 		if err != nil {
@@ -92,15 +106,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return staffCommand(ctx, cfg, args, stdout)
 		case "idp":
 			return idpCommand(ctx, cfg, args, stdout)
-		case "keys":
-			return keysCommand(ctx, cfg, args, stdout)
-		case "verify":
-			return verifyCommand(ctx, cfg, args, stdout)
 		}
 		return anagrafeCommand(ctx, cfg, args, stdout)
 	default:
-		usage(stderr)
-		return fmt.Errorf("unknown command %q", cmd)
+		// `sportello <module id> ...`: the module's own commands (services.Commands).
+		cfg, err := loadConfig(configFromArgs(args))
+		if err != nil {
+			return err
+		}
+		err = app.RunCommand(ctx, app.CommandOptions{Config: cfg, Log: newLogger(cfg, stderr), Stdout: stdout, Stderr: stderr},
+			append([]string{cmd}, args...))
+		if errors.Is(err, app.ErrNoSuchModule) {
+			usage(stderr)
+			return fmt.Errorf("unknown command %q", cmd)
+		}
+		return err
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

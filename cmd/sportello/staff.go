@@ -20,12 +20,13 @@ import (
 const staffUsage = `Usage:
   sportello staff create --username U --given-name G --family-name F --email E --roles admin[,urp_operator,...]
   sportello staff reset --username U
+  sportello staff roles
 
 create  makes a staff account and prints its activation code, once.
 reset   puts a staff account back to pending with a new activation code (forgotten
         password or lost authenticator); the old password and TOTP stop working.
 
-Roles: ` + "urp_operator, anagrafe_officer, social_officer, mobility_officer, admin" + `
+Roles: those of the platform and of the enabled modules, listed by ` + "`sportello staff roles`" + `.
 The activation code is printed only here: hand it over in person. The staff member
 activates at <base_url>/idp/attiva, chooses a password and enrols an authenticator app.
 `
@@ -36,6 +37,16 @@ activates at <base_url>/idp/attiva, chooses a password and enrols an authenticat
 func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, staffUsage)
+		return nil
+	}
+	portalRoles, err := app.Roles(app.EnabledModules(cfg, app.Builtin()))
+	if err != nil {
+		return err
+	}
+	if args[0] == "roles" {
+		for _, id := range portalRoles.IDs() {
+			fmt.Fprintln(stdout, id)
+		}
 		return nil
 	}
 	sub, args := args[0], args[1:]
@@ -80,7 +91,7 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 	} else if len(pending) > 0 {
 		return fmt.Errorf("the accounts tables are missing (%s): run `sportello migrate` first", strings.Join(pending, ", "))
 	}
-	svc := accounts.New(db, accounts.Options{BaseURL: cfg.HTTP.BaseURL, Issuer: cfg.Comune.Name})
+	svc := accounts.New(db, accounts.Options{BaseURL: cfg.HTTP.BaseURL, Issuer: cfg.Comune.Name, Roles: portalRoles})
 	const actor = "system:cli"
 
 	var (

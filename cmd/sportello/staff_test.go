@@ -9,6 +9,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/config"
@@ -58,7 +59,7 @@ func TestStaffCommand(t *testing.T) {
 			}
 			defer store.Close(db)
 			svc := accounts.New(db, accounts.Options{})
-			if a, err := svc.CheckActivation(ctx, "admin", m[1], ""); err != nil || !a.HasRole(accounts.RoleURP) {
+			if a, err := svc.CheckActivation(ctx, "admin", m[1], ""); err != nil || !a.HasRole(roles.URP) {
 				t.Fatalf("printed code: %v", err)
 			}
 			out.Reset()

@@ -245,7 +245,7 @@ func TestProductionNeedsProvisionedKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = certificates.LoadKeys(cfg, s, nil)
-	if err == nil || !strings.Contains(err.Error(), "modules.settings.certificati.key_dir") || !strings.Contains(err.Error(), "sportello keys init") {
+	if err == nil || !strings.Contains(err.Error(), "modules.settings.certificati.key_dir") || !strings.Contains(err.Error(), "sportello certificati keys init") {
 		t.Fatalf("production without keys: %v", err)
 	}
 	// Development creates them.
@@ -316,7 +316,7 @@ func TestStaffPagesAndStats(t *testing.T) {
 			for _, x := range stats {
 				got[x.Label] = x.Value
 			}
-			if got["certificates.stats.today"] != 2 || got["certificates.stats.valid"] != 1 || got["certificates.stats.revoked"] != 1 {
+			if got["certificati.stats.today"] != 2 || got["certificati.stats.valid"] != 1 || got["certificati.stats.revoked"] != 1 {
 				t.Fatalf("stats: %v", got)
 			}
 		})

@@ -18,10 +18,10 @@ func (m *Module) PersonalArea(ctx context.Context, cf, lang string) ([]services.
 	if err != nil {
 		return nil, err
 	}
-	sec := services.AreaSection{Title: "certificates.area.title", More: "/servizi/" + ID + "/miei"}
+	sec := services.AreaSection{Title: "certificati.area.title", More: "/servizi/" + ID + "/miei"}
 	for _, r := range rows {
 		t, _ := TypeByID(r.Type)
-		detail := m.i18n.T(lang, "certificates.area.detail", "Date", r.IssuedAt.In(rome).Format("02/01/2006"),
+		detail := m.i18n.T(lang, "certificati.area.detail", "Date", r.IssuedAt.In(rome).Format("02/01/2006"),
 			"Holder", r.HolderName, "Count", r.Verifications)
 		sec.Items = append(sec.Items, services.AreaItem{Label: m.i18n.T(lang, t.TitleKey()), Detail: detail,
 			Status: r.Verdict.StatusKey(), Href: "/servizi/" + ID + "/miei/" + r.ID})
@@ -31,7 +31,7 @@ func (m *Module) PersonalArea(ctx context.Context, cf, lang string) ([]services.
 
 // StatusKey is the message key of the verdict as a certificate's status in lists
 // ("Valido", "Scaduto").
-func (v Verdict) StatusKey() string { return "certificates.status." + string(v) }
+func (v Verdict) StatusKey() string { return "certificati.status." + string(v) }
 
 // Stats implements services.Stats: certificates issued today, valid now, revoked.
 func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
@@ -52,9 +52,9 @@ func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
 	}
 	href := "/backoffice/" + ID + "/"
 	return []services.Stat{
-		{Label: "certificates.stats.today", Value: issued, Href: href},
-		{Label: "certificates.stats.valid", Value: valid, Href: href},
-		{Label: "certificates.stats.revoked", Value: revoked, Href: href},
+		{Label: "certificati.stats.today", Value: issued, Href: href},
+		{Label: "certificati.stats.valid", Value: valid, Href: href},
+		{Label: "certificati.stats.revoked", Value: revoked, Href: href},
 	}, nil
 }
 

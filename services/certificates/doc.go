@@ -38,7 +38,7 @@
 // payload> (COSE_Sign1, package stamp). The keys live in key_dir (default
 // <data_dir>/keys/stamp), created at first start in development and required in
 // production; the public keys are published at /.well-known/sportello-stamp-keys.json
-// for offline checks (`sportello verify`). Public routes, no login, rate-limited per
+// for offline checks (`sportello certificati verify`). Public routes, no login, rate-limited per
 // client IP (verify_rate_per_minute, default 30, counted per process):
 //
 //	GET  /verifica            form to type the code (normalized: case, spaces,

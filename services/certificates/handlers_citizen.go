@@ -44,15 +44,13 @@ func stepFormOf(c echo.Context) stepForm {
 		Esenzione: c.FormValue("esenzione")}
 }
 
-func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
-
 // stepPerson is step 1: for whom.
 func (m *Module) stepPerson(c echo.Context) error {
 	ctx := c.Request().Context()
 	v := web.CurrentViewer(c)
 	me, err := anagrafe.ByFiscalCode(ctx, m.db, v.FiscalCode)
 	if errors.Is(err, store.ErrNotFound) {
-		return m.render.Render(c, http.StatusOK, "certificates/person.html", map[string]any{"NotRegistered": true})
+		return m.render.Render(c, http.StatusOK, "certificati/person.html", map[string]any{"NotRegistered": true})
 	}
 	if err != nil {
 		return err
@@ -70,7 +68,7 @@ func (m *Module) stepPerson(c echo.Context) error {
 			}
 		}
 	}
-	return m.render.Render(c, http.StatusOK, "certificates/person.html", map[string]any{
+	return m.render.Render(c, http.StatusOK, "certificati/person.html", map[string]any{
 		"People": people, "Selected": c.QueryParam("persona"), "Cohabitation": h != nil && h.Cohabitation()})
 }
 
@@ -106,11 +104,10 @@ func (m *Module) deny(c echo.Context, p *anagrafe.Person, raw string) error {
 	if p != nil {
 		subject = p.FiscalCode
 	}
-	err := audit.Record(c.Request().Context(), m.db, audit.Entry{
-		ActorKind: audit.ActorCitizen, ActorID: web.CurrentViewer(c).FiscalCode, Action: "certificates.denied",
-		SubjectCF: subject, ObjectType: "person", ObjectID: raw, Outcome: audit.Denied,
-		IP: c.RealIP(), RequestID: requestID(c), Details: map[string]any{"reason": "not_in_household", "path": c.Path()},
-	})
+	e := web.AuditEntry(c, "certificates.denied")
+	e.SubjectCF, e.ObjectType, e.ObjectID, e.Outcome = subject, "person", raw, audit.Denied
+	e.Details = map[string]any{"reason": "not_in_household", "path": c.Path()}
+	err := audit.Record(c.Request().Context(), m.db, e)
 	if err != nil {
 		return err
 	}
@@ -155,7 +152,7 @@ func (m *Module) stepType(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.render.Render(c, http.StatusOK, "certificates/type.html", tp)
+	return m.render.Render(c, http.StatusOK, "certificati/type.html", tp)
 }
 
 // validateStep checks step 2's choices.
@@ -165,7 +162,7 @@ func (m *Module) validateStep(tp *typePage) web.FormErrors {
 	t, ok := TypeByID(f.Tipo)
 	switch {
 	case f.Tipo == "":
-		errs.Add("tipo", "certificates.form.type_required")
+		errs.Add("tipo", "certificati.form.type_required")
 	case !ok:
 		errs.Add("tipo", "validation.oneof")
 	default:
@@ -182,12 +179,12 @@ func (m *Module) validateStep(tp *typePage) web.FormErrors {
 	case BolloDue:
 	case BolloExempt:
 		if f.Esenzione == "" {
-			errs.Add("esenzione", "certificates.form.exemption_required")
+			errs.Add("esenzione", "certificati.form.exemption_required")
 		} else if _, ok := m.settings.exemption(f.Esenzione); !ok {
 			errs.Add("esenzione", "validation.oneof")
 		}
 	case "":
-		errs.Add("bollo", "certificates.form.bollo_required")
+		errs.Add("bollo", "certificati.form.bollo_required")
 	default:
 		errs.Add("bollo", "validation.oneof")
 	}
@@ -207,7 +204,7 @@ func (m *Module) stepSummary(c echo.Context) error {
 		return err
 	}
 	if tp.Errors = m.validateStep(tp); tp.Errors.Any() {
-		return m.render.Render(c, http.StatusUnprocessableEntity, "certificates/type.html", tp)
+		return m.render.Render(c, http.StatusUnprocessableEntity, "certificati/type.html", tp)
 	}
 	t, _ := TypeByID(f.Tipo)
 	b, err := m.bolloFor(t, f.Bollo, f.Esenzione)
@@ -215,7 +212,7 @@ func (m *Module) stepSummary(c echo.Context) error {
 		return err
 	}
 	_, last := validity(t, m.now())
-	return m.render.Render(c, http.StatusOK, "certificates/summary.html", map[string]any{
+	return m.render.Render(c, http.StatusOK, "certificati/summary.html", map[string]any{
 		"Person": p, "Self": tp.Self, "Type": t, "Form": f, "Bollo": b, "Amount": euro(b.AmountCents),
 		"Exemption": m.exemptionLabel(web.Lang(c), b), "LastDay": last,
 	})
@@ -242,7 +239,7 @@ func (m *Module) issueHandler(c echo.Context) error {
 	ctx := c.Request().Context()
 	v := web.CurrentViewer(c)
 	cert, err := m.Issue(ctx, Request{RequesterCF: v.FiscalCode, HolderCF: p.FiscalCode, Type: f.Tipo,
-		Bollo: f.Bollo, Exemption: f.Esenzione, IP: c.RealIP(), RequestID: requestID(c)})
+		Bollo: f.Bollo, Exemption: f.Esenzione, IP: c.RealIP(), RequestID: web.RequestID(c)})
 	var na *NotAvailableError
 	switch {
 	case errors.Is(err, ErrNotAllowed):
@@ -253,13 +250,13 @@ func (m *Module) issueHandler(c echo.Context) error {
 			return terr
 		}
 		if tp.Errors = m.validateStep(tp); !tp.Errors.Any() {
-			tp.Errors.Add("tipo", "certificates.form.not_issued")
+			tp.Errors.Add("tipo", "certificati.form.not_issued")
 		}
-		return m.render.Render(c, http.StatusUnprocessableEntity, "certificates/type.html", tp)
+		return m.render.Render(c, http.StatusUnprocessableEntity, "certificati/type.html", tp)
 	case err != nil:
 		return err
 	}
-	web.AddFlash(c, "success", "certificates.issued.flash")
+	web.AddFlash(c, "success", "certificati.issued.flash")
 	return web.Redirect(c, "/servizi/"+ID+"/emesso/"+cert.ID)
 }
 
@@ -285,7 +282,7 @@ func (m *Module) issued(c echo.Context) error {
 		return err
 	}
 	t, _ := TypeByID(cert.Type)
-	return m.render.Render(c, http.StatusOK, "certificates/issued.html", map[string]any{
+	return m.render.Render(c, http.StatusOK, "certificati/issued.html", map[string]any{
 		"Cert": cert, "Type": t, "Amount": euro(cert.BolloCents)})
 }
 
@@ -342,7 +339,7 @@ func (m *Module) mine(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return m.render.Render(c, http.StatusOK, "certificates/mine.html", map[string]any{"Rows": rows})
+	return m.render.Render(c, http.StatusOK, "certificati/mine.html", map[string]any{"Rows": rows})
 }
 
 func (m *Module) verifications(ctx context.Context, id string) ([]Verification, error) {
@@ -366,7 +363,7 @@ func (m *Module) mineDetail(c echo.Context) error {
 		return err
 	}
 	b := m.body(m.tr(web.Lang(c)), cert, d)
-	return m.render.Render(c, http.StatusOK, "certificates/detail.html", map[string]any{
+	return m.render.Render(c, http.StatusOK, "certificati/detail.html", map[string]any{
 		"Cert": cert, "Body": b, "Verdict": verdictOf(cert, m.now()), "Verifications": vs})
 }
 

@@ -35,8 +35,8 @@ var ctx = context.Background()
 type register struct{}
 
 func (register) Info() services.Info {
-	return services.Info{ID: "registro-test", Title: "certificates.title", Summary: "certificates.summary",
-		Description: "certificates.description", Area: services.AreaAnagrafe, Order: 99}
+	return services.Info{ID: "registro-test", Title: "certificati.title", Summary: "certificati.summary",
+		Description: "certificati.description", Area: services.AreaAnagrafe, Order: 99}
 }
 
 func (register) Mount(*services.Mount) error { return nil }

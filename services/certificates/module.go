@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -26,8 +27,15 @@ import (
 // ID is the module's identifier and URL segment.
 const ID = "certificati"
 
-// RoleOfficer is the staff role that searches and revokes certificates.
+// RoleOfficer is the staff role that searches and revokes certificates (the registry
+// officer). The id predates the module's own role declaration: it is stored in staff
+// accounts, so it keeps its name.
 const RoleOfficer = "anagrafe_officer"
+
+// Roles implements services.Roles.
+func (*Module) Roles() []roles.Def {
+	return []roles.Def{{ID: RoleOfficer, Title: "certificati.role.officer", Description: "certificati.role.officer_desc"}}
+}
 
 // KeysPath is where the public stamp keys are published (a JWKS document).
 const KeysPath = stamp.JWKSPath
@@ -70,13 +78,13 @@ func New(opts ...Option) *Module {
 func (*Module) Info() services.Info {
 	return services.Info{
 		ID:          ID,
-		Title:       "certificates.title",
-		Summary:     "certificates.summary",
-		Description: "certificates.description",
+		Title:       "certificati.title",
+		Summary:     "certificati.summary",
+		Description: "certificati.description",
 		Area:        services.AreaAnagrafe,
-		Audience:    "certificates.audience",
+		Audience:    "certificati.audience",
 		NeedsLogin:  true,
-		Needs:       []string{"certificates.needs.bollo", "certificates.needs.printer"},
+		Needs:       []string{"certificati.needs.bollo", "certificati.needs.printer"},
 		Start:       "nuovo",
 		Order:       10,
 	}
@@ -125,12 +133,12 @@ func (m *Module) Mount(mt *services.Mount) error {
 
 // LoadKeys loads the stamp key ring from the directory the settings name. In
 // development a missing directory is created with a new key; in production it must
-// exist (it is provisioned with `sportello keys init` and shared by every replica).
+// exist (it is provisioned with `sportello certificati keys init` and shared by every replica).
 func LoadKeys(cfg config.Config, s Settings, log *slog.Logger) (*stamp.KeyRing, error) {
 	setting := "modules.settings." + ID + ".key_dir"
 	if cfg.Production() {
 		if _, err := os.Stat(s.KeyDir); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("certificates: the stamp key directory %s (%s) does not exist: in production create it with `sportello keys init` and mount it on every replica", s.KeyDir, setting)
+			return nil, fmt.Errorf("certificates: the stamp key directory %s (%s) does not exist: in production create it with `sportello certificati keys init` and mount it on every replica", s.KeyDir, setting)
 		}
 		ring, err := stamp.LoadDir(s.KeyDir)
 		if err != nil {
@@ -173,13 +181,13 @@ func (m *Module) rateLimit() echo.MiddlewareFunc {
 
 // StaffNav implements services.StaffNav.
 func (*Module) StaffNav() []web.MenuItem {
-	return []web.MenuItem{{Label: "certificates.staff.nav", Href: "/backoffice/certificati/", Roles: []string{RoleOfficer}}}
+	return []web.MenuItem{{Label: "certificati.staff.nav", Href: "/backoffice/certificati/", Roles: []string{RoleOfficer}}}
 }
 
 // verifyScript serves the small script that checks the QR code's signed payload in
-// the browser (templates/certificates/verify.js). The page works without it.
+// the browser (templates/certificati/verify.js). The page works without it.
 func (m *Module) verifyScript(c echo.Context) error {
-	b, err := fs.ReadFile(templates.FS, "certificates/verify.js")
+	b, err := fs.ReadFile(templates.FS, "certificati/verify.js")
 	if err != nil {
 		return err
 	}

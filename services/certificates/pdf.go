@@ -29,7 +29,7 @@ func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
 	}
 	// Every page carries the certificate's number and where to check it, so no page
 	// can be passed off without its stamp.
-	mark := T("certificates.pdf.page_mark", "Code", c.ID, "URL", m.baseURL+"/verifica")
+	mark := T("certificati.pdf.page_mark", "Code", c.ID, "URL", m.baseURL+"/verifica")
 	doc := pdfdoc.New(m.letterhead(t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
 		pdfdoc.WithPageMark(mark))
 	doc.Title(strings.ToUpper(b.Title))
@@ -51,12 +51,12 @@ func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
 	doc.Paragraph(b.Validity)
 	doc.Paragraph(b.Notice)
 	st := pdfdoc.Stamp{URL: url, Code: c.ID, Lines: []string{
-		T("certificates.pdf.issued", "Date", c.IssuedAt.In(rome).Format("02/01/2006 15:04")),
+		T("certificati.pdf.issued", "Date", c.IssuedAt.In(rome).Format("02/01/2006 15:04")),
 	}}
 	if c.ExpiresAt != nil {
 		st.ValidUntil = c.LastValidDay()
 	} else {
-		st.Lines = append(st.Lines, T("certificates.pdf.unlimited"))
+		st.Lines = append(st.Lines, T("certificati.pdf.unlimited"))
 	}
 	// The place, date and officer close the text on the same page as the stamp that
 	// replaces the signature.

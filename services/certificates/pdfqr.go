@@ -27,7 +27,7 @@ var ErrNoQRCode = errors.New("certificates: no readable QR code in the PDF")
 // and decodes the QR code with gozxing, starting from the last page (where the
 // stamp is), at 150 dpi: a module of the printed code is then about 2.4 pixels,
 // which is enough with the detection fallbacks of decodeQR. It is used by
-// `sportello verify` and by the tests.
+// `sportello certificati verify` and by the tests.
 func QRFromPDF(ctx context.Context, pdf []byte) (string, error) {
 	dir, err := os.MkdirTemp("", "sportello-qr-")
 	if err != nil {

@@ -19,33 +19,33 @@ func TestRulesOnDemoRegister(t *testing.T) {
 		surname, name, typ, reason string
 	}{
 		{"BIANCHI", "GIULIA", certificates.TypeResidence, ok},
-		{"BIANCHI", "GIULIA", certificates.TypeFree, "certificates.reason.married"},
+		{"BIANCHI", "GIULIA", certificates.TypeFree, "certificati.reason.married"},
 		{"BIANCHI", "GIULIA", certificates.TypeMarriage, ok},
-		{"BIANCHI", "GIULIA", certificates.TypeUnion, "certificates.reason.no_union_act"},
-		{"BIANCHI", "GIULIA", certificates.TypeBirth, "certificates.reason.no_birth_act"}, // born in Torino, act there
-		{"BIANCHI", "GIULIA", certificates.TypeCohabitation, "certificates.reason.not_cohabitation"},
+		{"BIANCHI", "GIULIA", certificates.TypeUnion, "certificati.reason.no_union_act"},
+		{"BIANCHI", "GIULIA", certificates.TypeBirth, "certificati.reason.no_birth_act"}, // born in Torino, act there
+		{"BIANCHI", "GIULIA", certificates.TypeCohabitation, "certificati.reason.not_cohabitation"},
 		{"ESPOSITO", "SOFIA", certificates.TypeBirth, ok},
 		{"ESPOSITO", "SOFIA", certificates.TypeFree, ok},
 		{"FERRARI", "ANDREA", certificates.TypeUnion, ok},
-		{"FERRARI", "ANDREA", certificates.TypeFree, "certificates.reason.married"},
+		{"FERRARI", "ANDREA", certificates.TypeFree, "certificati.reason.married"},
 		{"GALLO", "ROSA", certificates.TypeFree, ok}, // widow
 		{"GALLO", "ROSA", certificates.TypeMarriage, ok},
-		{"RICCI", "ANTONIO", certificates.TypeAlive, "certificates.reason.not_alive"}, // deceased
-		{"RICCI", "ANTONIO", certificates.TypeResidence, "certificates.reason.deceased"},
+		{"RICCI", "ANTONIO", certificates.TypeAlive, "certificati.reason.not_alive"}, // deceased
+		{"RICCI", "ANTONIO", certificates.TypeResidence, "certificati.reason.deceased"},
 		{"RICCI", "ANTONIO", certificates.TypeMarriage, ok}, // the act stays in the registers
 		{"MORETTI", "PAOLO", certificates.TypeFree, ok},     // divorced
 		{"MORETTI", "PAOLO", certificates.TypeMarriage, ok},
 		{"MARCHETTI", "LUCIA", certificates.TypeFree, ok}, // civil union dissolved
-		{"ROMANO", "STEFANO", certificates.TypeMarriage, "certificates.reason.no_marriage_act"},
+		{"ROMANO", "STEFANO", certificates.TypeMarriage, "certificati.reason.no_marriage_act"},
 		{"ROMANO", "SALVATORE", certificates.TypeFamilyRelations, ok}, // the grandparent
-		{"POPESCU", "ION", certificates.TypeCitizenship, "certificates.reason.foreign"},
-		{"POPESCU", "ION", certificates.TypeCombined, "certificates.reason.foreign"},
+		{"POPESCU", "ION", certificates.TypeCitizenship, "certificati.reason.foreign"},
+		{"POPESCU", "ION", certificates.TypeCombined, "certificati.reason.foreign"},
 		{"POPESCU", "ION", certificates.TypeResidence, ok},
-		{"POPESCU", "ANDREI", certificates.TypeBirth, "certificates.reason.no_birth_act"},
+		{"POPESCU", "ANDREI", certificates.TypeBirth, "certificati.reason.no_birth_act"},
 		{"HOXHA", "ARBEN", certificates.TypeCitizenship, ok}, // naturalized
 		{"FONTANA", "ADA", certificates.TypeCohabitation, ok},
-		{"FONTANA", "ADA", certificates.TypeFamily, "certificates.reason.cohabitation"},
-		{"FONTANA", "ADA", certificates.TypeCombined, "certificates.reason.cohabitation"},
+		{"FONTANA", "ADA", certificates.TypeFamily, "certificati.reason.cohabitation"},
+		{"FONTANA", "ADA", certificates.TypeCombined, "certificati.reason.cohabitation"},
 		{"FONTANA", "ADA", certificates.TypeAlive, ok},
 	}
 	storetest.Each(t, anagrafe.Migrations(), func(t *testing.T, db *gorm.DB) {

@@ -51,7 +51,7 @@ func (m *Module) staffSearch(c echo.Context) error {
 	if f.Code != "" {
 		norm, err := stamp.NormalizeCode(f.Code)
 		if err != nil {
-			errs.Add("codice", "certificates.verify.bad_code")
+			errs.Add("codice", "certificati.verify.bad_code")
 		}
 		q = q.Where("id = ?", norm)
 	}
@@ -61,14 +61,14 @@ func (m *Module) staffSearch(c echo.Context) error {
 	if f.From != "" {
 		t, err := anagrafe.ParseDate(f.From)
 		if err != nil {
-			errs.Add("dal", "certificates.staff.bad_date")
+			errs.Add("dal", "certificati.staff.bad_date")
 		}
 		q = q.Where("issued_at >= ?", time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, rome).UTC())
 	}
 	if f.To != "" {
 		t, err := anagrafe.ParseDate(f.To)
 		if err != nil {
-			errs.Add("al", "certificates.staff.bad_date")
+			errs.Add("al", "certificati.staff.bad_date")
 		}
 		q = q.Where("issued_at < ?", time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, rome).UTC())
 	}
@@ -90,7 +90,7 @@ func (m *Module) staffSearch(c echo.Context) error {
 			return err
 		}
 	}
-	return m.render.Render(c, status, "certificates/staff_list.html", map[string]any{
+	return m.render.Render(c, status, "certificati/staff_list.html", map[string]any{
 		"Filter": f, "Rows": rows, "Total": total, "Errors": errs})
 }
 
@@ -113,7 +113,7 @@ func (m *Module) renderStaffDetail(c echo.Context, status int, cert *Certificate
 		return err
 	}
 	b := m.body(m.tr(web.Lang(c)), cert, d)
-	return m.render.Render(c, status, "certificates/staff_detail.html", map[string]any{
+	return m.render.Render(c, status, "certificati/staff_detail.html", map[string]any{
 		"Cert": cert, "Body": b, "Verdict": verdictOf(cert, m.now()), "Verifications": vs,
 		"Errors": errs, "Reason": reason, "MaxReason": MaxRevokeReason})
 }
@@ -140,7 +140,7 @@ func (m *Module) staffRevoke(c echo.Context) error {
 	errs := web.FormErrors{}
 	switch {
 	case reason == "":
-		errs.Add("motivo", "certificates.staff.reason_required")
+		errs.Add("motivo", "certificati.staff.reason_required")
 	case utf8.RuneCountInString(reason) > MaxRevokeReason:
 		errs.Add("motivo", "validation.max")
 	}
@@ -161,19 +161,18 @@ func (m *Module) staffRevoke(c echo.Context) error {
 			return nil // already revoked, by someone else a moment ago
 		}
 		revoked = true
-		return audit.Record(ctx, tx, audit.Entry{
-			ActorKind: audit.ActorStaff, ActorID: v.ID, Action: "certificates.revoke", SubjectCF: cert.HolderCF,
-			ObjectType: "certificate", ObjectID: cert.ID, IP: c.RealIP(), RequestID: requestID(c),
-			Details: map[string]any{"reason": reason, "type": cert.Type},
-		})
+		e := web.AuditEntry(c, "certificates.revoke")
+		e.SubjectCF, e.ObjectType, e.ObjectID = cert.HolderCF, "certificate", cert.ID
+		e.Details = map[string]any{"reason": reason, "type": cert.Type}
+		return audit.Record(ctx, tx, e)
 	})
 	if err != nil {
 		return err
 	}
 	if revoked {
-		web.AddFlash(c, "success", "certificates.staff.revoked")
+		web.AddFlash(c, "success", "certificati.staff.revoked")
 	} else {
-		web.AddFlash(c, "info", "certificates.staff.already_revoked")
+		web.AddFlash(c, "info", "certificati.staff.already_revoked")
 	}
 	return web.Redirect(c, "/backoffice/"+ID+"/"+cert.ID)
 }

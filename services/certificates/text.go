@@ -60,16 +60,16 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 	sx := sexKey(h.Sex)
 	b := Body{Title: T(t.TitleKey())}
 	if t.CivilStatus {
-		b.Intro = T("certificates.text.intro_civil")
-		b.Officer = T("certificates.text.officer_civil")
+		b.Intro = T("certificati.text.intro_civil")
+		b.Officer = T("certificati.text.officer_civil")
 	} else {
-		b.Intro = T("certificates.text.intro_anagrafe")
-		b.Officer = T("certificates.text.officer_anagrafe")
+		b.Intro = T("certificati.text.intro_anagrafe")
+		b.Officer = T("certificati.text.officer_anagrafe")
 	}
 	b.Holder = []pdfdoc.Field{
-		{Label: T("certificates.field.name"), Value: h.FullName()},
-		{Label: T("certificates.field.cf"), Value: h.FiscalCode},
-		{Label: T("certificates.field.birth"), Value: T("certificates.text.born."+sx, "Place", h.BirthPlace, "Date", date(h.BirthDate))},
+		{Label: T("certificati.field.name"), Value: h.FullName()},
+		{Label: T("certificati.field.cf"), Value: h.FiscalCode},
+		{Label: T("certificati.field.birth"), Value: T("certificati.text.born."+sx, "Place", h.BirthPlace, "Date", date(h.BirthDate))},
 	}
 	residence := func() Section {
 		r := d.Residence
@@ -77,21 +77,21 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 			return Section{}
 		}
 		if r.Cohabitation != "" {
-			return Section{Text: T("certificates.text.residence_cohabitation", "Address", r.Address, "Name", r.Cohabitation, "Since", date(r.Since))}
+			return Section{Text: T("certificati.text.residence_cohabitation", "Address", r.Address, "Name", r.Cohabitation, "Since", date(r.Since))}
 		}
-		return Section{Text: T("certificates.text.residence", "Address", r.Address, "Since", date(r.Since))}
+		return Section{Text: T("certificati.text.residence", "Address", r.Address, "Since", date(r.Since))}
 	}
 	family := func(relations bool) Section {
 		hh := d.Household
 		if hh == nil {
 			return Section{}
 		}
-		s := Section{Text: T("certificates.text.family", "Address", hh.Address)}
+		s := Section{Text: T("certificati.text.family", "Address", hh.Address)}
 		for i, mm := range hh.Members {
 			// The name goes in the label column, so that a household fits on the page
 			// that also carries the stamp.
-			v := T("certificates.text.born."+sexKey(mm.Sex), "Place", mm.BirthPlace, "Date", date(mm.BirthDate)) +
-				" - " + T("certificates.field.cf_short") + " " + mm.FiscalCode
+			v := T("certificati.text.born."+sexKey(mm.Sex), "Place", mm.BirthPlace, "Date", date(mm.BirthDate)) +
+				" - " + T("certificati.field.cf_short") + " " + mm.FiscalCode
 			if relations {
 				v += " - " + T(anagrafe.RelationKey(mm.Relation, mm.Sex))
 			}
@@ -101,9 +101,9 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 	}
 	citizenship := func() Section {
 		if h.Citizenship == anagrafe.Italian {
-			return Section{Text: T("certificates.text.citizenship." + sx)}
+			return Section{Text: T("certificati.text.citizenship." + sx)}
 		}
-		return Section{Text: T("certificates.text.citizenship_foreign", "State", h.Citizenship)}
+		return Section{Text: T("certificati.text.citizenship_foreign", "State", h.Citizenship)}
 	}
 	civil := T(anagrafe.CivilStatusKey(h.CivilStatus, h.Sex))
 	act := func(textKey string) {
@@ -112,9 +112,9 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 			return
 		}
 		s := Section{Text: T(textKey+"."+sx, "Place", e.Place, "Date", date(e.Date), "Other", e.OtherName)}
-		s.Fields = append(s.Fields, pdfdoc.Field{Label: T("certificates.field.act"), Value: e.ActReference()})
+		s.Fields = append(s.Fields, pdfdoc.Field{Label: T("certificati.field.act"), Value: e.ActReference()})
 		if e.Annotations != "" {
-			s.Fields = append(s.Fields, pdfdoc.Field{Label: T("certificates.field.annotations"), Value: e.Annotations})
+			s.Fields = append(s.Fields, pdfdoc.Field{Label: T("certificati.field.annotations"), Value: e.Annotations})
 		}
 		b.Sections = append(b.Sections, s)
 	}
@@ -127,39 +127,39 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 		b.Sections = append(b.Sections, family(true))
 	case TypeCombined:
 		r, ci, f := residence(), citizenship(), family(true)
-		r.Heading, ci.Heading, f.Heading = T("certificates.text.h_residence"), T("certificates.text.h_citizenship"), T("certificates.text.h_family")
+		r.Heading, ci.Heading, f.Heading = T("certificati.text.h_residence"), T("certificati.text.h_citizenship"), T("certificati.text.h_family")
 		b.Sections = append(b.Sections, r, ci, f)
 	case TypeCitizenship:
 		b.Sections = append(b.Sections, citizenship())
 	case TypeAlive:
-		b.Sections = append(b.Sections, Section{Text: T("certificates.text.alive." + sx)})
+		b.Sections = append(b.Sections, Section{Text: T("certificati.text.alive." + sx)})
 	case TypeCivilStatus:
-		b.Sections = append(b.Sections, Section{Text: T("certificates.text.civil_status", "Status", civil)})
+		b.Sections = append(b.Sections, Section{Text: T("certificati.text.civil_status", "Status", civil)})
 	case TypeFree:
-		b.Sections = append(b.Sections, Section{Text: T("certificates.text.free", "Status", civil)})
+		b.Sections = append(b.Sections, Section{Text: T("certificati.text.free", "Status", civil)})
 	case TypeBirth:
-		act("certificates.text.birth")
+		act("certificati.text.birth")
 	case TypeMarriage:
-		act("certificates.text.marriage")
+		act("certificati.text.marriage")
 	case TypeUnion:
-		act("certificates.text.union")
+		act("certificati.text.union")
 	}
-	b.Use = T("certificates.text.use")
+	b.Use = T("certificati.text.use")
 	switch {
 	case d.Bollo.Mode == BolloDue:
-		b.Bollo = T("certificates.text.bollo_due", "Amount", euro(d.Bollo.AmountCents))
+		b.Bollo = T("certificati.text.bollo_due", "Amount", euro(d.Bollo.AmountCents))
 	case d.Bollo.Exemption == CivilStatusExemption.Code:
-		b.Bollo = T("certificates.text.bollo_civil", "Reference", d.Bollo.Reference)
+		b.Bollo = T("certificati.text.bollo_civil", "Reference", d.Bollo.Reference)
 	default:
-		b.Bollo = T("certificates.text.bollo_exempt", "Reason", d.Bollo.Reason, "Reference", d.Bollo.Reference)
+		b.Bollo = T("certificati.text.bollo_exempt", "Reason", d.Bollo.Reason, "Reference", d.Bollo.Reference)
 	}
 	if c.ExpiresAt == nil {
-		b.Validity = T("certificates.text.validity_unlimited")
+		b.Validity = T("certificati.text.validity_unlimited")
 	} else {
-		b.Validity = T("certificates.text.validity_six_months", "Date", c.LastValidDay().Format("02/01/2006"))
+		b.Validity = T("certificati.text.validity_six_months", "Date", c.LastValidDay().Format("02/01/2006"))
 	}
-	b.Notice = T("certificates.text.notice_art40")
-	b.Place = T("certificates.text.place_date", "Comune", m.cfg.Comune.Name, "Date", c.IssuedAt.In(rome).Format("02/01/2006"))
-	b.Signed = T("certificates.text.signed")
+	b.Notice = T("certificati.text.notice_art40")
+	b.Place = T("certificati.text.place_date", "Comune", m.cfg.Comune.Name, "Date", c.IssuedAt.In(rome).Format("02/01/2006"))
+	b.Signed = T("certificati.text.signed")
 	return b
 }

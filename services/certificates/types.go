@@ -23,10 +23,10 @@ type Type struct {
 }
 
 // TitleKey is the message key of the type's name ("Certificato di residenza").
-func (t Type) TitleKey() string { return "certificates.type." + t.ID }
+func (t Type) TitleKey() string { return "certificati.type." + t.ID }
 
 // DescKey is the message key of what the certificate attests.
-func (t Type) DescKey() string { return "certificates.type." + t.ID + ".desc" }
+func (t Type) DescKey() string { return "certificati.type." + t.ID + ".desc" }
 
 // Check returns "" when the certificate can be issued for s, otherwise the message
 // key of the reason it cannot.
@@ -78,16 +78,16 @@ func (s *Subject) Resident() bool {
 
 // Reason keys.
 const (
-	reasonDeceased       = "certificates.reason.deceased"
-	reasonNotAlive       = "certificates.reason.not_alive"
-	reasonNotResident    = "certificates.reason.not_resident"
-	reasonCohabitation   = "certificates.reason.cohabitation"
-	reasonNoCohabitation = "certificates.reason.not_cohabitation"
-	reasonForeign        = "certificates.reason.foreign"
-	reasonMarried        = "certificates.reason.married"
-	reasonNoBirthAct     = "certificates.reason.no_birth_act"
-	reasonNoMarriageAct  = "certificates.reason.no_marriage_act"
-	reasonNoUnionAct     = "certificates.reason.no_union_act"
+	reasonDeceased       = "certificati.reason.deceased"
+	reasonNotAlive       = "certificati.reason.not_alive"
+	reasonNotResident    = "certificati.reason.not_resident"
+	reasonCohabitation   = "certificati.reason.cohabitation"
+	reasonNoCohabitation = "certificati.reason.not_cohabitation"
+	reasonForeign        = "certificati.reason.foreign"
+	reasonMarried        = "certificati.reason.married"
+	reasonNoBirthAct     = "certificati.reason.no_birth_act"
+	reasonNoMarriageAct  = "certificati.reason.no_marriage_act"
+	reasonNoUnionAct     = "certificati.reason.no_union_act"
 )
 
 // resident is the rule shared by register (anagrafe) certificates: they certify the

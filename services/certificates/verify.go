@@ -37,10 +37,10 @@ const (
 )
 
 // LabelKey is the message key of the verdict in large letters ("VALIDO").
-func (v Verdict) LabelKey() string { return "certificates.verdict." + string(v) }
+func (v Verdict) LabelKey() string { return "certificati.verdict." + string(v) }
 
 // TextKey is the message key of the sentence explaining the verdict.
-func (v Verdict) TextKey() string { return "certificates.verdict." + string(v) + ".text" }
+func (v Verdict) TextKey() string { return "certificati.verdict." + string(v) + ".text" }
 
 // Class is the Bootstrap Italia colour of the verdict (colour is never alone: the
 // word says it too).
@@ -186,12 +186,12 @@ func (m *Module) verifyForm(c echo.Context) error {
 		if code == "" {
 			errs.Add("codice", "validation.required")
 		} else {
-			errs.Add("codice", "certificates.verify.bad_code")
+			errs.Add("codice", "certificati.verify.bad_code")
 		}
 		data["Errors"], data["Typed"] = errs, code
-		return m.render.Render(c, http.StatusUnprocessableEntity, "certificates/verify_form.html", data)
+		return m.render.Render(c, http.StatusUnprocessableEntity, "certificati/verify_form.html", data)
 	}
-	return m.render.Render(c, http.StatusOK, "certificates/verify_form.html", data)
+	return m.render.Render(c, http.StatusOK, "certificati/verify_form.html", data)
 }
 
 // VerifyPage is the data of the public verification page.
@@ -228,7 +228,7 @@ func (m *Module) verifyPage(c echo.Context) error {
 		page.Body, page.Unlimited = &b, cert.ExpiresAt == nil
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return m.render.Render(c, status, "certificates/verify.html", page)
+	return m.render.Render(c, status, "certificati/verify.html", page)
 }
 
 // APIResult is the JSON answer of the verification API (see the package comment).

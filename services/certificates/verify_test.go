@@ -222,7 +222,7 @@ func TestVerificationLog(t *testing.T) {
 			}
 			item := sections[0].Items[0]
 			if item.Label != "Certificato di stato civile" || !strings.Contains(item.Detail, "verificato 4 volte") ||
-				item.Status != "certificates.status.valido" || item.Href != "/servizi/certificati/miei/"+c.ID {
+				item.Status != "certificati.status.valido" || item.Href != "/servizi/certificati/miei/"+c.ID {
 				t.Fatalf("personal area item: %+v", item)
 			}
 			page := citizen(t, s, giulia).Get("/servizi/certificati/miei/" + c.ID)

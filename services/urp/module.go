@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -24,9 +25,6 @@ import (
 
 // ID is the module's identifier and URL segment.
 const ID = "urp"
-
-// RoleOperator is the staff role that edits notices.
-const RoleOperator = "urp_operator"
 
 // Module implements services.Module.
 type Module struct {
@@ -57,7 +55,7 @@ func (*Module) Info() services.Info {
 func (m *Module) Mount(mt *services.Mount) error {
 	m.db, m.render, m.log = mt.DB, mt.Render, mt.Log
 	mt.Public.GET("/", m.offices)
-	staff := mt.Staff.Group("", mt.RequireRole(RoleOperator))
+	staff := mt.Staff.Group("", mt.RequireRole(roles.URP))
 	staff.GET("/", m.staffOffices)
 	staff.POST("/:id/avviso", m.updateNotice)
 	return nil
@@ -65,14 +63,14 @@ func (m *Module) Mount(mt *services.Mount) error {
 
 // StaffNav implements services.StaffNav.
 func (*Module) StaffNav() []web.MenuItem {
-	return []web.MenuItem{{Label: "urp.staff.nav", Href: "/backoffice/urp/", Roles: []string{RoleOperator}}}
+	return []web.MenuItem{{Label: "urp.staff.nav", Href: "/backoffice/urp/", Roles: []string{roles.URP}}}
 }
 
 // Stats implements services.Stats.
 func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
 	var n int64
 	err := m.db.WithContext(ctx).Model(&Office{}).Where("notice_it <> ''").Count(&n).Error
-	return []services.Stat{{Label: "urp.stats.notices", Value: n, Href: "/backoffice/urp/", Roles: []string{RoleOperator}}}, err
+	return []services.Stat{{Label: "urp.stats.notices", Value: n, Href: "/backoffice/urp/", Roles: []string{roles.URP}}}, err
 }
 
 func (m *Module) list(ctx context.Context) ([]Office, error) {
@@ -145,19 +143,16 @@ func (m *Module) updateNotice(c echo.Context) error {
 			"Offices": list, "Errors": errs, "FailedID": id, "TypedIT": it, "TypedEN": en,
 		})
 	}
-	v := web.CurrentViewer(c)
 	err = store.WithTx(ctx, m.db, func(tx *gorm.DB) error {
 		if err := tx.Model(&Office{}).Where("id = ?", id).Updates(map[string]any{
 			"notice_it": it, "notice_en": en, "updated_at": time.Now().UTC(),
 		}).Error; err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Entry{
-			ActorKind: audit.ActorStaff, ActorID: v.ID, Action: "urp.notice_update",
-			ObjectType: "office", ObjectID: office.Slug, IP: c.RealIP(),
-			RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
-			Details:   map[string]any{"cleared": it == ""},
-		})
+		e := web.AuditEntry(c, "urp.notice_update")
+		e.ObjectType, e.ObjectID = "office", office.Slug
+		e.Details = map[string]any{"cleared": it == ""}
+		return audit.Record(ctx, tx, e)
 	})
 	if err != nil {
 		return err

@@ -113,7 +113,7 @@ func MountStaff(g Router, d Deps) {
 
 // ctx is the request's context carrying the request id for the audit log.
 func ctx(c echo.Context) context.Context {
-	return accounts.WithRequestID(c.Request().Context(), c.Response().Header().Get(echo.HeaderXRequestID))
+	return accounts.WithRequestID(c.Request().Context(), web.RequestID(c))
 }
 
 // actor is the logged-in staff member's username.

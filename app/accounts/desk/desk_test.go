@@ -15,6 +15,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/accounts/desk"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -32,10 +33,10 @@ func (*deskModule) Info() services.Info {
 
 func (m *deskModule) Mount(mt *services.Mount) error {
 	m.svc = accounts.New(mt.DB, accounts.Options{BaseURL: mt.Config.HTTP.BaseURL, Issuer: mt.Config.Comune.Name,
-		Hash: accounts.HashParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+		Hash: accounts.HashParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Roles: testRoles})
 	d := desk.Deps{Accounts: m.svc, Render: mt.Render, Validate: mt.Validate, Comune: mt.Config.Comune, Log: mt.Log, DB: mt.DB}
-	desk.Mount(mt.Site.Group(desk.DeskPath, mt.RequireRole(accounts.RoleURP)), d)
-	desk.MountStaff(mt.Site.Group(desk.StaffPath, mt.RequireRole(accounts.RoleAdmin)), d)
+	desk.Mount(mt.Site.Group(desk.DeskPath, mt.RequireRole(roles.URP)), d)
+	desk.MountStaff(mt.Site.Group(desk.StaffPath, mt.RequireRole(roles.Admin)), d)
 	return nil
 }
 
@@ -90,7 +91,7 @@ func citizenForm() url.Values {
 func TestCredentialDeskScenario(t *testing.T) {
 	eachPortal(t, func(t *testing.T, s *apptest.Server, mod *deskModule) {
 		op := s.Client()
-		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op1", DisplayName: "Olga Pace", Roles: []string{accounts.RoleURP}})
+		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op1", DisplayName: "Olga Pace", Roles: []string{roles.URP}})
 
 		r := op.Get("/backoffice/credenziali")
 		if r.Status != http.StatusOK || !strings.Contains(r.Body, "Rilascio delle credenziali") {
@@ -237,7 +238,7 @@ func TestCredentialDeskScenario(t *testing.T) {
 
 		// Other roles and anonymous visitors are kept out.
 		other := s.Client()
-		s.LoginAs(other, web.Viewer{Kind: "staff", ID: "an1", Roles: []string{accounts.RoleAnagrafe}})
+		s.LoginAs(other, web.Viewer{Kind: "staff", ID: "an1", Roles: []string{roleAnagrafe}})
 		if r := other.Get(loc); r.Status != http.StatusForbidden {
 			t.Fatalf("anagrafe officer on the desk: %d", r.Status)
 		}
@@ -253,11 +254,11 @@ func TestStaffAdministrationScenario(t *testing.T) {
 	eachPortal(t, func(t *testing.T, s *apptest.Server, mod *deskModule) {
 		ctx := context.Background()
 		if _, _, err := mod.svc.CreateStaff(ctx, "system:test", accounts.StaffInput{Username: "admin1", GivenName: "Ada",
-			FamilyName: "Neri", Email: "ada@comune.example", Roles: []string{accounts.RoleAdmin}}); err != nil {
+			FamilyName: "Neri", Email: "ada@comune.example", Roles: []string{roles.Admin}}); err != nil {
 			t.Fatal(err)
 		}
 		admin := s.Client()
-		s.LoginAs(admin, web.Viewer{Kind: "staff", ID: "admin1", Roles: []string{accounts.RoleAdmin}})
+		s.LoginAs(admin, web.Viewer{Kind: "staff", ID: "admin1", Roles: []string{roles.Admin}})
 		r := admin.Get("/backoffice/personale")
 		if r.Status != http.StatusOK || !strings.Contains(r.Body, "admin1") {
 			t.Fatalf("staff list: %d", r.Status)
@@ -270,14 +271,14 @@ func TestStaffAdministrationScenario(t *testing.T) {
 			t.Fatalf("staff without roles: %d", r.Status)
 		}
 		noMissingKeys(t, r)
-		form["roles"] = []string{accounts.RoleAnagrafe, accounts.RoleURP}
+		form["roles"] = []string{roleAnagrafe, roles.URP}
 		r = admin.PostForm("/backoffice/personale/nuovo", form)
 		cm := codeOnPage.FindStringSubmatch(r.Body)
 		if r.Status != http.StatusOK || cm == nil {
 			t.Fatalf("create staff: %d", r.Status)
 		}
 		a, err := mod.svc.ByUsername(ctx, "l.verdi")
-		if err != nil || !a.HasRole(accounts.RoleAnagrafe) || a.Status != accounts.StatusPending {
+		if err != nil || !a.HasRole(roleAnagrafe) || a.Status != accounts.StatusPending {
 			t.Fatalf("created staff: %+v %v", a, err)
 		}
 		page := "/backoffice/personale/" + itoa(a.ID)
@@ -290,11 +291,11 @@ func TestStaffAdministrationScenario(t *testing.T) {
 			t.Fatalf("staff account on the citizen desk: %d", r.Status)
 		}
 		// Deactivate.
-		r = admin.PostForm(page, url.Values{"roles": {accounts.RoleURP}})
+		r = admin.PostForm(page, url.Values{"roles": {roles.URP}})
 		if r.Status != http.StatusSeeOther {
 			t.Fatalf("deactivate: %d", r.Status)
 		}
-		if got, _ := mod.svc.Get(ctx, a.ID); got.Status != accounts.StatusBlocked || strings.Join(got.Roles, ",") != accounts.RoleURP {
+		if got, _ := mod.svc.Get(ctx, a.ID); got.Status != accounts.StatusBlocked || strings.Join(got.Roles, ",") != roles.URP {
 			t.Fatalf("after deactivation: %+v", got)
 		}
 		r = admin.Get(page)
@@ -303,13 +304,13 @@ func TestStaffAdministrationScenario(t *testing.T) {
 		}
 		// An administrator cannot demote themselves.
 		self, _ := mod.svc.ByUsername(ctx, "admin1")
-		r = admin.PostForm("/backoffice/personale/"+itoa(self.ID), url.Values{"roles": {accounts.RoleURP}, "active": {"1"}})
+		r = admin.PostForm("/backoffice/personale/"+itoa(self.ID), url.Values{"roles": {roles.URP}, "active": {"1"}})
 		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, "Non puoi disattivare il tuo account") {
 			t.Fatalf("self demotion: %d", r.Status)
 		}
 		// URP operators do not administer staff.
 		op := s.Client()
-		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op1", Roles: []string{accounts.RoleURP}})
+		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op1", Roles: []string{roles.URP}})
 		if r := op.Get("/backoffice/personale"); r.Status != http.StatusForbidden {
 			t.Fatalf("operator on staff administration: %d", r.Status)
 		}
@@ -320,3 +321,16 @@ func TestStaffAdministrationScenario(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// roleAnagrafe is a module's role in the portal these tests build.
+const roleAnagrafe = "anagrafe_officer"
+
+// testRoles are the platform's roles and roleAnagrafe.
+var testRoles = func() roles.List {
+	l, err := roles.Assemble(roles.Platform(), []roles.Def{
+		{ID: roleAnagrafe, Title: "accounts.role.urp_operator", Description: "accounts.role_desc.urp_operator"}})
+	if err != nil {
+		panic(err)
+	}
+	return l
+}()

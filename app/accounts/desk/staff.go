@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/comuni-italiani/sportello/app/accounts"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -19,7 +20,7 @@ func (h *handlers) staffList(c echo.Context) error {
 		return err
 	}
 	return h.Render.Render(c, http.StatusOK, "backoffice/staff/list.html", map[string]any{
-		"Staff": list, "Total": total, "Base": h.StaffPath})
+		"Staff": list, "Total": total, "Base": h.StaffPath, "Roles": h.Accounts.Roles()})
 }
 
 // staffForm is the new staff member form as typed.
@@ -40,7 +41,7 @@ type staffFormPage struct {
 	Form    staffForm
 	Errors  web.FormErrors
 	Summary []summaryItem
-	Roles   []string
+	Roles   roles.List
 	Checked map[string]bool
 	Base    string
 }
@@ -55,7 +56,7 @@ func set(list []string) map[string]bool {
 
 func (h *handlers) renderStaffNew(c echo.Context, status int, f staffForm, errs web.FormErrors) error {
 	return h.Render.Render(c, status, "backoffice/staff/new.html", staffFormPage{Form: f, Errors: errs,
-		Summary: summary(errs, staffFields), Roles: accounts.Roles, Checked: set(f.Roles), Base: h.StaffPath})
+		Summary: summary(errs, staffFields), Roles: h.Accounts.Roles(), Checked: set(f.Roles), Base: h.StaffPath})
 }
 
 func (h *handlers) staffNewForm(c echo.Context) error {
@@ -96,7 +97,7 @@ func (h *handlers) staffCreate(c echo.Context) error {
 // staffEditPage is the data of a staff member's page.
 type staffEditPage struct {
 	Account *accounts.Account
-	Roles   []string
+	Roles   roles.List
 	// Checked are the roles shown ticked (as saved, or as typed after an error).
 	Checked map[string]bool
 	Active  bool
@@ -107,7 +108,7 @@ type staffEditPage struct {
 }
 
 func (h *handlers) renderStaffEdit(c echo.Context, status int, a *accounts.Account, checked []string, active bool, errs web.FormErrors) error {
-	return h.Render.Render(c, status, "backoffice/staff/edit.html", staffEditPage{Account: a, Roles: accounts.Roles,
+	return h.Render.Render(c, status, "backoffice/staff/edit.html", staffEditPage{Account: a, Roles: h.Accounts.Roles(),
 		Checked: set(checked), Active: active, Errors: errs, Summary: summary(errs, []string{"roles", "active"}),
 		Self: actor(c) == a.Username, Base: h.StaffPath})
 }

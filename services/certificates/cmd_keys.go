@@ -1,4 +1,4 @@
-package main
+package certificates
 
 import (
 	"context"
@@ -9,10 +9,9 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/config"
-	"github.com/comuni-italiani/sportello/services/certificates"
 )
 
-const keysUsage = `Usage: sportello keys [list|init|rotate|jwks]
+const keysUsage = `Usage: sportello certificati keys [list|init|rotate|jwks]
 
 Manages the key ring of the digital stamp printed on certificates, in the directory
 named by modules.settings.certificati.key_dir (default <data_dir>/keys/stamp).
@@ -27,7 +26,7 @@ named by modules.settings.certificati.key_dir (default <data_dir>/keys/stamp).
            /.well-known/sportello-stamp-keys.json), for offline checks
 `
 
-// keysCommand runs `sportello keys ...`.
+// keysCommand runs `sportello certificati keys ...`.
 func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	sub := "list"
 	if len(args) > 0 {
@@ -37,7 +36,7 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		fmt.Fprint(stdout, keysUsage)
 		return fmt.Errorf("keys %s: unexpected arguments %s", sub, strings.Join(args[1:], " "))
 	}
-	s, err := certificates.LoadSettings(cfg)
+	s, err := LoadSettings(cfg)
 	if err != nil {
 		return err
 	}
@@ -46,7 +45,7 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	case "list":
 		ring, err := stamp.LoadDir(dir)
 		if err != nil {
-			return fmt.Errorf("keys list: %w (create the keys with `sportello keys init`)", err)
+			return fmt.Errorf("keys list: %w (create the keys with `sportello certificati keys init`)", err)
 		}
 		fmt.Fprintf(stdout, "key directory: %s\n", dir)
 		for _, kid := range ring.KIDs() {
@@ -56,7 +55,7 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 			}
 			fmt.Fprintf(stdout, "  %s  ES256 P-256  %s\n", kid, status)
 		}
-		fmt.Fprintf(stdout, "published at %s%s\n", strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), certificates.KeysPath)
+		fmt.Fprintf(stdout, "published at %s%s\n", strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), KeysPath)
 		return nil
 	case "init":
 		ring, created, err := stamp.LoadOrCreateDir(dir)
@@ -72,7 +71,7 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	case "rotate":
 		old, err := stamp.LoadDir(dir)
 		if err != nil {
-			return fmt.Errorf("keys rotate: %w (create the keys with `sportello keys init`)", err)
+			return fmt.Errorf("keys rotate: %w (create the keys with `sportello certificati keys init`)", err)
 		}
 		kid, err := stamp.Rotate(dir)
 		if err != nil {

@@ -1,4 +1,4 @@
-package main
+package certificates
 
 import (
 	"bytes"
@@ -14,10 +14,9 @@ import (
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
-	"github.com/comuni-italiani/sportello/services/certificates"
 )
 
-const verifyUsage = `Usage: sportello verify [--keys FILE] URL|PAYLOAD|FILE.pdf
+const verifyUsage = `Usage: sportello certificati verify [--keys FILE] URL|PAYLOAD|FILE.pdf
 
 Checks the digital stamp of a certificate offline, with nothing but the comune's
 public keys: the verification URL of its QR code, the signed payload alone (the text
@@ -32,12 +31,11 @@ it is valid. Whether it was revoked since can only be seen online, on the page t
 QR code opens. The command fails (exit status 1) when the stamp is not authentic.
 `
 
-// verifyCommand runs `sportello verify ...`.
+// verifyCommand runs `sportello certificati verify ...`.
 func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("sportello verify", flag.ContinueOnError)
+	fs := flag.NewFlagSet("sportello certificati verify", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	keysFile := fs.String("keys", "", "public keys (JWKS) saved from /.well-known/sportello-stamp-keys.json")
-	fs.String("config", "", "configuration file (read by the caller)")
 	fs.Usage = func() { fmt.Fprint(stdout, verifyUsage) }
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,9 +60,9 @@ func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout
 		if rerr != nil {
 			return fmt.Errorf("verify: %w", rerr)
 		}
-		u, qerr := certificates.QRFromPDF(ctx, data)
+		u, qerr := QRFromPDF(ctx, data)
 		if qerr != nil {
-			if clear, terr := certificates.URLFromPDFText(ctx, data); terr == nil {
+			if clear, terr := URLFromPDFText(ctx, data); terr == nil {
 				return fmt.Errorf("verify: %w; the certificate can still be checked online at %s", qerr, clear)
 			}
 			return fmt.Errorf("verify: %w", qerr)
@@ -91,7 +89,7 @@ func verifyCommand(ctx context.Context, cfg config.Config, args []string, stdout
 	fmt.Fprintf(stdout, "  holder       %s\n", p.Holder)
 	fmt.Fprintf(stdout, "  issued on    %s\n", p.IssuedAt.Format("02/01/2006"))
 	switch {
-	case !p.ExpiresAt.Before(certificates.UnlimitedStampExpiry):
+	case !p.ExpiresAt.Before(UnlimitedStampExpiry):
 		fmt.Fprintln(stdout, "  valid until  no limit (facts not subject to change)")
 	case p.ExpiresAt.Before(time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)):
 		fmt.Fprintf(stdout, "  valid until  %s: EXPIRED (SCADUTO)\n", p.ExpiresAt.Format("02/01/2006"))
@@ -116,7 +114,7 @@ func verifyKeys(cfg config.Config, file string) (*stamp.KeyRing, string, error) 
 		}
 		return ring, file, nil
 	}
-	s, err := certificates.LoadSettings(cfg)
+	s, err := LoadSettings(cfg)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,4 +1,4 @@
-package main
+package certificates_test
 
 import (
 	"bytes"
@@ -24,8 +24,8 @@ import (
 type verifyRegister struct{}
 
 func (verifyRegister) Info() services.Info {
-	return services.Info{ID: "registro-test", Title: "certificates.title", Summary: "certificates.summary",
-		Description: "certificates.description", Area: services.AreaAnagrafe}
+	return services.Info{ID: "registro-test", Title: "certificati.title", Summary: "certificati.summary",
+		Description: "certificati.description", Area: services.AreaAnagrafe}
 }
 func (verifyRegister) Mount(*services.Mount) error { return nil }
 func (verifyRegister) Migrations() []*store.Migration {
@@ -65,11 +65,11 @@ func TestVerifyCommandOffline(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir() // no local keys: --keys is required
 	var out bytes.Buffer
-	if err := verifyCommand(ctx, cfg, []string{pdfPath}, &out); err == nil || !strings.Contains(err.Error(), "--keys") {
+	if err := runCommand(ctx, cfg, "verify", []string{pdfPath}, &out); err == nil || !strings.Contains(err.Error(), "--keys") {
 		t.Fatalf("without keys: %v", err)
 	}
 	out.Reset()
-	if err := verifyCommand(ctx, cfg, []string{"--keys", keysPath, pdfPath}, &out); err != nil {
+	if err := runCommand(ctx, cfg, "verify", []string{"--keys", keysPath, pdfPath}, &out); err != nil {
 		t.Fatalf("PDF: %v\n%s", err, out.String())
 	}
 	for _, w := range []string{"AUTENTICO", cert.ID, "residenza", anagrafe.DemoCitizenCF, "Comune di Valdoria", "valid until"} {
@@ -81,7 +81,7 @@ func TestVerifyCommandOffline(t *testing.T) {
 	url := stamp.VerificationURL("https://sportello.example", cert.ID, msg)
 	for _, in := range []string{url, cert.Stamp} {
 		out.Reset()
-		if err := verifyCommand(ctx, cfg, []string{"--keys", keysPath, in}, &out); err != nil {
+		if err := runCommand(ctx, cfg, "verify", []string{"--keys", keysPath, in}, &out); err != nil {
 			t.Fatalf("%.40s: %v\n%s", in, err, out.String())
 		}
 	}
@@ -89,7 +89,7 @@ func TestVerifyCommandOffline(t *testing.T) {
 	bad := append([]byte(nil), msg...)
 	bad[len(bad)-3] ^= 0x40
 	out.Reset()
-	if err := verifyCommand(ctx, cfg, []string{"--keys", keysPath, stamp.Encode(bad)}, &out); err == nil || !strings.Contains(out.String(), "NON AUTENTICO") {
+	if err := runCommand(ctx, cfg, "verify", []string{"--keys", keysPath, stamp.Encode(bad)}, &out); err == nil || !strings.Contains(out.String(), "NON AUTENTICO") {
 		t.Fatalf("tampered: %v\n%s", err, out.String())
 	}
 }
