@@ -124,8 +124,8 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, idp.Migrations()...)
 	m = append(m, anagrafe.Migrations()...)
 	m = append(m, feedback.Migrations()...)
-	m = append(m, jobs.Migrations()...)
 	m = append(m, cases.Migrations()...)
+	m = append(m, jobs.Migrations()...)
 	m = append(m, demoMigrations()...)
 	return m
 }
@@ -317,6 +317,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 // "<module id>/".
 func (a *App) collectJobs(opts jobs.Options) error {
 	a.jobs = a.platformJobs()
+	a.jobs = append(a.jobs, a.cases.Jobs()...) // deadline escalation of cases
 	for _, mod := range a.modules {
 		j, ok := mod.(services.Jobs)
 		if !ok {

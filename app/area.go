@@ -51,16 +51,14 @@ func (a *App) personalArea(c echo.Context) error {
 	}
 	if len(a.cases.Modules()) > 0 {
 		s, err := a.casesArea(ctx, v.FiscalCode, web.Lang(c))
-		switch {
-		case err != nil && c.Request().Context().Err() != nil:
-			return err
-		case err != nil:
+		if err != nil {
+			if c.Request().Context().Err() != nil {
+				return err
+			}
 			a.log.ErrorContext(ctx, "personal area section failed", "module", "cases", "err", err,
 				"request_id", web.RequestID(c))
-			sections = append(sections, areaSection{AreaSection: services.AreaSection{Title: "cases.area.title"}, Failed: true})
-		default:
-			sections = append(sections, areaSection{AreaSection: s})
 		}
+		sections = append(sections, areaSection{AreaSection: s, Failed: err != nil})
 	}
 	return a.render.Render(c, http.StatusOK, "area/index.html", map[string]any{
 		"Profile": auth.CurrentProfile(c), "Sections": sections,

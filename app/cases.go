@@ -123,7 +123,7 @@ func (cs caseStats) Stats(ctx context.Context) ([]services.Stat, error) {
 func (a *App) casesArea(ctx context.Context, cf, lang string) (services.AreaSection, error) {
 	list, err := a.cases.OfApplicant(ctx, cf, 5)
 	if err != nil {
-		return services.AreaSection{}, err
+		return services.AreaSection{Title: "cases.area.title"}, err
 	}
 	i18n := a.render.I18n()
 	sec := services.AreaSection{Title: "cases.area.title", More: cases.CitizenBase}

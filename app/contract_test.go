@@ -385,8 +385,8 @@ func TestJobsPageShowsFailedJob(t *testing.T) {
 // platformTemplateDirs and platformMessageFiles belong to the platform; every other
 // templates folder and message file must be named after a built-in module.
 var (
-	platformTemplateDirs = []string{"area", "auth", "backoffice", "catalogue", "errors", "idp", "layouts", "locales", "pages", "partials"}
-	platformMessageFiles = []string{"accounts", "anagrafe", "auth", "backoffice", "core", "idp"}
+	platformTemplateDirs = []string{"area", "auth", "backoffice", "cases", "catalogue", "errors", "idp", "layouts", "locales", "pages", "partials"}
+	platformMessageFiles = []string{"accounts", "anagrafe", "auth", "backoffice", "cases", "core", "idp"}
 )
 
 // A module is one name: its id is its templates folder and its message file, and its

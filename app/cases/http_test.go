@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,6 +223,9 @@ func TestHTTPIsolation(t *testing.T) {
 	t.Parallel()
 	probeServer(t, func(t *testing.T, s *apptest.Server) {
 		svc := s.App.Cases()
+		if !slices.Contains(s.App.JobRunner().Names(), cases.EscalationJob) {
+			t.Fatalf("the portal's job runner lacks %s: %v", cases.EscalationJob, s.App.JobRunner().Names())
+		}
 		c, err := svc.Create(t.Context(), applicant, probeModule, probeType, map[string]string{"targa": "AB123CD"})
 		if err != nil {
 			t.Fatal(err)

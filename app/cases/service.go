@@ -374,15 +374,10 @@ func (s *Service) Apply(ctx context.Context, a Actor, id int64, name string, in 
 			return err
 		}
 		up := map[string]any{}
-		if tr.To == Submitted && cur.Protocol == "" {
-			// The counter row is locked from here to the commit: the rest of the
-			// transaction is short on purpose.
-			p, err := s.nextProtocol(ctx, tx, now)
-			if err != nil {
-				return err
-			}
-			up["protocol"], up["submitted_at"] = p, now
-			cur.Protocol, cur.SubmittedAt = p, &now
+		numbering := tr.To == Submitted && cur.Protocol == ""
+		if numbering {
+			up["submitted_at"] = now
+			cur.SubmittedAt = &now
 		}
 		if t.IsClosed(tr.To) {
 			up["decided_at"] = now
@@ -417,7 +412,18 @@ func (s *Service) Apply(ctx context.Context, a Actor, id int64, name string, in 
 		if err := s.storeDocs(ctx, tx, t, cur, a, docs, msgID, h.ID, now); err != nil {
 			return err
 		}
-		if from == Draft && tr.To == Submitted {
+		if numbering {
+			// The year's counter row stays locked from here to the commit, so the
+			// number comes after every write that does not need it (the documents
+			// above may be megabytes).
+			p, err := s.nextProtocol(ctx, tx, now)
+			if err != nil {
+				return err
+			}
+			if err := tx.Model(&Case{}).Where("id = ?", id).Update("protocol", p).Error; err != nil {
+				return fmt.Errorf("cases: protocol: %w", err)
+			}
+			cur.Protocol = p
 			if err := s.issueReceipt(ctx, tx, cur, h.ID, now); err != nil {
 				return err
 			}
