@@ -24,6 +24,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
@@ -70,6 +71,9 @@ func (*probe) Info() services.Info {
 
 func (p *probe) Mount(m *services.Mount) error {
 	p.db, p.render = m.DB, m.Render
+	if err := m.Cases.Register(probeCaseType()); err != nil {
+		return err
+	}
 	m.Public.GET("/elenco", func(c echo.Context) error {
 		var n int64
 		if err := p.db.Model(&probeItem{}).Count(&n).Error; err != nil {
@@ -165,7 +169,12 @@ func (p *probe) PersonalArea(context.Context, string, string) ([]services.AreaSe
 	return []services.AreaSection{{Title: "prova.area.title", Items: []services.AreaItem{{Label: "Prova numero 1"}}}}, nil
 }
 
-// Case types: the probe's case type (app/cases) is declared here when cases land.
+// probeCaseType is the probe's case type: data given to app/cases, which brings the
+// citizen's and the staff's case pages, the queue, protocol numbers and the menu entry.
+func probeCaseType() cases.Type {
+	return cases.Type{Module: "prova", ID: "domanda", Title: "prova.case.title", Role: probeRole,
+		Transitions: cases.StandardTransitions()}
+}
 
 func modules() []services.Module { return []services.Module{urp.New(), &probe{}} }
 
@@ -250,6 +259,31 @@ func TestModuleContract(t *testing.T) {
 			t.Fatalf("access refusals audited: %+v", denied)
 		}
 
+		// The module's case type: a citizen's case is numbered, listed in "Le mie
+		// pratiche" and queued for the officers holding the module's role only.
+		ctx := context.Background()
+		citizen := cases.Actor{Kind: cases.Citizen, ID: "BNCGLI85C52L219Z"}
+		cs, err := s.App.Cases().Create(ctx, citizen, "prova", "domanda", map[string]string{"motivo": "prova"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs, err = s.App.Cases().Apply(ctx, citizen, cs.ID, "submit", cases.Input{}); err != nil || cs.Protocol == "" {
+			t.Fatalf("submit: %+v %v", cs, err)
+		}
+		if r := c.Get("/area-personale/pratiche"); r.Status != 200 || !strings.Contains(r.Body, cs.Protocol) ||
+			!strings.Contains(r.Body, "Domanda di prova") {
+			t.Fatalf("citizen's cases: %d", r.Status)
+		}
+		if r := officer.Get("/backoffice/prova/pratiche"); r.Status != 200 || !strings.Contains(r.Body, cs.Protocol) {
+			t.Fatalf("officer's queue: %d", r.Status)
+		}
+		if !slices.ContainsFunc(s.App.StaffNav(), func(m web.MenuItem) bool { return m.Href == "/backoffice/prova/pratiche" }) {
+			t.Fatal("the case queue is not in the staff menu")
+		}
+		if r := staff.Get("/backoffice/prova/pratiche"); r.Status != http.StatusForbidden {
+			t.Fatalf("queue for staff without the role: %d", r.Status)
+		}
+
 		// The module's role joins the portal's list: the staff administration offers it
 		// with its title and description, accepts it, and refuses a role nobody declared.
 		if got := s.App.Roles().IDs(); !slices.Equal(got, []string{roles.URP, probeRole, roles.Admin}) {
@@ -290,7 +324,7 @@ func TestModuleContract(t *testing.T) {
 
 		// The module's command runs through `sportello prova conta`.
 		var out, errOut bytes.Buffer
-		err := app.RunCommand(context.Background(), app.CommandOptions{Modules: modules(), DB: s.DB, Stdout: &out, Stderr: &errOut},
+		err = app.RunCommand(context.Background(), app.CommandOptions{Modules: modules(), DB: s.DB, Stdout: &out, Stderr: &errOut},
 			[]string{"prova", "conta", "--config", "ignored.yaml"})
 		if err != nil || out.String() != "items=1\n" {
 			t.Fatalf("command: %v %q", err, out.String())
