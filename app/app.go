@@ -425,6 +425,11 @@ func (a *App) checkModules() error {
 
 func (a *App) mountModules() error {
 	for _, mod := range a.modules {
+		if t, ok := mod.(services.EnteTables); ok {
+			a.guard.Own(t.EnteTables()...)
+		}
+	}
+	for _, mod := range a.modules {
 		info := mod.Info()
 		prefix := "/servizi/" + info.ID
 		offered := a.offeredBy(info.ID)
@@ -435,13 +440,18 @@ func (a *App) mountModules() error {
 			Site:        web.NewRoutes(a.echo, "", offered),
 			RequireRole: a.requireRole,
 			DB:          a.db,
-			Mail:        a.outbox,
-			Render:      a.render,
-			Validate:    a.validate,
-			Log:         a.log.With("module", info.ID),
-			Config:      a.cfg,
-			Settings:    func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
-			Cases:       a.cases,
+			Store:       func(ctx context.Context) *gorm.DB { return enti.For(ctx, a.db) },
+			ForEachEnte: func(ctx context.Context, fn func(context.Context) error) error {
+				return a.forEachEnte(ctx, info.ID, fn)
+			},
+			BaseURL:  a.baseURL,
+			Mail:     a.outbox,
+			Render:   a.render,
+			Validate: a.validate,
+			Log:      a.log.With("module", info.ID),
+			Config:   a.cfg,
+			Settings: func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
+			Cases:    a.cases,
 		}
 		if err := mod.Mount(m); err != nil {
 			return fmt.Errorf("app: mount module %s: %w", info.ID, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -83,4 +84,28 @@ func (a *App) offeredBy(id string) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// forEachEnte calls fn for every ente that offers module, with ctx carrying the ente,
+// and joins the errors (one ente's failure does not stop the others).
+func (a *App) forEachEnte(ctx context.Context, module string, fn func(context.Context) error) error {
+	var errs []error
+	for _, e := range a.enti.All(ctx) {
+		if !e.Offers(module) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(enti.WithEnte(ctx, e)); err != nil {
+			errs = append(errs, fmt.Errorf("ente %s: %w", e.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// baseURL returns the absolute address of the portal of ctx's ente, without a trailing
+// slash. Today every ente is served at http.base_url.
+func (a *App) baseURL(ctx context.Context) string {
+	return strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")
 }

@@ -100,7 +100,25 @@ type Mount struct {
 	// RequireRole returns middleware that admits staff holding any of roles.
 	RequireRole func(roles ...string) echo.MiddlewareFunc
 
+	// DB is the installation's handle. Statements through it on an ente-owned table
+	// (see EnteTables) are refused by the store's guard: use Store(ctx) for the ente of
+	// a request or of a job's pass (ForEachEnte), or enti.AllEnti(DB, reason) for the
+	// rare statement that must span enti (a Union's report).
 	DB *gorm.DB
+	// Store returns DB bound to ctx and scoped to ctx's ente: every statement on an
+	// ente-owned table is confined to that ente and rows created through it get it.
+	// The request's ente is in every handler's c.Request().Context(); outside a
+	// request (a job) it comes from ForEachEnte. Without an ente every statement on an
+	// ente-owned table fails (enti.ErrNoEnte).
+	Store func(ctx context.Context) *gorm.DB
+	// ForEachEnte calls fn once for every ente that offers the module, with a context
+	// carrying that ente (so Store, Mail, BaseURL and Cases work for it), and joins the
+	// errors: one ente's failure does not stop the others. Jobs use it.
+	ForEachEnte func(ctx context.Context, fn func(ctx context.Context) error) error
+	// BaseURL returns the absolute address of the portal of ctx's ente, without a
+	// trailing slash ("https://servizi.comune.valdoria.it"): links in mails, QR codes,
+	// return addresses given to other systems.
+	BaseURL func(ctx context.Context) string
 	// Mail queues messages in the outbox, ideally in the same transaction as the
 	// change they report (Mail.Enqueue(ctx, tx, msg)).
 	Mail     *notify.Outbox
@@ -120,6 +138,17 @@ type Mount struct {
 type Migrator interface {
 	// Migrations returns forward-only steps with IDs prefixed "<module id>/".
 	Migrations() []*store.Migration
+}
+
+// EnteTables is implemented by modules that own tables holding a comune's data
+// (applications, bookings, permits: nearly every table). Each such table has the
+// column ente_id (TEXT NOT NULL), first in its primary key, in each unique constraint
+// and each foreign key to another ente-owned table, so that nothing unique is shared
+// between two comuni and the schema can be distributed by ente. The platform
+// registers the tables with the store's guard before Mount: from then on every GORM
+// statement on them must come through Mount.Store(ctx) (or enti.AllEnti).
+type EnteTables interface {
+	EnteTables() []string
 }
 
 // StaffNav is implemented by modules with back-office pages.

@@ -1,6 +1,7 @@
 package enti
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -26,6 +27,23 @@ var ErrUnscoped = errors.New("enti: query on an ente-owned table without an ente
 // ErrWrongEnte is returned when a row created through a scoped handle names another
 // ente than the scope.
 var ErrWrongEnte = errors.New("enti: row belongs to another ente than the scope")
+
+// ErrNoEnte is returned by statements made through a handle that should carry the
+// request's ente (services.Mount.Store) when the context has none: a job that did not
+// go through ForEachEnte, or a handler outside the host middleware.
+var ErrNoEnte = errors.New("enti: no ente in the context")
+
+// For returns db bound to ctx and scoped to ctx's ente (FromContext). Without an ente
+// in ctx the handle carries ErrNoEnte, so that every statement through it fails.
+func For(ctx context.Context, db *gorm.DB) *gorm.DB {
+	e := FromContext(ctx)
+	if e == nil {
+		tx := db.WithContext(ctx)
+		_ = tx.AddError(ErrNoEnte)
+		return tx
+	}
+	return Scoped(db.WithContext(ctx), e.ID)
+}
 
 const (
 	settingEnte = "sportello:ente"
