@@ -65,6 +65,24 @@ type Info struct {
 	Start string
 	// Order sorts services within an area (lower first).
 	Order int
+
+	// The further sections of the service card of the Designers Italia model for
+	// comuni ("scheda servizio"), each a message key; Description, Audience and Needs
+	// above are its "Descrizione", "A chi è rivolto" and "Cosa serve".
+	HowTo      string // Come fare
+	Outcome    string // Cosa si ottiene
+	Times      string // Tempi e scadenze
+	Cost       string // Quanto costa
+	Conditions string // Condizioni di servizio
+	// Office is the responsible office and its contacts ("Contatti").
+	Office string
+	// Topics are the model's "Argomenti", message keys.
+	Topics []string
+	// LifeEvents are the model's "eventi della vita" the service belongs to (ids such as
+	// "nascita-figlio", "cambio-residenza"; the catalogue groups services by them).
+	LifeEvents []string
+	// Updated is the date the card's content was last reviewed, "2006-01-02".
+	Updated string
 }
 
 // Area is a thematic area of the catalogue, named as in the Designers Italia model
