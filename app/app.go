@@ -425,11 +425,6 @@ func (a *App) checkModules() error {
 
 func (a *App) mountModules() error {
 	for _, mod := range a.modules {
-		if t, ok := mod.(services.EnteTables); ok {
-			a.guard.Own(t.EnteTables()...)
-		}
-	}
-	for _, mod := range a.modules {
 		info := mod.Info()
 		prefix := "/servizi/" + info.ID
 		offered := a.offeredBy(info.ID)
@@ -619,7 +614,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Both are safe to run in several replicas at once; both stop when ctx is cancelled.
 func (a *App) startBackground(ctx context.Context) {
 	if a.sender != nil {
-		w := notify.NewWorker(a.db, a.sender, notify.WorkerOptions{Logger: a.log.With("worker", "mail")})
+		w := notify.NewWorker(a.db, a.sender, notify.WorkerOptions{Logger: a.log.With("worker", "mail"),
+			From: a.mailFrom})
 		a.bgWG.Add(1)
 		go func() {
 			defer a.bgWG.Done()

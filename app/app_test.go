@@ -16,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -73,7 +74,7 @@ func TestErrorPages(t *testing.T) {
 				}
 			}
 			var csrf int64
-			s.DB.Model(&audit.Event{}).Where("action = ?", "security.csrf_rejected").Count(&csrf)
+			s.All().Model(&audit.Event{}).Where("action = ?", "security.csrf_rejected").Count(&csrf)
 			if csrf != 2 {
 				t.Errorf("CSRF rejections audited: %d, want 2", csrf)
 			}
@@ -217,14 +218,14 @@ func TestRestartKeepsData(t *testing.T) {
 	}
 	defer b.Close()
 	var n int64
-	b.DB().Table("urp_offices").Count(&n)
+	enti.AllEnti(b.DB(), "test").Table("urp_offices").Count(&n)
 	if n != 4 {
 		t.Fatalf("offices after restart: %d", n)
 	}
 	if _, err := b.SeedDemo(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.DB().Table("urp_offices").Count(&n)
+	enti.AllEnti(b.DB(), "test").Table("urp_offices").Count(&n)
 	if n != 4 {
 		t.Fatalf("demo is not idempotent: %d offices", n)
 	}
@@ -262,7 +263,7 @@ func TestAuditViewer(t *testing.T) {
 			t.Fatalf("too long notice: %d", r.Status)
 		}
 		var notice string
-		s.DB.Table("urp_offices").Where("id = 1").Pluck("notice_it", &notice)
+		s.All().Table("urp_offices").Where("id = 1").Pluck("notice_it", &notice)
 		if notice != "" {
 			t.Fatal("a refused form changed the data")
 		}
@@ -349,7 +350,7 @@ func TestRatingQuestion(t *testing.T) {
 			t.Fatal("no thanks after rating")
 		}
 		var n int64
-		s.DB.Table("service_ratings").Count(&n)
+		s.All().Table("service_ratings").Count(&n)
 		if n != 2 {
 			t.Fatalf("ratings stored: %d", n)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/cases"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/pdfdoc"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -32,7 +33,19 @@ func (a *App) newCases() error {
 		Email: func(c echo.Context) string { return auth.CurrentProfile(c).Email },
 		Stamp: ring, Issuer: c.Name,
 		Letterhead: pdfdoc.Letterhead{Comune: c.Name, Province: c.Province, Address: c.Address,
-			Phone: c.Phone, Email: c.Email, PEC: c.PEC, Website: c.Website}})
+			Phone: c.Phone, Email: c.Email, PEC: c.PEC, Website: c.Website},
+		Local: func(ctx context.Context) cases.Local {
+			e := enti.FromContext(ctx)
+			if e == nil {
+				return cases.Local{BaseURL: a.baseURL(ctx), OfficeEmail: c.Email, Issuer: c.Name, Stamp: ring}
+			}
+			return cases.Local{BaseURL: a.baseURL(ctx), OfficeEmail: e.Email, Issuer: e.Name, Stamp: ring,
+				Letterhead: pdfdoc.Letterhead{Comune: e.Name, Province: e.Province, Address: e.Address,
+					Phone: e.Phone, Email: e.Email, PEC: e.PEC, Website: e.Website}}
+		},
+		ForEachEnte: func(ctx context.Context, fn func(context.Context) error) error {
+			return a.forEachEnte(ctx, "", fn)
+		}})
 	if err != nil {
 		return err
 	}

@@ -254,14 +254,14 @@ func TestModuleContract(t *testing.T) {
 		}
 		// Each refusal above is a security event in the audit log, with who tried.
 		var denied []audit.Event
-		s.DB.Where("action = ? AND outcome = ?", "security.access_denied", audit.Denied).Order("id").Find(&denied)
+		s.All().Where("action = ? AND outcome = ?", "security.access_denied", audit.Denied).Order("id").Find(&denied)
 		if len(denied) != 3 || denied[0].ActorID != "c1" || denied[0].SubjectCF != "BNCGLI85C52L219Z" || denied[1].ActorID != "op" || denied[2].ActorID != "off" {
 			t.Fatalf("access refusals audited: %+v", denied)
 		}
 
 		// The module's case type: a citizen's case is numbered, listed in "Le mie
 		// pratiche" and queued for the officers holding the module's role only.
-		ctx := context.Background()
+		ctx := s.Ctx(context.Background())
 		citizen := cases.Actor{Kind: cases.Citizen, ID: "BNCGLI85C52L219Z"}
 		cs, err := s.App.Cases().Create(ctx, citizen, "prova", "domanda", map[string]string{"motivo": "prova"})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/services"
 )
 
@@ -14,31 +15,55 @@ import (
 // and, once login exists, the demo accounts).
 func (a *App) SeedDemo(ctx context.Context) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Demo comune: %s (all data is fictional)\n", a.cfg.Comune.Name)
-	if err := a.markDemo(ctx, "anagrafe"); err != nil {
-		return "", err
+	list := a.enti.All(ctx)
+	if len(list) == 0 {
+		return "", fmt.Errorf("demo: no ente configured")
 	}
-	if err := anagrafe.SeedDemo(ctx, a.db); err != nil {
-		return "", fmt.Errorf("demo population register: %w", err)
-	}
-	fmt.Fprintln(&b, "  population register: fictional residents and households loaded")
-	if err := a.markDemo(ctx, "accounts"); err != nil {
-		return "", err
-	}
-	if err := a.seedDemoAccounts(ctx, &b); err != nil {
-		return "", err
-	}
-	for _, m := range a.modules {
-		if s, ok := m.(services.DemoSeeder); ok {
-			// Marked first: a failure halfway still leaves the mark.
-			if err := a.markDemo(ctx, m.Info().ID); err != nil {
+	for i, e := range list {
+		ctx := enti.WithEnte(ctx, e)
+		fmt.Fprintf(&b, "Demo: %s (all data is fictional)\n", e.Name)
+		if err := a.markDemo(ctx, demoPart(e, i, "anagrafe")); err != nil {
+			return "", err
+		}
+		// Every ente gets the same fictional register, so that the isolation of one
+		// comune's data from another's shows with the same people in both.
+		if err := anagrafe.SeedDemo(ctx, a.db); err != nil {
+			return "", fmt.Errorf("demo population register of %s: %w", e.ID, err)
+		}
+		fmt.Fprintln(&b, "  population register: fictional residents and households loaded")
+		if i == 0 {
+			// Demo accounts are the installation's (identities, like SPID), homed at
+			// the first ente.
+			if err := a.markDemo(ctx, "accounts"); err != nil {
 				return "", err
 			}
-			if err := s.SeedDemo(ctx, a.db); err != nil {
-				return "", fmt.Errorf("demo data of module %s: %w", m.Info().ID, err)
+			if err := a.seedDemoAccounts(ctx, &b); err != nil {
+				return "", err
+			}
+		}
+		for _, m := range a.modules {
+			s, ok := m.(services.DemoSeeder)
+			if !ok || !e.Offers(m.Info().ID) {
+				continue
+			}
+			// Marked first: a failure halfway still leaves the mark.
+			if err := a.markDemo(ctx, demoPart(e, i, m.Info().ID)); err != nil {
+				return "", err
+			}
+			if err := s.SeedDemo(ctx, enti.For(ctx, a.db)); err != nil {
+				return "", fmt.Errorf("demo data of module %s for %s: %w", m.Info().ID, e.ID, err)
 			}
 			fmt.Fprintf(&b, "  module %s: demo data loaded\n", m.Info().ID)
 		}
 	}
 	return b.String(), nil
+}
+
+// demoPart names a part of the demo data in demo_seeds: the first ente's keep the
+// names they had before several comuni.
+func demoPart(e *enti.Ente, i int, part string) string {
+	if i == 0 {
+		return part
+	}
+	return part + "@" + e.ID
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 )
@@ -211,7 +212,7 @@ func (a *App) refuseDemoInProduction(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := db.Table("anagrafe_persons").Where("fiscal_code IN ?", cfs).Count(&n).Error; err != nil {
+	if err := enti.AllEnti(db, "demo data check").Table("anagrafe_persons").Where("fiscal_code IN ?", cfs).Count(&n).Error; err != nil {
 		return err
 	}
 	if n > 0 {

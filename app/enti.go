@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/comuni-italiani/sportello/app/accounts"
+	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/services"
 )
 
 // maxEnti is how many enti one installation may serve today. The enti table, host
@@ -26,11 +31,23 @@ func (a *App) loadEnti(ctx context.Context) error {
 	if err := enti.SyncConfig(ctx, st, a.cfg); err != nil {
 		return err
 	}
-	a.guard = enti.NewGuard()
+	a.guard = enti.NewGuard(a.enteTables()...)
 	if a.db.Callback().Query().Get("enti:scope_query") == nil {
 		if err := a.guard.Install(a.db); err != nil {
 			return fmt.Errorf("app: install ente guard: %w", err)
 		}
+	} else if g, ok := installedGuards.Load(a.db.Config); ok {
+		// Another App on this database (tests) installed the callbacks: they call
+		// that guard, so it must know this App's tables too.
+		g.(*enti.Guard).Own(a.guard.Tables()...)
+		a.guard = g.(*enti.Guard)
+	}
+	installedGuards.LoadOrStore(a.db.Config, a.guard)
+	adopt := append(a.enteTables(), accounts.Tables...)
+	if n, err := enti.Adopt(ctx, a.db, adopt); err != nil {
+		return fmt.Errorf("app: %w", err)
+	} else if n > 0 {
+		a.log.Info("rows written before several comuni given to the only ente", "rows", n)
 	}
 	a.enti = enti.NewRegistry(st, enti.Options{MaxEnti: maxEnti})
 	if err := a.enti.Load(ctx); err != nil {
@@ -108,4 +125,31 @@ func (a *App) forEachEnte(ctx context.Context, module string, fn func(context.Co
 // slash. Today every ente is served at http.base_url.
 func (a *App) baseURL(ctx context.Context) string {
 	return strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")
+}
+
+// installedGuards remembers the guard whose callbacks are installed on a database
+// (keyed by its *gorm.Config), for Apps that share one database in tests.
+var installedGuards sync.Map
+
+// enteTables lists every ente-owned table: the platform's and the modules'
+// (services.EnteTables). The guard refuses unscoped statements on them.
+func (a *App) enteTables() []string {
+	t := []string{"audit_events", "outbox_messages", "service_ratings"}
+	t = append(t, anagrafe.Tables...)
+	t = append(t, cases.Tables...)
+	for _, m := range a.modules {
+		if o, ok := m.(services.EnteTables); ok {
+			t = append(t, o.EnteTables()...)
+		}
+	}
+	return t
+}
+
+// mailFrom is the sender of an ente's mail: its own (enti.Ente.MailFrom, "Comune di
+// X <noreply@x.it>"), or "" for the configured smtp.from.
+func (a *App) mailFrom(id string) string {
+	if e, ok := a.enti.Get(context.Background(), id); ok {
+		return e.MailFrom
+	}
+	return ""
 }

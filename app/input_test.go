@@ -15,6 +15,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -22,6 +23,7 @@ import (
 // are equal only if no row was added, removed or changed (sessions' expiry aside).
 func dumpTables(t *testing.T, db *gorm.DB) string {
 	t.Helper()
+	db = enti.AllEnti(db, "test dump")
 	tables, err := db.Migrator().GetTables()
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +180,7 @@ func TestBadBytesMessages(t *testing.T) {
 			t.Fatalf("notice with tab and newlines: %d", r.Status)
 		}
 		var notice string
-		s.DB.Table("urp_offices").Where("id = 1").Pluck("notice_it", &notice)
+		s.All().Table("urp_offices").Where("id = 1").Pluck("notice_it", &notice)
 		if !strings.Contains(notice, "\tRiapre") {
 			t.Errorf("notice stored as %q", notice)
 		}
@@ -237,7 +239,7 @@ func TestRequestLimits(t *testing.T) {
 			t.Errorf("refused requests changed the database:%s", diffLines(before, after))
 		}
 		var notice string
-		s.DB.Table("urp_offices").Where("id = 1").Pluck("notice_it", &notice)
+		s.All().Table("urp_offices").Where("id = 1").Pluck("notice_it", &notice)
 		if notice != "Chiuso per inventario" {
 			t.Errorf("notice is now %q", notice)
 		}

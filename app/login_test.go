@@ -106,7 +106,7 @@ func login(t *testing.T, c *apptest.Client, startPath, provider, username, passw
 func auditCount(t *testing.T, s *apptest.Server, action, outcome string) int64 {
 	t.Helper()
 	var n int64
-	q := s.DB.Model(&audit.Event{}).Where("action = ?", action)
+	q := s.All().Model(&audit.Event{}).Where("action = ?", action)
 	if outcome != "" {
 		q = q.Where("outcome = ?", outcome)
 	}
@@ -167,7 +167,7 @@ func TestCitizenJourney(t *testing.T) {
 func TestStaffLoginWithTOTP(t *testing.T) {
 	t.Parallel()
 	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
-		ctx := context.Background()
+		ctx := s.Ctx(context.Background())
 		acc := s.App.Accounts()
 		st, cred, err := acc.CreateStaff(ctx, "admin", accounts.StaffInput{Username: "m.ferri", GivenName: "Marco",
 			FamilyName: "Ferri", Email: "m.ferri@comune.valdoria.example", Roles: []string{roles.URP}})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/auth"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -52,7 +53,7 @@ func (a *App) revalidate(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (a *App) accountActive(ctx context.Context, v *web.Viewer) (bool, error) {
-	key := v.Kind + ":" + v.ID
+	key := v.Kind + ":" + v.ID + "@" + v.Ente
 	a.active.mu.Lock()
 	seen, ok := a.active.m[key]
 	a.active.mu.Unlock()
@@ -75,6 +76,11 @@ func (a *App) accountActive(ctx context.Context, v *web.Viewer) (bool, error) {
 	if acc.Status != accounts.StatusActive {
 		return false, nil
 	}
+	if v.Kind == "staff" && !a.staffServes(ctx, acc) {
+		// Staff work in their own ente's back office, and a union's staff in its
+		// member comuni' too; never in another ente's.
+		return false, nil
+	}
 	a.active.mu.Lock()
 	if a.active.m == nil || len(a.active.m) > 100000 {
 		a.active.m = map[string]time.Time{}
@@ -82,4 +88,14 @@ func (a *App) accountActive(ctx context.Context, v *web.Viewer) (bool, error) {
 	a.active.m[key] = time.Now()
 	a.active.mu.Unlock()
 	return true, nil
+}
+
+// staffServes reports whether the staff account acc may work on the request's ente:
+// its home ente, or a comune of the union that is its home.
+func (a *App) staffServes(ctx context.Context, acc *accounts.Account) bool {
+	e := enti.FromContext(ctx)
+	if e == nil || acc.EnteID == e.ID {
+		return true
+	}
+	return e.ParentID != "" && acc.EnteID == e.ParentID
 }

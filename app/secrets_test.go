@@ -29,6 +29,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/secretbox"
@@ -41,6 +42,7 @@ import (
 // them: text as text, blobs as bytes, everything else printed.
 func dumpDatabase(t *testing.T, db *gorm.DB) []byte {
 	t.Helper()
+	db = enti.AllEnti(db, "test dump")
 	var tables []string
 	var err error
 	if store.DialectOf(db) == store.Postgres {
@@ -507,7 +509,7 @@ func TestRotationKeepsLoginsWorking(t *testing.T) {
 			t.Fatalf("a second rotation changed something (must be idempotent): %v\n%s", err, out.String())
 		}
 		var n int64
-		s.DB.Table("audit_events").Where("action = ?", "secrets.rotate").Count(&n)
+		s.All().Table("audit_events").Where("action = ?", "secrets.rotate").Count(&n)
 		if n != 2 {
 			t.Fatalf("%d rotations audited, want 2", n)
 		}

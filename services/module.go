@@ -127,7 +127,7 @@ type Mount struct {
 	// ente-owned table is confined to that ente and rows created through it get it.
 	// The request's ente is in every handler's c.Request().Context(); outside a
 	// request (a job) it comes from ForEachEnte. Without an ente every statement on an
-	// ente-owned table fails (enti.ErrNoEnte).
+	// ente-owned table fails (enti.ErrUnscoped).
 	Store func(ctx context.Context) *gorm.DB
 	// ForEachEnte calls fn once for every ente that offers the module, with a context
 	// carrying that ente (so Store, Mail, BaseURL and Cases work for it), and joins the

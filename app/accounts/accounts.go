@@ -105,7 +105,9 @@ var DocTypes = []string{DocIdentityCard, DocCIE, DocPassport, DocDriving}
 // Account is a login account as callers see it. Secrets (hashes, TOTP seeds) never
 // leave the package.
 type Account struct {
-	ID       int64
+	ID int64
+	// EnteID is the account's home ente (see accountRow).
+	EnteID   string
 	Username string
 	Kind     Kind
 	// FiscalCode is the citizen's 16-character codice fiscale ("" for staff without one).

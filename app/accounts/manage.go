@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -143,6 +144,9 @@ func (s *Service) create(ctx context.Context, r *accountRow, base string, then f
 				r.Username = u
 			}
 			r.ID = 0
+			if e := enti.FromContext(ctx); e != nil && r.EnteID == "" {
+				r.EnteID = e.ID
+			}
 			if err := tx.db.Create(r).Error; err != nil {
 				return err
 			}

@@ -8,12 +8,19 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
 // accountRow is the accounts table as the live code reads and writes it.
 type accountRow struct {
-	ID                  int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the account's home: the comune (or union) whose desk registered the
+	// citizen or whose staff the person is. Identities are the installation's, as with
+	// SPID (a citizen logs in on any of its portals); the desk and staff lists of an
+	// ente show only its own accounts.
+	EnteID              string `gorm:"column:ente_id"`
 	Username            string
 	Kind                string
 	FiscalCode          *string `gorm:"column:fiscal_code"`
@@ -65,7 +72,7 @@ func (r *accountRow) cf() string {
 
 func (r *accountRow) account() *Account {
 	a := &Account{
-		ID: r.ID, Username: r.Username, Kind: Kind(r.Kind), FiscalCode: r.cf(),
+		ID: r.ID, EnteID: r.EnteID, Username: r.Username, Kind: Kind(r.Kind), FiscalCode: r.cf(),
 		GivenName: r.GivenName, FamilyName: r.FamilyName, Email: r.Email,
 		EmailVerified: r.EmailVerified, Phone: r.Phone, IDDocType: r.IDDocType,
 		IDDocNumber: r.IDDocNumber, Status: Status(r.Status), TOTPEnabled: r.TOTPEnabled,
@@ -167,7 +174,7 @@ func Migrations() []*store.Migration {
 			}
 			return tx.Table("account_reset_tokens").AutoMigrate(&accountResetToken{})
 		},
-	}, sealedTOTPMigration()}
+	}, sealedTOTPMigration(), enteMigration()}
 }
 
 // row loads one account row by a condition.
@@ -241,6 +248,9 @@ type SearchFilter struct {
 // match in all.
 func (s *Service) Search(ctx context.Context, f SearchFilter) ([]Account, int64, error) {
 	q := s.db.WithContext(ctx).Model(&accountRow{})
+	if e := enti.FromContext(ctx); e != nil {
+		q = q.Where("ente_id = ?", e.ID)
+	}
 	if f.Kind != "" {
 		q = q.Where("kind = ?", string(f.Kind))
 	}

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"strconv"
 
 	"gorm.io/gorm"
@@ -97,3 +98,16 @@ func sealedTOTPMigration() *store.Migration {
 		},
 	}
 }
+
+// enteMigration gives every account its home ente (see accountRow.EnteID). The
+// accounts table is not guarded by ente (identities are installation-wide): the
+// desk and staff pages filter by it.
+func enteMigration() *store.Migration {
+	return &store.Migration{
+		ID:      "accounts/0003_ente",
+		Migrate: func(tx *gorm.DB) error { return enti.AddColumn(tx, "accounts") },
+	}
+}
+
+// Tables are the account tables that carry an ente (given to enti.Adopt).
+var Tables = []string{"accounts"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"time"
 
 	"gorm.io/gorm"
@@ -23,7 +24,7 @@ var chunkHook func(table string) error
 // households or persons exists yet, and its events and past residences are all about
 // persons of the file. This is the first import of a comune, the large one.
 func insertOnly(ctx context.Context, db *gorm.DB, p parsed) (bool, error) {
-	db = db.WithContext(ctx)
+	db = enti.For(ctx, db)
 	codes := make([]string, 0, len(p.households))
 	for _, r := range p.households {
 		codes = append(codes, r.h.Code)
@@ -75,7 +76,7 @@ type written struct {
 // Other readers may see part of the new register while it runs. If any chunk fails,
 // every row already written is deleted again: a failed import changes nothing.
 func importChunked(ctx context.Context, db *gorm.DB, p parsed, rep Report) (Report, *RowError, error) {
-	db = db.WithContext(ctx)
+	db = enti.For(ctx, db)
 	now := time.Now().UTC()
 	var w written
 	fail := func(line int, err error) (Report, *RowError, error) {

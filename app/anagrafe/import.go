@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"io"
 	"slices"
 	"strconv"
@@ -592,7 +593,7 @@ func rejected(rep Report, errs []RowError) (Report, error) {
 
 // resolve checks references that point outside the file against the database.
 func resolve(ctx context.Context, db *gorm.DB, p parsed) []RowError {
-	db = db.WithContext(ctx)
+	db = enti.For(ctx, db)
 	var errs []RowError
 	inFileH := map[string]bool{}
 	for _, h := range p.households {
@@ -705,7 +706,7 @@ func insertBatch(db *gorm.DB) int {
 // updated one by one. A failure tied to a row is returned as a RowError (the
 // transaction rolls back); any other failure as an error.
 func apply(ctx context.Context, tx *gorm.DB, p parsed, rep Report) (Report, *RowError, error) {
-	tx = tx.WithContext(ctx)
+	tx = enti.For(ctx, tx)
 	now := time.Now().UTC()
 	if store.DialectOf(tx) == store.SQLite {
 		// Take SQLite's write lock before the first read. The DSN asks for IMMEDIATE

@@ -5,6 +5,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -86,5 +88,22 @@ func Migrations() []*store.Migration {
 			// supported alike by PostgreSQL and SQLite.
 			return tx.Exec(`CREATE UNIQUE INDEX anagrafe_members_current ON anagrafe_members (person_id) WHERE ended_on IS NULL`).Error
 		},
+	}, {
+		// Each comune has its own register: every row carries its ente, and a tax code
+		// or a household code is unique within an ente (a person who moved is in two
+		// registers).
+		ID: "anagrafe/0002_ente",
+		Migrate: func(tx *gorm.DB) error {
+			if err := enti.AddColumn(tx, Tables...); err != nil {
+				return err
+			}
+			if err := enti.ReplaceUnique(tx, "anagrafe_persons", "idx_anagrafe_persons_fiscal_code", "anagrafe_persons_ente_cf", "fiscal_code", ""); err != nil {
+				return err
+			}
+			return enti.ReplaceUnique(tx, "anagrafe_households", "idx_anagrafe_households_code", "anagrafe_households_ente_code", "code", "")
+		},
 	}}
 }
+
+// Tables are the register's tables; each belongs to one ente (enti.Guard).
+var Tables = []string{"anagrafe_persons", "anagrafe_households", "anagrafe_members", "anagrafe_residences", "anagrafe_events"}

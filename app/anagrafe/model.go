@@ -91,7 +91,9 @@ const Italian = "ITALIA"
 
 // Person is one individual in the register, living or deceased.
 type Person struct {
-	ID         int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune whose register holds the row.
+	EnteID     string `gorm:"column:ente_id;size:40;not null"`
 	FiscalCode string
 	Surname    string
 	Name       string
@@ -146,6 +148,8 @@ func (p Person) Married() bool {
 // Household is a famiglia anagrafica or a convivenza.
 type Household struct {
 	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune whose register holds the row.
+	EnteID string `gorm:"column:ente_id;size:40;not null"`
 	// Code is the household's reference in the register and in import files
 	// ("F0001"); it is unique.
 	Code string
@@ -169,7 +173,9 @@ func (h Household) Cohabitation() bool { return h.Kind == KindCohabitation }
 // relation to its head. The current membership has no end date; a person has at most
 // one.
 type Membership struct {
-	ID          int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune whose register holds the row.
+	EnteID      string `gorm:"column:ente_id;size:40;not null"`
 	PersonID    int64
 	HouseholdID int64
 	Relation    string
@@ -183,7 +189,9 @@ func (Membership) TableName() string { return "anagrafe_members" }
 // Residence is one period of residence at an address. Comune is empty for an address
 // in this comune, otherwise the comune (or foreign state) of a past residence.
 type Residence struct {
-	ID        int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune whose register holds the row.
+	EnteID    string `gorm:"column:ente_id;size:40;not null"`
 	PersonID  int64
 	Address   string
 	Comune    string
@@ -202,7 +210,9 @@ func (r Residence) Here() bool { return r.Comune == "" }
 // Event is a civil-status event recorded in this comune's registers, with the
 // reference of its act (anno, parte, serie, numero).
 type Event struct {
-	ID       int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune whose register holds the row.
+	EnteID   string `gorm:"column:ente_id;size:40;not null"`
 	PersonID int64
 	// Kind is one of EventKinds.
 	Kind string

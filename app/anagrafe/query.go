@@ -3,6 +3,7 @@ package anagrafe
 import (
 	"context"
 	"errors"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"slices"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // store.ErrNotFound.
 func ByFiscalCode(ctx context.Context, db *gorm.DB, cf string) (*Person, error) {
 	var p Person
-	if err := db.WithContext(ctx).Where("fiscal_code = ?", cf).Take(&p).Error; err != nil {
+	if err := enti.For(ctx, db).Where("fiscal_code = ?", cf).Take(&p).Error; err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -24,7 +25,7 @@ func ByFiscalCode(ctx context.Context, db *gorm.DB, cf string) (*Person, error) 
 // ByID returns the person with this id, or store.ErrNotFound.
 func ByID(ctx context.Context, db *gorm.DB, id int64) (*Person, error) {
 	var p Person
-	if err := db.WithContext(ctx).Where("id = ?", id).Take(&p).Error; err != nil {
+	if err := enti.For(ctx, db).Where("id = ?", id).Take(&p).Error; err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -66,7 +67,7 @@ func (h *HouseholdSheet) Has(cf string) bool {
 // (deceased people and people no longer resident have none).
 func CurrentMembership(ctx context.Context, db *gorm.DB, personID int64) (*Membership, error) {
 	var m Membership
-	err := db.WithContext(ctx).Where("person_id = ? AND ended_on IS NULL", personID).Take(&m).Error
+	err := enti.For(ctx, db).Where("person_id = ? AND ended_on IS NULL", personID).Take(&m).Error
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +78,7 @@ func CurrentMembership(ctx context.Context, db *gorm.DB, personID int64) (*Membe
 // current members in sheet order (head first, then by relation and age), or
 // store.ErrNotFound when the person belongs to none.
 func HouseholdOf(ctx context.Context, db *gorm.DB, personID int64) (*HouseholdSheet, error) {
-	db = db.WithContext(ctx)
+	db = enti.For(ctx, db)
 	m, err := CurrentMembership(ctx, db, personID)
 	if err != nil {
 		return nil, err
@@ -87,7 +88,7 @@ func HouseholdOf(ctx context.Context, db *gorm.DB, personID int64) (*HouseholdSh
 
 // HouseholdByID returns a household with its current members, or store.ErrNotFound.
 func HouseholdByID(ctx context.Context, db *gorm.DB, id int64) (*HouseholdSheet, error) {
-	db = db.WithContext(ctx)
+	db = enti.For(ctx, db)
 	var h HouseholdSheet
 	if err := db.Where("id = ?", id).Take(&h.Household).Error; err != nil {
 		return nil, err
@@ -132,7 +133,7 @@ func HouseholdByID(ctx context.Context, db *gorm.DB, id int64) (*HouseholdSheet,
 func ResidenceAt(ctx context.Context, db *gorm.DB, personID int64, at time.Time) (*Residence, error) {
 	day := Date(at.Date())
 	var r Residence
-	err := db.WithContext(ctx).
+	err := enti.For(ctx, db).
 		Where("person_id = ? AND started_on <= ? AND (ended_on IS NULL OR ended_on > ?)", personID, day, day).
 		Order("started_on DESC").Take(&r).Error
 	if err != nil {
@@ -144,7 +145,7 @@ func ResidenceAt(ctx context.Context, db *gorm.DB, personID int64, at time.Time)
 // CurrentResidence returns the person's open residence, or store.ErrNotFound.
 func CurrentResidence(ctx context.Context, db *gorm.DB, personID int64) (*Residence, error) {
 	var r Residence
-	err := db.WithContext(ctx).Where("person_id = ? AND ended_on IS NULL", personID).
+	err := enti.For(ctx, db).Where("person_id = ? AND ended_on IS NULL", personID).
 		Order("started_on DESC").Take(&r).Error
 	if err != nil {
 		return nil, err
@@ -155,7 +156,7 @@ func CurrentResidence(ctx context.Context, db *gorm.DB, personID int64) (*Reside
 // Residences returns the person's residence history, the most recent first.
 func Residences(ctx context.Context, db *gorm.DB, personID int64) ([]Residence, error) {
 	var out []Residence
-	err := db.WithContext(ctx).Where("person_id = ?", personID).Order("started_on DESC, id DESC").Find(&out).Error
+	err := enti.For(ctx, db).Where("person_id = ?", personID).Order("started_on DESC, id DESC").Find(&out).Error
 	return out, err
 }
 
@@ -163,7 +164,7 @@ func Residences(ctx context.Context, db *gorm.DB, personID int64) ([]Residence, 
 // registers, oldest first.
 func Events(ctx context.Context, db *gorm.DB, personID int64) ([]Event, error) {
 	var out []Event
-	err := db.WithContext(ctx).Where("person_id = ?", personID).Order("date, id").Find(&out).Error
+	err := enti.For(ctx, db).Where("person_id = ?", personID).Order("date, id").Find(&out).Error
 	return out, err
 }
 
@@ -171,7 +172,7 @@ func Events(ctx context.Context, db *gorm.DB, personID int64) ([]Event, error) {
 // store.ErrNotFound.
 func LatestEvent(ctx context.Context, db *gorm.DB, personID int64, kind string) (*Event, error) {
 	var e Event
-	err := db.WithContext(ctx).Where("person_id = ? AND kind = ?", personID, kind).
+	err := enti.For(ctx, db).Where("person_id = ? AND kind = ?", personID, kind).
 		Order("date DESC, id DESC").Take(&e).Error
 	if err != nil {
 		return nil, err
@@ -185,7 +186,7 @@ func LatestEvent(ctx context.Context, db *gorm.DB, personID int64, kind string) 
 // a person is in their own household as long as they belong to one. Unknown tax codes
 // give false.
 func SameHousehold(ctx context.Context, db *gorm.DB, cf1, cf2 string) (bool, error) {
-	db = db.WithContext(ctx)
+	db = enti.For(ctx, db)
 	var rows []struct {
 		FiscalCode  string
 		HouseholdID int64

@@ -7,10 +7,12 @@ import (
 	"context"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -89,8 +92,13 @@ func New(t testing.TB, d store.Dialect, o Options) *Server {
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
+	var log *slog.Logger
+	if os.Getenv("SPORTELLO_TEST_LOG") != "" {
+		// SPORTELLO_TEST_LOG=1 shows the portal's log (the errors behind a 500).
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test",
-		FastCrypto: !o.RealCrypto, RegisterPortalClient: true})
+		FastCrypto: !o.RealCrypto, RegisterPortalClient: true, Log: log})
 	if err != nil {
 		t.Fatalf("apptest: app.New: %v", err)
 	}
@@ -299,3 +307,18 @@ func (c *Client) Submit(page *Response, fields url.Values) *Response {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return c.Do(req)
 }
+
+// Ctx returns ctx carrying the portal's first ente, as a request on its host would:
+// tests that call the App's services directly (not through HTTP) need it for the
+// ente-owned tables (app/enti).
+func (s *Server) Ctx(ctx context.Context) context.Context {
+	list := s.App.Enti().All(ctx)
+	if len(list) == 0 {
+		return ctx
+	}
+	return enti.WithEnte(ctx, list[0])
+}
+
+// All returns the portal's database with every ente's rows readable (enti.AllEnti):
+// for tests that check what was written, across comuni.
+func (s *Server) All() *gorm.DB { return enti.AllEnti(s.DB, "test inspection") }

@@ -15,6 +15,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -29,7 +31,10 @@ const (
 // Event is one audit entry.
 type Event struct {
 	ID int64 `gorm:"primaryKey"`
-	At time.Time
+	// EnteID is the comune the event concerns (Installation for key rotations,
+	// commands and requests on no ente's host).
+	EnteID string `gorm:"column:ente_id"`
+	At     time.Time
 	// ActorKind is citizen, staff, system or anonymous; ActorID their username or
 	// tax code ("" for anonymous).
 	ActorKind string
@@ -89,7 +94,14 @@ func Record(ctx context.Context, db *gorm.DB, e Entry) error {
 		}
 		ev.Details = string(b)
 	}
-	if err := db.WithContext(ctx).Create(&ev).Error; err != nil {
+	db = enti.For(ctx, db)
+	if enti.ScopeOf(db) == "" {
+		// No ente: an event of the installation (a command, a probe, a request on
+		// no ente's host), kept as Installation and shown to no ente's back office.
+		db = enti.AllEnti(db, "installation audit event")
+		ev.EnteID = Installation
+	}
+	if err := db.Create(&ev).Error; err != nil {
 		return fmt.Errorf("audit: record %s: %w", e.Action, err)
 	}
 	return nil
@@ -105,9 +117,10 @@ type Filter struct {
 	Offset    int
 }
 
-// List returns matching events, newest first, and the total number that match.
+// List returns matching events, newest first, and the total number that match: the
+// events of ctx's ente (through a scoped handle; enti.AllEnti for every ente's).
 func List(ctx context.Context, db *gorm.DB, f Filter) ([]Event, int64, error) {
-	q := db.WithContext(ctx).Model(&Event{})
+	q := enti.For(ctx, db).Model(&Event{})
 	if f.ActorID != "" {
 		q = q.Where("actor_id = ?", f.ActorID)
 	}
@@ -176,5 +189,38 @@ BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`, op, op)).Error; 
 			}
 			return nil
 		},
+	}, {
+		// Events carry their ente. The append-only triggers are replaced by ones that
+		// allow exactly one change: giving a row written before several comuni (ente
+		// "") to its ente (enti.Adopt), every other column unchanged.
+		ID: "audit/0002_ente",
+		Migrate: func(tx *gorm.DB) error {
+			if err := enti.AddColumn(tx, "audit_events"); err != nil {
+				return err
+			}
+			same := "NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.actor_kind = OLD.actor_kind AND NEW.actor_id = OLD.actor_id" +
+				" AND NEW.action = OLD.action AND NEW.subject_cf = OLD.subject_cf AND NEW.object_type = OLD.object_type" +
+				" AND NEW.object_id = OLD.object_id AND NEW.outcome = OLD.outcome AND NEW.ip = OLD.ip" +
+				" AND NEW.request_id = OLD.request_id AND NEW.details = OLD.details"
+			adopt := "OLD.ente_id = '' AND NEW.ente_id <> '' AND " + same
+			if store.DialectOf(tx) == store.Postgres {
+				return tx.Exec(`
+CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' AND ` + adopt + ` THEN RETURN NEW; END IF;
+  RAISE EXCEPTION 'audit_events is append-only';
+END $$;`).Error
+			}
+			if err := tx.Exec(`DROP TRIGGER audit_events_no_UPDATE`).Error; err != nil {
+				return err
+			}
+			return tx.Exec(`CREATE TRIGGER audit_events_no_UPDATE BEFORE UPDATE ON audit_events
+WHEN NOT (` + adopt + `)
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`).Error
+		},
 	}}
 }
+
+// Installation is the ente recorded on events that concern no ente ("" is reserved
+// for rows written before several comuni, until enti.Adopt gives them their ente).
+const Installation = "-"

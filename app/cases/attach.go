@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"net/http"
 	"path"
 	"strings"
@@ -80,7 +81,7 @@ func (s *Service) storeDocs(ctx context.Context, tx *gorm.DB, t *Type, c *Case, 
 		return nil
 	}
 	var n int64
-	if err := tx.WithContext(ctx).Model(&Attachment{}).Where("case_id = ?", c.ID).Count(&n).Error; err != nil {
+	if err := enti.For(ctx, tx).Model(&Attachment{}).Where("case_id = ?", c.ID).Count(&n).Error; err != nil {
 		return fmt.Errorf("cases: count attachments: %w", err)
 	}
 	if int(n)+len(docs) > t.maxAttachments() {
@@ -90,7 +91,7 @@ func (s *Service) storeDocs(ctx context.Context, tx *gorm.DB, t *Type, c *Case, 
 		row := map[string]any{"case_id": c.ID, "message_id": msgID, "history_id": histID, "name": d.name,
 			"content_type": d.ctype, "size": int64(len(d.content)), "sha256": d.sum, "uploaded_by": string(a.Kind),
 			"created_at": now, "content": d.content}
-		if err := tx.WithContext(ctx).Table("case_attachments").Create(row).Error; err != nil {
+		if err := enti.For(ctx, tx).Table("case_attachments").Create(row).Error; err != nil {
 			return fmt.Errorf("cases: store attachment: %w", err)
 		}
 	}

@@ -137,7 +137,7 @@ func TestHTTPLife(t *testing.T) {
 		r = postMultipart(cit, s.BaseURL, form+"/invia", nil, file{"ricevuta.pdf", exeDoc})
 		want(t, r, http.StatusUnprocessableEntity, "Il documento non è un PDF")
 		var n int64
-		s.DB.Table("case_attachments").Count(&n)
+		s.All().Table("case_attachments").Count(&n)
 		if n != 0 {
 			t.Fatalf("refused submission stored %d documents", n)
 		}
@@ -155,7 +155,7 @@ func TestHTTPLife(t *testing.T) {
 			t.Fatalf("receipt: %d %s", rc.Status, rc.Header.Get("Content-Type"))
 		}
 		var code string
-		s.DB.Table("cases").Where("id = ?", id).Pluck("code", &code)
+		s.All().Table("cases").Where("id = ?", id).Pluck("code", &code)
 		want(t, s.Client().Get("/verifica/pratica/"+code), 200, "AUTENTICA", protocol, "carta.pdf")
 		want(t, s.Client().Get("/verifica/pratica/0000-0000-0000-0"), 404, "RICEVUTA SCONOSCIUTA")
 
@@ -188,7 +188,7 @@ func TestHTTPLife(t *testing.T) {
 
 		// Documents: the applicant and the office download them.
 		var atts []cases.Attachment
-		s.DB.Where("case_id = ?", id).Order("id").Find(&atts)
+		s.All().Where("case_id = ?", id).Order("id").Find(&atts)
 		if len(atts) != 2 {
 			t.Fatalf("%d documents", len(atts))
 		}
@@ -209,7 +209,7 @@ func TestHTTPLife(t *testing.T) {
 		r = postMultipart(off2, s.BaseURL, staffCase+"/azione/reject", url.Values{"reason": {"Mancano i requisiti"}})
 		want(t, r, http.StatusConflict, "già stata decisa")
 		want(t, cit.Get(citCase), 200, "Accolta")
-		c, _ := s.App.Cases().Get(t.Context(), atts[0].CaseID)
+		c, _ := s.App.Cases().Get(s.Ctx(t.Context()), atts[0].CaseID)
 		if c.State != cases.Approved || c.Assignee != "operatore1" {
 			t.Fatalf("final case: %+v", c)
 		}
@@ -226,22 +226,22 @@ func TestHTTPIsolation(t *testing.T) {
 		if !slices.Contains(s.App.JobRunner().Names(), cases.EscalationJob) {
 			t.Fatalf("the portal's job runner lacks %s: %v", cases.EscalationJob, s.App.JobRunner().Names())
 		}
-		c, err := svc.Create(t.Context(), applicant, probeModule, probeType, map[string]string{"targa": "AB123CD"})
+		c, err := svc.Create(s.Ctx(t.Context()), applicant, probeModule, probeType, map[string]string{"targa": "AB123CD"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c, err = svc.Apply(t.Context(), applicant, c.ID, "submit", cases.Input{Documents: []cases.Upload{{Name: "a.pdf", Content: pdfDoc}}}); err != nil {
+		if c, err = svc.Apply(s.Ctx(t.Context()), applicant, c.ID, "submit", cases.Input{Documents: []cases.Upload{{Name: "a.pdf", Content: pdfDoc}}}); err != nil {
 			t.Fatal(err)
 		}
 		var att cases.Attachment
-		s.DB.Where("case_id = ?", c.ID).Take(&att)
+		s.All().Where("case_id = ?", c.ID).Take(&att)
 		id := fmt.Sprint(c.ID)
 
 		b := s.Client()
 		s.LoginAs(b, web.Viewer{Kind: "citizen", ID: "c2", DisplayName: "Luigi Verdi", FiscalCode: stranger.ID})
 		countDenied := func() int64 {
 			var n int64
-			s.DB.Table("audit_events").Where("action = ? AND outcome = ?", "security.case_access_denied", "denied").Count(&n)
+			s.All().Table("audit_events").Where("action = ? AND outcome = ?", "security.case_access_denied", "denied").Count(&n)
 			return n
 		}
 		before := countDenied()
@@ -273,14 +273,14 @@ func TestHTTPIsolation(t *testing.T) {
 		s.LoginAs(a, web.Viewer{Kind: "citizen", ID: "c1", FiscalCode: applicant.ID})
 		off := s.Client()
 		s.LoginAs(off, web.Viewer{Kind: "staff", ID: "operatore1", Roles: []string{probeRole}})
-		d, _ := svc.Create(t.Context(), applicant, probeModule, probeType, nil)
+		d, _ := svc.Create(s.Ctx(t.Context()), applicant, probeModule, probeType, nil)
 		did := fmt.Sprint(d.ID)
 		// The audit log grows (each refusal is a security event); the cases do not.
-		data := func(id int64) snapshot { sn := snap(t, s.DB, id); sn.Au = 0; return sn }
+		data := func(id int64) snapshot { sn := snap(t, s.All(), id); sn.Au = 0; return sn }
 		snapBefore := data(c.ID)
 		draftBefore := data(d.ID)
 		var cases0 int64
-		s.DB.Table("cases").Count(&cases0)
+		s.All().Table("cases").Count(&cases0)
 		for _, p := range []struct {
 			cl   *apptest.Client
 			path string
@@ -298,9 +298,9 @@ func TestHTTPIsolation(t *testing.T) {
 			want(t, r, http.StatusForbidden)
 		}
 		var cases1 int64
-		s.DB.Table("cases").Count(&cases1)
+		s.All().Table("cases").Count(&cases1)
 		var csrfEvents int64
-		s.DB.Table("audit_events").Where("action = ?", "security.csrf_rejected").Count(&csrfEvents)
+		s.All().Table("audit_events").Where("action = ?", "security.csrf_rejected").Count(&csrfEvents)
 		if data(c.ID) != snapBefore || data(d.ID) != draftBefore || cases1 != cases0 || csrfEvents != 12 {
 			t.Fatal("a POST without CSRF token changed data")
 		}

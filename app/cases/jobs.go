@@ -21,8 +21,14 @@ func (s *Service) Jobs() []jobs.Job {
 		Name:     EscalationJob,
 		Schedule: jobs.Every(EscalationEvery),
 		Run: func(ctx context.Context, now time.Time) error {
-			_, err := s.EscalateOverdue(ctx, now)
-			return err
+			if s.o.ForEachEnte == nil {
+				_, err := s.EscalateOverdue(ctx, now)
+				return err
+			}
+			return s.o.ForEachEnte(ctx, func(ctx context.Context) error {
+				_, err := s.EscalateOverdue(ctx, now)
+				return err
+			})
 		},
 	}}
 }

@@ -30,7 +30,7 @@ func (s *Service) mail(ctx context.Context, tx *gorm.DB, t *Type, c *Case, tr Tr
 	both := func(key, link string) string {
 		return t2("it", key, link) + "\n\n-----\n\n" + t2("en", key, link)
 	}
-	base := strings.TrimSuffix(s.o.BaseURL, "/")
+	base := strings.TrimSuffix(s.local(ctx).BaseURL, "/")
 	if c.ApplicantEmail != "" && (a.Kind != Citizen || tr.To == Submitted) {
 		link := base + CitizenPath(c.ID)
 		if _, err := s.o.Outbox.Enqueue(ctx, tx, notify.Message{To: c.ApplicantEmail, ToName: c.ApplicantName,
@@ -41,7 +41,7 @@ func (s *Service) mail(ctx context.Context, tx *gorm.DB, t *Type, c *Case, tr Tr
 	}
 	office := t.OfficeEmail
 	if office == "" {
-		office = s.o.OfficeEmail
+		office = s.local(ctx).OfficeEmail
 	}
 	if office != "" && a.Kind == Citizen && c.Protocol != "" {
 		link := base + StaffPath(c.Module, c.ID)

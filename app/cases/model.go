@@ -1,16 +1,21 @@
 package cases
 
 import (
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/enti"
 
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
 // Case is one application.
 type Case struct {
-	ID     int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune the case belongs to.
+	EnteID string `gorm:"column:ente_id;size:40;not null"`
 	Module string
 	Type   string `gorm:"column:case_type"`
 	// ApplicantCF is the citizen's tax code; ApplicantName and ApplicantEmail are
@@ -45,7 +50,9 @@ func (c Case) Late(now time.Time) bool { return c.Deadline != nil && now.After(*
 
 // HistoryEntry is one step of a case's life.
 type HistoryEntry struct {
-	ID         int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune the case belongs to.
+	EnteID     string `gorm:"column:ente_id;size:40;not null"`
 	CaseID     int64
 	At         time.Time
 	ActorKind  ActorKind
@@ -62,7 +69,9 @@ func (HistoryEntry) TableName() string { return "case_history" }
 
 // Message is one message of the thread between citizen and office.
 type Message struct {
-	ID         int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune the case belongs to.
+	EnteID     string `gorm:"column:ente_id;size:40;not null"`
 	CaseID     int64
 	At         time.Time
 	AuthorKind ActorKind
@@ -78,7 +87,9 @@ func (Message) TableName() string { return "case_messages" }
 
 // Attachment describes one stored document (its content is read with Content).
 type Attachment struct {
-	ID          int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune the case belongs to.
+	EnteID      string `gorm:"column:ente_id;size:40;not null"`
 	CaseID      int64
 	MessageID   int64
 	HistoryID   int64
@@ -176,5 +187,37 @@ func Migrations() []*store.Migration {
 			// partial index, which both dialects support).
 			return tx.Exec("CREATE UNIQUE INDEX cases_protocol ON cases (protocol) WHERE protocol <> ''").Error
 		},
-	}}, receiptMigrations()...)
+	}}, append(receiptMigrations(), enteMigration())...)
+}
+
+// Tables are the case workflow's tables; each belongs to one ente (enti.Guard).
+var Tables = []string{"cases", "case_history", "case_messages", "case_attachments", "case_receipts", "case_protocol_counters"}
+
+// enteMigration makes the case tables ente-owned: protocol numbers and their
+// counters are per ente (each comune has its own register of protocol), so the
+// counter's key becomes (ente_id, year), rebuilt as a new table because SQLite cannot
+// change a primary key in place.
+func enteMigration() *store.Migration {
+	return &store.Migration{
+		ID: "cases/0003_ente",
+		Migrate: func(tx *gorm.DB) error {
+			if err := enti.AddColumn(tx, "cases", "case_history", "case_messages", "case_attachments", "case_receipts"); err != nil {
+				return err
+			}
+			if err := enti.ReplaceUnique(tx, "cases", "cases_protocol", "cases_ente_protocol", "protocol", "protocol <> ''"); err != nil {
+				return err
+			}
+			for _, q := range []string{
+				`CREATE TABLE case_protocol_counters_new (ente_id VARCHAR(40) NOT NULL DEFAULT '', year INTEGER NOT NULL, last BIGINT NOT NULL, PRIMARY KEY (ente_id, year))`,
+				`INSERT INTO case_protocol_counters_new (ente_id, year, last) SELECT '', year, last FROM case_protocol_counters`,
+				`DROP TABLE case_protocol_counters`,
+				`ALTER TABLE case_protocol_counters_new RENAME TO case_protocol_counters`,
+			} {
+				if err := tx.Exec(q).Error; err != nil {
+					return fmt.Errorf("cases: per-ente protocol counters: %w", err)
+				}
+			}
+			return nil
+		},
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/enti"
 )
 
 // nextProtocol advances the counter of now's year (in Europe/Rome) inside tx and
@@ -15,13 +17,17 @@ import (
 // row lock; SQLite's single writer with BEGIN IMMEDIATE).
 func (s *Service) nextProtocol(ctx context.Context, tx *gorm.DB, now time.Time) (string, error) {
 	year := now.In(s.rome).Year()
-	if err := tx.WithContext(ctx).Exec(
-		"INSERT INTO case_protocol_counters (year, last) VALUES (?, 0) ON CONFLICT (year) DO NOTHING", year).Error; err != nil {
+	tx = enti.For(ctx, tx)
+	// Each ente keeps its own register of protocol: the counter row is (ente, year).
+	// Outside the portal (this package's tests, no ente) the ente is "".
+	ente := enti.ScopeOf(tx)
+	if err := tx.Exec(
+		"INSERT INTO case_protocol_counters (ente_id, year, last) VALUES (?, ?, 0) ON CONFLICT (ente_id, year) DO NOTHING", ente, year).Error; err != nil {
 		return "", fmt.Errorf("cases: protocol counter: %w", err)
 	}
 	var n []int64
-	if err := tx.WithContext(ctx).Raw(
-		"UPDATE case_protocol_counters SET last = last + 1 WHERE year = ? RETURNING last", year).Scan(&n).Error; err != nil {
+	if err := tx.Raw(
+		"UPDATE case_protocol_counters SET last = last + 1 WHERE ente_id = ? AND year = ? RETURNING last", ente, year).Scan(&n).Error; err != nil {
 		return "", fmt.Errorf("cases: protocol counter: %w", err)
 	}
 	if len(n) != 1 {

@@ -3,6 +3,7 @@ package cases
 import (
 	"context"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ func (s *Service) Queue(ctx context.Context, f Filter) ([]Case, int64, error) {
 	if len(f.Types) == 0 {
 		return nil, 0, nil
 	}
-	q := s.db.WithContext(ctx).Model(&Case{}).Where("module = ? AND case_type IN ? AND state <> ?", f.Module, f.Types, Draft)
+	q := enti.For(ctx, s.db).Model(&Case{}).Where("module = ? AND case_type IN ? AND state <> ?", f.Module, f.Types, Draft)
 	if f.State != "" {
 		q = q.Where("state = ?", f.State)
 	}
@@ -95,7 +96,7 @@ func (s *Service) Assign(ctx context.Context, a Actor, module string, id int64, 
 	}
 	username = clip(strings.TrimSpace(username), 64)
 	now := s.now()
-	return store.WithTx(ctx, s.db, func(tx *gorm.DB) error {
+	return store.WithTx(ctx, enti.For(ctx, s.db), func(tx *gorm.DB) error {
 		res := tx.Model(&Case{}).Where("id = ? AND state = ?", id, c.State).
 			Updates(map[string]any{"assignee": username, "updated_at": now})
 		if res.Error != nil {
@@ -130,7 +131,7 @@ func (s *Service) Figures(ctx context.Context, module string, now time.Time) (Fi
 	if len(closed) == 0 {
 		return f, nil
 	}
-	base := func() *gorm.DB { return s.db.WithContext(ctx).Model(&Case{}).Where("module = ?", module) }
+	base := func() *gorm.DB { return enti.For(ctx, s.db).Model(&Case{}).Where("module = ?", module) }
 	open := func() *gorm.DB { return base().Where("state <> ? AND state NOT IN ?", Draft, closed) }
 	if err := open().Count(&f.Open).Error; err != nil {
 		return f, err
@@ -168,7 +169,7 @@ const escalateBatch = 200
 // another may follow.
 func (s *Service) escalateBatch(ctx context.Context, now time.Time) (int, bool, error) {
 	var due []Case
-	if err := s.db.WithContext(ctx).Where("deadline IS NOT NULL AND deadline < ? AND escalated_at IS NULL AND state <> ?", now, Draft).
+	if err := enti.For(ctx, s.db).Where("deadline IS NOT NULL AND deadline < ? AND escalated_at IS NULL AND state <> ?", now, Draft).
 		Order("deadline, id").Limit(escalateBatch).Find(&due).Error; err != nil {
 		return 0, false, fmt.Errorf("cases: overdue: %w", err)
 	}
@@ -178,7 +179,7 @@ func (s *Service) escalateBatch(ctx context.Context, now time.Time) (int, bool, 
 		if !ok || t.IsClosed(c.State) {
 			// A closed case keeps no deadline; one from an old type declaration is
 			// marked so that it is not read again.
-			res := s.db.WithContext(ctx).Model(&Case{}).Where("id = ? AND escalated_at IS NULL", c.ID).Update("escalated_at", now)
+			res := enti.For(ctx, s.db).Model(&Case{}).Where("id = ? AND escalated_at IS NULL", c.ID).Update("escalated_at", now)
 			if res.Error != nil {
 				return n, false, fmt.Errorf("cases: escalate case %d: %w", c.ID, res.Error)
 			}
@@ -186,7 +187,7 @@ func (s *Service) escalateBatch(ctx context.Context, now time.Time) (int, bool, 
 			continue
 		}
 		flagged := false
-		err := store.WithTx(ctx, s.db, func(tx *gorm.DB) error {
+		err := store.WithTx(ctx, enti.For(ctx, s.db), func(tx *gorm.DB) error {
 			res := tx.Model(&Case{}).Where("id = ? AND state = ? AND escalated_at IS NULL", c.ID, c.State).
 				Update("escalated_at", now)
 			if res.Error != nil || res.RowsAffected != 1 {
@@ -199,10 +200,10 @@ func (s *Service) escalateBatch(ctx context.Context, now time.Time) (int, bool, 
 			}
 			office := t.OfficeEmail
 			if office == "" {
-				office = s.o.OfficeEmail
+				office = s.local(ctx).OfficeEmail
 			}
 			if office != "" {
-				link := strings.TrimSuffix(s.o.BaseURL, "/") + StaffPath(c.Module, c.ID)
+				link := strings.TrimSuffix(s.local(ctx).BaseURL, "/") + StaffPath(c.Module, c.ID)
 				tt := func(lang, key string) string {
 					return s.o.I18n.T(lang, key, "Protocol", c.Protocol, "Title", s.o.I18n.T(lang, t.Title),
 						"State", s.o.I18n.T(lang, StateKey(c.State)), "Link", link,

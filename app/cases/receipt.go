@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"net/http"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ const VerifyBase = "/verifica/pratica"
 // Receipt is the stamped proof of a submission, issued in its transaction.
 type Receipt struct {
 	CaseID int64 `gorm:"primaryKey;autoIncrement:false"`
+	// EnteID is the comune the case belongs to.
+	EnteID string `gorm:"column:ente_id;size:40;not null"`
 	// Code is the case's verification code (printed, typed at VerifyBase).
 	Code string
 	// Stamp is the COSE_Sign1 message, base64url (stamp.Encode).
@@ -75,7 +78,7 @@ type receiptDoc struct {
 
 func (s *Service) receiptHash(ctx context.Context, db *gorm.DB, c *Case, historyID int64) ([]byte, []Attachment, error) {
 	var docs []Attachment
-	if err := db.WithContext(ctx).Where("case_id = ? AND history_id = ?", c.ID, historyID).Order("id").Find(&docs).Error; err != nil {
+	if err := enti.For(ctx, db).Where("case_id = ? AND history_id = ?", c.ID, historyID).Order("id").Find(&docs).Error; err != nil {
 		return nil, nil, fmt.Errorf("cases: receipt documents: %w", err)
 	}
 	d := receiptData{Protocol: c.Protocol, Module: c.Module, Type: c.Type, ApplicantCF: c.ApplicantCF,
@@ -91,7 +94,7 @@ func (s *Service) receiptHash(ctx context.Context, db *gorm.DB, c *Case, history
 
 // issueReceipt signs and stores the receipt of c's submission (step historyID) in tx.
 func (s *Service) issueReceipt(ctx context.Context, tx *gorm.DB, c *Case, historyID int64, now time.Time) error {
-	if s.o.Stamp == nil {
+	if s.local(ctx).Stamp == nil {
 		return nil
 	}
 	hash, _, err := s.receiptHash(ctx, tx, c, historyID)
@@ -99,13 +102,13 @@ func (s *Service) issueReceipt(ctx context.Context, tx *gorm.DB, c *Case, histor
 		return err
 	}
 	day := now.In(s.rome)
-	msg, err := s.o.Stamp.Sign(stamp.Payload{Issuer: s.o.Issuer, CertID: c.Code, Type: ReceiptType,
+	msg, err := s.local(ctx).Stamp.Sign(stamp.Payload{Issuer: s.local(ctx).Issuer, CertID: c.Code, Type: ReceiptType,
 		Holder: c.ApplicantCF, IssuedAt: day, ExpiresAt: day, DataHash: hash})
 	if err != nil {
 		return fmt.Errorf("cases: sign receipt: %w", err)
 	}
 	r := Receipt{CaseID: c.ID, Code: c.Code, Stamp: stamp.Encode(msg), HistoryID: historyID, IssuedAt: now}
-	if err := tx.WithContext(ctx).Create(&r).Error; err != nil {
+	if err := enti.For(ctx, tx).Create(&r).Error; err != nil {
 		return fmt.Errorf("cases: store receipt: %w", err)
 	}
 	return nil
@@ -114,7 +117,7 @@ func (s *Service) issueReceipt(ctx context.Context, tx *gorm.DB, c *Case, histor
 // ReceiptOf returns the receipt of case id, ErrNotFound when it has none.
 func (s *Service) ReceiptOf(ctx context.Context, id int64) (*Receipt, error) {
 	var r Receipt
-	err := s.db.WithContext(ctx).Where("case_id = ?", id).Take(&r).Error
+	err := enti.For(ctx, s.db).Where("case_id = ?", id).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrNotFound
 	}
@@ -138,7 +141,7 @@ func (s *Service) VerifyReceipt(ctx context.Context, code string) (*Verdict, err
 		return nil, ErrNotFound
 	}
 	var r Receipt
-	err = s.db.WithContext(ctx).Where("code = ?", code).Take(&r).Error
+	err = enti.For(ctx, s.db).Where("code = ?", code).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrNotFound
 	}
@@ -159,10 +162,10 @@ func (s *Service) VerifyReceipt(ctx context.Context, code string) (*Verdict, err
 	}
 	v.Documents = docs
 	msg, err := stamp.Decode(r.Stamp)
-	if err != nil || s.o.Stamp == nil {
+	if err != nil || s.local(ctx).Stamp == nil {
 		return v, nil
 	}
-	p, err := s.o.Stamp.Verify(msg)
+	p, err := s.local(ctx).Stamp.Verify(msg)
 	v.Authentic = err == nil && p.CertID == code && p.Type == ReceiptType && p.Holder == c.ApplicantCF &&
 		subtle.ConstantTimeCompare(p.DataHash, hash) == 1
 	return v, nil
@@ -179,9 +182,9 @@ func (s *Service) receiptPDF(ctx context.Context, c *Case, t *Type, r *Receipt) 
 	if err != nil {
 		return nil, err
 	}
-	base := strings.TrimSuffix(s.o.BaseURL, "/")
+	base := strings.TrimSuffix(s.local(ctx).BaseURL, "/")
 	url := base + VerifyBase + "/" + r.Code + "#" + stamp.Encode(msg)
-	doc := pdfdoc.New(s.o.Letterhead, T("cases.receipt.title")+" "+c.Protocol, pdfdoc.WithCreationDate(r.IssuedAt),
+	doc := pdfdoc.New(s.local(ctx).Letterhead, T("cases.receipt.title")+" "+c.Protocol, pdfdoc.WithCreationDate(r.IssuedAt),
 		pdfdoc.WithPageMark(T("cases.receipt.page_mark", "Protocol", c.Protocol, "URL", base+VerifyBase)))
 	doc.Title(strings.ToUpper(T("cases.receipt.title")))
 	doc.Paragraph(T("cases.receipt.intro", "Title", T(t.Title)))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"log/slog"
 	"slices"
 	"sort"
@@ -53,6 +54,31 @@ type Options struct {
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+	// Local returns what differs between the comuni an installation serves (links,
+	// office address, issuer, letterhead, stamp keys) for ctx's ente; nil means the
+	// fields above serve every case.
+	Local func(ctx context.Context) Local
+	// ForEachEnte runs the platform's case jobs once per ente, with ctx carrying it;
+	// nil runs them once with the caller's context.
+	ForEachEnte func(ctx context.Context, fn func(context.Context) error) error
+}
+
+// Local is what a case's comune decides: the address of its portal, its office's
+// mailbox, its name in stamps, its letterhead and its stamp keys.
+type Local struct {
+	BaseURL     string
+	OfficeEmail string
+	Issuer      string
+	Letterhead  pdfdoc.Letterhead
+	Stamp       *stamp.KeyRing
+}
+
+// local returns the settings of ctx's ente.
+func (s *Service) local(ctx context.Context) Local {
+	if s.o.Local != nil {
+		return s.o.Local(ctx)
+	}
+	return Local{BaseURL: s.o.BaseURL, OfficeEmail: s.o.OfficeEmail, Issuer: s.o.Issuer, Letterhead: s.o.Letterhead, Stamp: s.o.Stamp}
 }
 
 // Service runs the case workflow for every registered type.
@@ -185,7 +211,7 @@ func (s *Service) Create(ctx context.Context, a Actor, module, typ string, form 
 	if d := s.deadline(t, Draft, now, nil); d != nil {
 		c.Deadline = d
 	}
-	err = store.WithTx(ctx, s.db, func(tx *gorm.DB) error {
+	err = store.WithTx(ctx, enti.For(ctx, s.db), func(tx *gorm.DB) error {
 		if err := tx.Create(c).Error; err != nil {
 			return fmt.Errorf("cases: create: %w", err)
 		}
@@ -208,7 +234,7 @@ func (s *Service) SaveDraft(ctx context.Context, a Actor, id int64, form any) er
 	if _, err := s.ForApplicant(ctx, a.ID, id); err != nil {
 		return err
 	}
-	res := s.db.WithContext(ctx).Model(&Case{}).Where("id = ? AND applicant_cf = ? AND state = ?", id, a.ID, Draft).
+	res := enti.For(ctx, s.db).Model(&Case{}).Where("id = ? AND applicant_cf = ? AND state = ?", id, a.ID, Draft).
 		Updates(map[string]any{"form_data": data, "updated_at": s.now()})
 	if res.Error != nil {
 		return fmt.Errorf("cases: save draft: %w", res.Error)
@@ -226,7 +252,7 @@ func (s *Service) Get(ctx context.Context, id int64) (*Case, error) {
 
 func get(ctx context.Context, db *gorm.DB, id int64) (*Case, error) {
 	var c Case
-	err := db.WithContext(ctx).Where("id = ?", id).Take(&c).Error
+	err := enti.For(ctx, db).Where("id = ?", id).Take(&c).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrNotFound
 	}
@@ -265,7 +291,7 @@ func (s *Service) ForOfficer(ctx context.Context, a Actor, module string, id int
 // OfApplicant lists the citizen's cases, newest first.
 func (s *Service) OfApplicant(ctx context.Context, cf string, limit int) ([]Case, error) {
 	var out []Case
-	q := s.db.WithContext(ctx).Where("applicant_cf = ?", cf).Order("updated_at DESC, id DESC")
+	q := enti.For(ctx, s.db).Where("applicant_cf = ?", cf).Order("updated_at DESC, id DESC")
 	if limit > 0 {
 		q = q.Limit(limit)
 	}
@@ -278,21 +304,21 @@ func (s *Service) OfApplicant(ctx context.Context, cf string, limit int) ([]Case
 // History returns the steps of case id, oldest first.
 func (s *Service) History(ctx context.Context, id int64) ([]HistoryEntry, error) {
 	var out []HistoryEntry
-	err := s.db.WithContext(ctx).Where("case_id = ?", id).Order("id").Find(&out).Error
+	err := enti.For(ctx, s.db).Where("case_id = ?", id).Order("id").Find(&out).Error
 	return out, err
 }
 
 // Messages returns the thread of case id, oldest first.
 func (s *Service) Messages(ctx context.Context, id int64) ([]Message, error) {
 	var out []Message
-	err := s.db.WithContext(ctx).Where("case_id = ?", id).Order("id").Find(&out).Error
+	err := enti.For(ctx, s.db).Where("case_id = ?", id).Order("id").Find(&out).Error
 	return out, err
 }
 
 // Attachments lists the documents of case id (without content), oldest first.
 func (s *Service) Attachments(ctx context.Context, id int64) ([]Attachment, error) {
 	var out []Attachment
-	err := s.db.WithContext(ctx).Where("case_id = ?", id).Order("id").Find(&out).Error
+	err := enti.For(ctx, s.db).Where("case_id = ?", id).Order("id").Find(&out).Error
 	return out, err
 }
 
@@ -303,7 +329,7 @@ func (s *Service) Content(ctx context.Context, caseID, attID int64) (Attachment,
 		Attachment
 		Content []byte
 	}
-	err := s.db.WithContext(ctx).Table("case_attachments").Where("id = ? AND case_id = ?", attID, caseID).Take(&row).Error
+	err := enti.For(ctx, s.db).Table("case_attachments").Where("id = ? AND case_id = ?", attID, caseID).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Attachment{}, nil, ErrNotFound
 	}
@@ -355,7 +381,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id int64, name string, in 
 		return nil, ErrConflict
 	}
 	var out *Case
-	err = store.WithTx(ctx, s.db, func(tx *gorm.DB) error {
+	err = store.WithTx(ctx, enti.For(ctx, s.db), func(tx *gorm.DB) error {
 		// The conditional UPDATE comes first: it decides between two actors at once
 		// (the loser matches no row), and on SQLite a transaction whose first
 		// statement writes takes the write lock before reading anything, so it

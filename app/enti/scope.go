@@ -28,21 +28,20 @@ var ErrUnscoped = errors.New("enti: query on an ente-owned table without an ente
 // ente than the scope.
 var ErrWrongEnte = errors.New("enti: row belongs to another ente than the scope")
 
-// ErrNoEnte is returned by statements made through a handle that should carry the
-// request's ente (services.Mount.Store) when the context has none: a job that did not
-// go through ForEachEnte, or a handler outside the host middleware.
-var ErrNoEnte = errors.New("enti: no ente in the context")
-
-// For returns db bound to ctx and scoped to ctx's ente (FromContext). Without an ente
-// in ctx the handle carries ErrNoEnte, so that every statement through it fails.
+// For returns db bound to ctx and, when ctx carries an ente (FromContext) and db is not
+// already scoped (Scoped or AllEnti), scoped to that ente. Without an ente in ctx the
+// handle is left unscoped: the guard then refuses its statements on ente-owned tables
+// (ErrUnscoped) while tables that are not ente-owned work as before. Packages use it
+// wherever they used db.WithContext(ctx).
 func For(ctx context.Context, db *gorm.DB) *gorm.DB {
-	e := FromContext(ctx)
-	if e == nil {
-		tx := db.WithContext(ctx)
-		_ = tx.AddError(ErrNoEnte)
-		return tx
+	db = db.WithContext(ctx)
+	if _, ok := db.Get(settingAll); ok || ScopeOf(db) != "" {
+		return db
 	}
-	return Scoped(db.WithContext(ctx), e.ID)
+	if e := FromContext(ctx); e != nil {
+		return Scoped(db, e.ID)
+	}
+	return db
 }
 
 const (
@@ -189,7 +188,24 @@ func (g *Guard) scopeWhere(db *gorm.DB) {
 		return
 	}
 	t := table(db)
-	if t == "" || !g.owned(t) {
+	owned := t != "" && g.owned(t)
+	if st := db.Statement; st.TableExpr != nil {
+		// Table("anagrafe_members AS m"): the statement's table is the alias.
+		if real := g.rawTable(st.TableExpr.SQL); real != "" {
+			owned = true
+		}
+	}
+	if !owned {
+		// A join naming an owned table needs a scope too; its ente condition is the
+		// join's own (the guard cannot add it to hand-written join SQL).
+		for _, j := range db.Statement.Joins {
+			if jt := g.rawTable(j.Name); jt != "" {
+				if id, all := scope(db); id == "" && !all {
+					g.refuse(db, jt)
+				}
+				return
+			}
+		}
 		return
 	}
 	id, all := scope(db)
@@ -236,6 +252,35 @@ func (g *Guard) scopeCreate(db *gorm.DB) {
 	}
 	sch := db.Statement.Schema
 	if sch == nil {
+		// Table("x").Create(map[string]any{...}): the ente is a key of each map.
+		setMap := func(m map[string]any) {
+			cur, _ := m[Column].(string)
+			switch {
+			case all && cur == "":
+				_ = db.AddError(fmt.Errorf("enti: a row of %s created across enti must name its ente", t))
+			case all:
+			case cur == "":
+				m[Column] = id
+			case cur != id:
+				_ = db.AddError(fmt.Errorf("%w (table %s: %v, scope %s)", ErrWrongEnte, t, cur, id))
+			}
+		}
+		switch d := db.Statement.Dest.(type) {
+		case map[string]any:
+			setMap(d)
+		case *map[string]any:
+			setMap(*d)
+		case []map[string]any:
+			for _, m := range d {
+				setMap(m)
+			}
+		case *[]map[string]any:
+			for _, m := range *d {
+				setMap(m)
+			}
+		default:
+			_ = db.AddError(fmt.Errorf("enti: cannot set the ente of a %T created in %s", d, t))
+		}
 		return
 	}
 	f := sch.LookUpField(Column)

@@ -13,12 +13,16 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
 // Rating is one answer.
 type Rating struct {
-	ID        int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune whose page was rated.
+	EnteID    string `gorm:"column:ente_id"`
 	CreatedAt time.Time
 	Service   string
 	Score     int
@@ -46,7 +50,7 @@ func Record(ctx context.Context, db *gorm.DB, service string, score int, comment
 	if utf8.RuneCountInString(comment) > MaxComment {
 		return ErrComment
 	}
-	return db.WithContext(ctx).Create(&Rating{CreatedAt: time.Now().UTC(), Service: service, Score: score, Comment: comment}).Error
+	return enti.For(ctx, db).Create(&Rating{CreatedAt: time.Now().UTC(), Service: service, Score: score, Comment: comment}).Error
 }
 
 // Summary is the ratings of one service.
@@ -64,7 +68,7 @@ func Summaries(ctx context.Context, db *gorm.DB) ([]Summary, error) {
 		Count   int64
 		Total   int64
 	}
-	err := db.WithContext(ctx).Model(&Rating{}).Select("service, COUNT(*) AS count, SUM(score) AS total").
+	err := enti.For(ctx, db).Model(&Rating{}).Select("service, COUNT(*) AS count, SUM(score) AS total").
 		Group("service").Order("service").Scan(&rows).Error
 	out := make([]Summary, 0, len(rows))
 	for _, r := range rows {
@@ -89,5 +93,8 @@ func Migrations() []*store.Migration {
 	return []*store.Migration{{
 		ID:      "feedback/0001_ratings",
 		Migrate: func(tx *gorm.DB) error { return tx.Table("service_ratings").AutoMigrate(&serviceRating{}) },
+	}, {
+		ID:      "feedback/0002_ente",
+		Migrate: func(tx *gorm.DB) error { return enti.AddColumn(tx, "service_ratings") },
 	}}
 }

@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/enti"
 )
 
 // ErrInvalidMessage is returned (wrapped, with the reason) by Enqueue for a message that
@@ -39,7 +41,9 @@ type Message struct {
 
 // Record is a stored outbox message, as List and Get return it.
 type Record struct {
-	ID        int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune on whose behalf the mail is sent (its sender address).
+	EnteID    string `gorm:"column:ente_id"`
 	CreatedAt time.Time
 	// To is the recipient's address.
 	To        string `gorm:"column:to_addr"`
@@ -113,7 +117,7 @@ func (o *Outbox) Enqueue(ctx context.Context, db *gorm.DB, m Message) (int64, er
 		Status:        status,
 		NextAttemptAt: t,
 	}
-	if err := db.WithContext(ctx).Create(&rec).Error; err != nil {
+	if err := enti.For(ctx, db).Create(&rec).Error; err != nil {
 		return 0, fmt.Errorf("notify: enqueue: %w", err)
 	}
 	return rec.ID, nil

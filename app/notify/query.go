@@ -8,6 +8,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -36,7 +38,7 @@ func List(ctx context.Context, db *gorm.DB, f ListFilter) ([]Record, int64, erro
 	case limit > 500:
 		limit = 500
 	}
-	q := db.WithContext(ctx).Model(&Record{})
+	q := enti.For(ctx, db).Model(&Record{})
 	if f.Status != "" {
 		q = q.Where("status = ?", string(f.Status))
 	}
@@ -66,7 +68,7 @@ func List(ctx context.Context, db *gorm.DB, f ListFilter) ([]Record, int64, erro
 // Get returns message id, or an error matching store.ErrNotFound.
 func Get(ctx context.Context, db *gorm.DB, id int64) (Record, error) {
 	var rec Record
-	err := db.WithContext(ctx).Where("id = ?", id).Take(&rec).Error
+	err := enti.For(ctx, db).Where("id = ?", id).Take(&rec).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Record{}, fmt.Errorf("notify: message %d: %w", id, store.ErrNotFound)
 	}
@@ -83,7 +85,7 @@ func Stats(ctx context.Context, db *gorm.DB) (map[Status]int64, error) {
 		Status string
 		N      int64
 	}
-	err := db.WithContext(ctx).Model(&Record{}).
+	err := enti.For(ctx, db).Model(&Record{}).
 		Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("notify: stats: %w", err)

@@ -5,6 +5,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -75,6 +77,13 @@ func Migrations() []*store.Migration {
 		ID: "notify/0001_outbox",
 		Migrate: func(tx *gorm.DB) error {
 			return tx.Table("outbox_messages").AutoMigrate(&outboxMessage{})
+		},
+	}, {
+		// Each mail is sent for one comune, with its sender, and is listed only in
+		// that comune's back office.
+		ID: "notify/0002_ente",
+		Migrate: func(tx *gorm.DB) error {
+			return enti.AddColumn(tx, "outbox_messages")
 		},
 	}}
 }

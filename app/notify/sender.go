@@ -30,6 +30,9 @@ type Envelope struct {
 	Kind string
 	// Attempt counts from 1.
 	Attempt int
+	// From is the sender for this message ("Comune di X <noreply@x.it>"), the comune's
+	// own; "" means the sender's configured address.
+	From string
 }
 
 type permanentError struct{ err error }

@@ -150,7 +150,15 @@ func (s *SMTPSender) Send(ctx context.Context, env Envelope) error {
 
 func (s *SMTPSender) build(env Envelope) (*gomail.Msg, error) {
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	m.SetAddrHeaderFromMailAddress(gomail.HeaderFrom, s.from)
+	from := s.from
+	if env.From != "" {
+		a, err := mail.ParseAddress(env.From)
+		if err != nil {
+			return nil, MarkPermanent(fmt.Errorf("notify: sender %q is not an address: %w", env.From, err))
+		}
+		from = a
+	}
+	m.SetAddrHeaderFromMailAddress(gomail.HeaderFrom, from)
 	to, err := mail.ParseAddress(env.To)
 	if err != nil {
 		return nil, err

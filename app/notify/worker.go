@@ -11,6 +11,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/lease"
 )
 
@@ -35,6 +37,9 @@ type WorkerOptions struct {
 	Logger *slog.Logger
 	// WorkerID names this process in claim tokens (default "<host>-<pid>").
 	WorkerID string
+	// From returns the sender ("Comune di X <noreply@x.it>") of an ente's mail, or ""
+	// for the sender's default; nil means the default for every ente.
+	From func(ente string) string
 	// Now is the worker's clock (default time.Now); tests move it.
 	Now func() time.Time
 }
@@ -148,7 +153,7 @@ func (w *Worker) pass(ctx context.Context) (sent int, full bool, err error) {
 		return 0, false, nil
 	}
 	var ids []int64
-	err = w.db.WithContext(ctx).Model(&Record{}).
+	err = enti.AllEnti(w.db.WithContext(ctx), "the outbox worker sends every ente's mail").Model(&Record{}).
 		Where(claimable, claimableArgs(w.now())...).
 		Order("next_attempt_at, id").Limit(w.opts.Batch).
 		Pluck("id", &ids).Error
@@ -198,6 +203,7 @@ func (w *Worker) process(ctx context.Context, id int64) (bool, error) {
 		HTML:      rec.HTML,
 		Kind:      rec.Kind,
 		Attempt:   rec.Attempts,
+		From:      w.from(rec.EnteID),
 	}
 	sendErr := w.send(bg, rec.ID, token, env)
 	_, err = w.record(bg, rec, token, sendErr, Permanent(sendErr))
@@ -209,7 +215,7 @@ func (w *Worker) process(ctx context.Context, id int64) (bool, error) {
 func (w *Worker) claim(ctx context.Context, id int64) (*Record, string, error) {
 	now := w.now()
 	token := lease.Token(w.opts.WorkerID)
-	res := w.db.WithContext(ctx).Model(&Record{}).
+	res := enti.AllEnti(w.db.WithContext(ctx), "the outbox worker sends every ente's mail").Model(&Record{}).
 		Where("id = ?", id).Where(claimable, claimableArgs(now)...).
 		Updates(map[string]any{
 			"status":        StatusSending,
@@ -224,7 +230,7 @@ func (w *Worker) claim(ctx context.Context, id int64) (*Record, string, error) {
 		return nil, "", nil
 	}
 	var rec Record
-	if err := w.db.WithContext(ctx).Where("id = ? AND claim_token = ?", id, token).Take(&rec).Error; err != nil {
+	if err := enti.AllEnti(w.db.WithContext(ctx), "the outbox worker sends every ente's mail").Where("id = ? AND claim_token = ?", id, token).Take(&rec).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, "", nil // lost already: only possible with a lease shorter than this read
 		}
@@ -239,7 +245,7 @@ func (w *Worker) send(ctx context.Context, id int64, token string, env Envelope)
 	sendCtx, cancel := context.WithTimeout(ctx, w.opts.SendTimeout)
 	defer cancel()
 	stop := lease.Keep(sendCtx, w.opts.Lease/3, func(ctx context.Context) (bool, error) {
-		res := w.db.WithContext(ctx).Model(&Record{}).
+		res := enti.AllEnti(w.db.WithContext(ctx), "the outbox worker sends every ente's mail").Model(&Record{}).
 			Where("id = ? AND claim_token = ? AND status = ?", id, token, StatusSending).
 			Update("claimed_until", w.now().Add(w.opts.Lease))
 		return res.RowsAffected > 0, res.Error
@@ -277,7 +283,7 @@ func (w *Worker) record(ctx context.Context, rec *Record, token string, sendErr 
 		level, msg = slog.LevelWarn, "mail deferred"
 		log = log.With("err", maskAddr(sendErr.Error(), rec.To), "retry_at", next)
 	}
-	res := w.db.WithContext(ctx).Model(&Record{}).
+	res := enti.AllEnti(w.db.WithContext(ctx), "the outbox worker sends every ente's mail").Model(&Record{}).
 		Where("id = ? AND claim_token = ? AND status = ?", rec.ID, token, StatusSending).
 		Updates(set)
 	if res.Error != nil {
@@ -309,4 +315,11 @@ func maskAddr(s, addr string) string {
 		return s
 	}
 	return re.ReplaceAllLiteralString(s, "<recipient>")
+}
+
+func (w *Worker) from(ente string) string {
+	if w.opts.From == nil {
+		return ""
+	}
+	return w.opts.From(ente)
 }

@@ -54,6 +54,9 @@ type Viewer struct {
 	DisplayName string
 	FiscalCode  string
 	Roles       []string
+	// Ente is the ente on whose host the person logged in: the session is valid only
+	// there (a session cookie carried to another comune's host is no login).
+	Ente string `json:",omitempty"`
 }
 
 // HasRole reports whether the viewer holds role (admins hold every role).

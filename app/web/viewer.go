@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/comuni-italiani/sportello/app/enti"
 )
 
 const viewerKey = "viewer"
@@ -19,6 +21,9 @@ func Login(c echo.Context, v *Viewer) error {
 	ctx := c.Request().Context()
 	if err := sm.RenewToken(ctx); err != nil {
 		return err
+	}
+	if e := enti.Current(c); e != nil {
+		v.Ente = e.ID
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -51,7 +56,13 @@ func loadViewer(c echo.Context) {
 		return
 	}
 	var v Viewer
-	if json.Unmarshal([]byte(raw), &v) == nil && v.Kind != "" {
-		SetViewer(c, &v)
+	if json.Unmarshal([]byte(raw), &v) != nil || v.Kind == "" {
+		return
 	}
+	if e := enti.Current(c); e != nil && v.Ente != e.ID {
+		// A session made on another ente's host (a copied cookie, or one portal
+		// reached under two names): not logged in here.
+		return
+	}
+	SetViewer(c, &v)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -18,7 +19,7 @@ import (
 )
 
 const staffUsage = `Usage:
-  sportello staff create --username U --given-name G --family-name F --email E --roles admin[,urp_operator,...]
+  sportello staff create --username U --given-name G --family-name F --email E --roles admin[,urp_operator,...] [--ente ID]
   sportello staff reset --username U
   sportello staff roles
 
@@ -60,6 +61,7 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 	family := fs.String("family-name", "", "family name")
 	email := fs.String("email", "", "work email address")
 	roles := fs.String("roles", "", "comma-separated roles")
+	ente := fs.String("ente", "", "the comune or union whose staff the person is (required when the installation serves several)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,6 +93,11 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 	} else if len(pending) > 0 {
 		return fmt.Errorf("the accounts tables are missing (%s): run `sportello migrate` first", strings.Join(pending, ", "))
 	}
+	home, err := chooseEnte(ctx, db, cfg.Comune.ID, *ente)
+	if err != nil {
+		return fmt.Errorf("staff %s: %w", sub, err)
+	}
+	ctx = enti.WithEnte(ctx, &enti.Ente{ID: home})
 	svc := accounts.New(db, accounts.Options{BaseURL: cfg.HTTP.BaseURL, Issuer: cfg.Comune.Name, Roles: portalRoles})
 	const actor = "system:cli"
 

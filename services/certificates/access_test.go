@@ -42,7 +42,7 @@ func TestOutsideHouseholdIsForbiddenAndAudited(t *testing.T) {
 					t.Fatalf("outside the household: %d", r.Status)
 				}
 			}
-			evs, n, err := audit.List(ctx, s.DB, audit.Filter{Action: "certificates.denied"})
+			evs, n, err := audit.List(s.Ctx(ctx), s.DB, audit.Filter{Action: "certificates.denied"})
 			if err != nil || n != 4 {
 				t.Fatalf("denials audited: %d %v", n, err)
 			}
@@ -52,7 +52,7 @@ func TestOutsideHouseholdIsForbiddenAndAudited(t *testing.T) {
 				}
 			}
 			var issued int64
-			s.DB.Model(&certificates.Certificate{}).Count(&issued)
+			s.All().Model(&certificates.Certificate{}).Count(&issued)
 			if issued != 0 {
 				t.Fatal("a certificate was issued for someone outside the household")
 			}
@@ -178,17 +178,17 @@ func TestRequestSteps(t *testing.T) {
 	// Stamp duty recorded with the certificate.
 	cid := request(t, c, giulia, "stato_civile", "esente", "assegni_familiari")
 	var cert certificates.Certificate
-	s.DB.Where("id = ?", cid).Take(&cert)
+	s.All().Where("id = ?", cid).Take(&cert)
 	if cert.Bollo != certificates.BolloExempt || cert.Exemption != "assegni_familiari" || cert.BolloCents != 0 || cert.RequesterCF != giulia.FiscalCode {
 		t.Fatalf("recorded: %+v", cert)
 	}
 	cid = request(t, c, giulia, "stato_civile", "bollo", "")
 	cert = certificates.Certificate{}
-	s.DB.Where("id = ?", cid).Take(&cert)
+	s.All().Where("id = ?", cid).Take(&cert)
 	if cert.Bollo != certificates.BolloDue || cert.BolloCents != 1600 {
 		t.Fatalf("recorded: %+v", cert)
 	}
-	evs, n, _ := audit.List(ctx, s.DB, audit.Filter{Action: "certificates.issue"})
+	evs, n, _ := audit.List(s.Ctx(ctx), s.DB, audit.Filter{Action: "certificates.issue"})
 	if n != 2 || evs[0].ObjectID != cid || evs[0].SubjectCF != giulia.FiscalCode {
 		t.Fatalf("issue audit: %d %+v", n, evs)
 	}
@@ -330,12 +330,12 @@ func TestServiceInCatalogue(t *testing.T) {
 	t.Parallel()
 	s, m := portal(t, store.SQLite, "")
 	for range 2 { // idempotent
-		if err := m.SeedDemo(ctx, s.DB); err != nil {
+		if err := m.SeedDemo(s.Ctx(ctx), s.DB); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var n int64
-	s.DB.Model(&certificates.Certificate{}).Where("holder_cf = ?", anagrafe.DemoCitizenCF).Count(&n)
+	s.All().Model(&certificates.Certificate{}).Where("holder_cf = ?", anagrafe.DemoCitizenCF).Count(&n)
 	if n != 1 {
 		t.Fatalf("demo certificates: %d", n)
 	}

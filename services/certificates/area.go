@@ -3,6 +3,7 @@ package certificates
 import (
 	"context"
 	"errors"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"time"
 
 	"gorm.io/gorm"
@@ -38,7 +39,7 @@ func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
 	now := m.now()
 	y, mo, d := now.In(rome).Date()
 	today := time.Date(y, mo, d, 0, 0, 0, 0, rome).UTC()
-	db := m.db.WithContext(ctx).Model(&Certificate{})
+	db := enti.For(ctx, m.db).Model(&Certificate{})
 	var issued, valid, revoked int64
 	if err := db.Session(&gorm.Session{}).Where("issued_at >= ?", today).Count(&issued).Error; err != nil {
 		return nil, err
@@ -69,7 +70,7 @@ func (m *Module) SeedDemo(ctx context.Context, db *gorm.DB) error {
 		return errors.New("certificates: SeedDemo before Mount")
 	}
 	var n int64
-	if err := db.WithContext(ctx).Model(&Certificate{}).Where("requester_cf = ?", anagrafe.DemoCitizenCF).Count(&n).Error; err != nil || n > 0 {
+	if err := enti.For(ctx, db).Model(&Certificate{}).Where("requester_cf = ?", anagrafe.DemoCitizenCF).Count(&n).Error; err != nil || n > 0 {
 		return err
 	}
 	_, err := m.Issue(ctx, Request{RequesterCF: anagrafe.DemoCitizenCF, HolderCF: anagrafe.DemoCitizenCF,

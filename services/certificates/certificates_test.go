@@ -106,7 +106,7 @@ func TestEveryTypeFromDemoData(t *testing.T) {
 						t.Fatal("the PDF rebuilt on a second download differs")
 					}
 					var stored certificates.Certificate
-					s.DB.Where("id = ?", id).Take(&stored)
+					s.All().Where("id = ?", id).Take(&stored)
 					if sum := sha256.Sum256([]byte(pdf.Body)); hex.EncodeToString(sum[:]) != stored.PDFHash {
 						t.Fatal("the downloaded PDF is not the one issued")
 					}

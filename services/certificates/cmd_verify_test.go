@@ -12,6 +12,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/config"
@@ -38,10 +39,10 @@ func (verifyRegister) Migrations() []*store.Migration {
 
 func TestVerifyCommandOffline(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := enti.WithEnte(context.Background(), &enti.Ente{ID: "valdoria"})
 	m := certificates.New()
 	s := apptest.New(t, store.SQLite, apptest.Options{Modules: []services.Module{verifyRegister{}, m}})
-	if err := anagrafe.SeedDemo(ctx, s.DB); err != nil {
+	if err := anagrafe.SeedDemo(s.Ctx(ctx), s.DB); err != nil {
 		t.Fatal(err)
 	}
 	cert, err := m.Issue(ctx, certificates.Request{RequesterCF: anagrafe.DemoCitizenCF, HolderCF: anagrafe.DemoCitizenCF,

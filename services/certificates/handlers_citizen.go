@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"net/http"
 	"strconv"
 
@@ -266,7 +267,7 @@ func (m *Module) issueHandler(c echo.Context) error {
 func (m *Module) own(c echo.Context) (*Certificate, error) {
 	cf := web.CurrentViewer(c).FiscalCode
 	var cert Certificate
-	err := m.db.WithContext(c.Request().Context()).
+	err := enti.For(c.Request().Context(), m.db).
 		Where("id = ? AND (holder_cf = ? OR requester_cf = ?)", idParam(c), cf, cf).Take(&cert).Error
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, web.ErrNotFound
@@ -305,7 +306,7 @@ func (m *Module) rows(ctx context.Context, list []Certificate) ([]Row, error) {
 			CertificateID string
 			N             int64
 		}
-		err := m.db.WithContext(ctx).Model(&Verification{}).Select("certificate_id, COUNT(*) AS n").
+		err := enti.For(ctx, m.db).Model(&Verification{}).Select("certificate_id, COUNT(*) AS n").
 			Where("certificate_id IN ?", ids).Group("certificate_id").Scan(&rs).Error
 		if err != nil {
 			return nil, err
@@ -326,7 +327,7 @@ func (m *Module) rows(ctx context.Context, list []Certificate) ([]Row, error) {
 // newest first (at most limit).
 func (m *Module) Mine(ctx context.Context, cf string, limit int) ([]Row, error) {
 	var list []Certificate
-	err := m.db.WithContext(ctx).Where("holder_cf = ? OR requester_cf = ?", cf, cf).
+	err := enti.For(ctx, m.db).Where("holder_cf = ? OR requester_cf = ?", cf, cf).
 		Order("issued_at DESC, id").Limit(limit).Find(&list).Error
 	if err != nil {
 		return nil, err
@@ -346,7 +347,7 @@ func (m *Module) mine(c echo.Context) error {
 func (m *Module) verifications(ctx context.Context, id string) ([]Verification, error) {
 	m.flushForRead(ctx)
 	var out []Verification
-	err := m.db.WithContext(ctx).Where("certificate_id = ?", id).Order("at DESC, id DESC").Limit(500).Find(&out).Error
+	err := enti.For(ctx, m.db).Where("certificate_id = ?", id).Order("at DESC, id DESC").Limit(500).Find(&out).Error
 	return out, err
 }
 

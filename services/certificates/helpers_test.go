@@ -21,6 +21,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -28,7 +29,9 @@ import (
 	"github.com/comuni-italiani/sportello/services/certificates"
 )
 
-var ctx = context.Background()
+// ctx carries the test portal's ente (the default configuration's comune), as a request on
+// its host would.
+var ctx = enti.WithEnte(context.Background(), &enti.Ente{ID: "valdoria"})
 
 // register gives the test portal the population register's tables, until the
 // platform migrates them itself (then it adds nothing).
@@ -75,7 +78,7 @@ func portal(t testing.TB, d store.Dialect, settings string, opts ...certificates
 			c.Modules.Settings = map[string]yaml.Node{certificates.ID: n}
 		},
 	})
-	if err := anagrafe.SeedDemo(ctx, s.DB); err != nil {
+	if err := anagrafe.SeedDemo(s.Ctx(ctx), s.DB); err != nil {
 		t.Fatal(err)
 	}
 	return s, m
@@ -85,7 +88,7 @@ func portal(t testing.TB, d store.Dialect, settings string, opts ...certificates
 func person(t testing.TB, db *gorm.DB, surname, name string) anagrafe.Person {
 	t.Helper()
 	var p anagrafe.Person
-	if err := db.Where("surname = ? AND name = ?", surname, name).Take(&p).Error; err != nil {
+	if err := enti.AllEnti(db, "test").Where("surname = ? AND name = ?", surname, name).Take(&p).Error; err != nil {
 		t.Fatalf("demo person %s %s: %v", surname, name, err)
 	}
 	return p

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"time"
 
 	"gorm.io/gorm"
@@ -164,7 +165,7 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 		}
 		sum := sha256.Sum256(pdf)
 		c.PDFHash = hex.EncodeToString(sum[:])
-		err = store.WithTx(ctx, m.db, func(tx *gorm.DB) error {
+		err = store.WithTx(ctx, enti.For(ctx, m.db), func(tx *gorm.DB) error {
 			if err := tx.Create(c).Error; err != nil {
 				return err
 			}

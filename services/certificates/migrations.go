@@ -5,6 +5,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -47,5 +49,18 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return tx.Table("certificate_verifications").AutoMigrate(&verification{})
 		},
+	}, {
+		// A certificate belongs to the comune that issued it; its code stays unique
+		// across the installation (random, 60 bits), and a code is looked up only
+		// within the ente of the host it is typed on.
+		ID: "certificati/0002_ente",
+		Migrate: func(tx *gorm.DB) error {
+			return enti.AddColumn(tx, tables...)
+		},
 	}}
 }
+
+var tables = []string{"certificates", "certificate_verifications"}
+
+// EnteTables implements services.EnteTables.
+func (*Module) EnteTables() []string { return tables }

@@ -25,8 +25,10 @@ const (
 // record, byte for byte the file issued (PDFHash proves it).
 type Certificate struct {
 	// ID is the verification code printed on the certificate (stamp.NewCode).
-	ID   string `gorm:"primaryKey"`
-	Type string
+	ID string `gorm:"primaryKey"`
+	// EnteID is the comune that issued the certificate.
+	EnteID string `gorm:"column:ente_id"`
+	Type   string
 	// HolderCF is whom the certificate is about; RequesterCF who asked for it (the
 	// holder or a member of their household).
 	HolderCF    string `gorm:"column:holder_cf"`
@@ -87,7 +89,9 @@ func (c Certificate) LastValidDay() time.Time {
 // Verification records one check of a certificate: on the page the QR code opens,
 // with the typed code, or through the API.
 type Verification struct {
-	ID            int64 `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune of the certificate checked.
+	EnteID        string `gorm:"column:ente_id"`
 	CertificateID string
 	At            time.Time
 	// Channel is ChannelQR, ChannelCode or ChannelAPI.

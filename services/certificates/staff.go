@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"net/http"
 	"strings"
 	"time"
@@ -57,7 +58,7 @@ func (m *Module) staffSearch(c echo.Context) error {
 	}
 	f.CF = strings.ToUpper(f.CF)
 	errs := web.FormErrors{}
-	q := m.db.WithContext(c.Request().Context()).Model(&Certificate{})
+	q := enti.For(c.Request().Context(), m.db).Model(&Certificate{})
 	if f.Code != "" {
 		norm, err := stamp.NormalizeCode(f.Code)
 		if err != nil {
@@ -106,7 +107,7 @@ func (m *Module) staffSearch(c echo.Context) error {
 
 func (m *Module) staffCert(c echo.Context) (*Certificate, error) {
 	var cert Certificate
-	err := m.db.WithContext(c.Request().Context()).Where("id = ?", idParam(c)).Take(&cert).Error
+	err := enti.For(c.Request().Context(), m.db).Where("id = ?", idParam(c)).Take(&cert).Error
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, web.ErrNotFound
 	}
@@ -160,7 +161,7 @@ func (m *Module) staffRevoke(c echo.Context) error {
 	ctx := c.Request().Context()
 	v := web.CurrentViewer(c)
 	revoked := false
-	err = store.WithTx(ctx, m.db, func(tx *gorm.DB) error {
+	err = store.WithTx(ctx, enti.For(ctx, m.db), func(tx *gorm.DB) error {
 		res := tx.Model(&Certificate{}).Where("id = ? AND status = ?", cert.ID, StatusValid).Updates(map[string]any{
 			"status": StatusRevoked, "revoked_at": m.now().UTC(), "revoked_reason": reason, "revoked_by": v.ID,
 		})

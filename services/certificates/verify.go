@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"net"
 	"net/http"
 	"net/url"
@@ -62,7 +63,7 @@ func (m *Module) find(ctx context.Context, id string) (*Certificate, error) {
 		return nil, store.ErrNotFound
 	}
 	var c Certificate
-	if err := m.lookupDB.WithContext(ctx).Where("id = ?", norm).Take(&c).Error; err != nil {
+	if err := enti.For(ctx, m.lookupDB).Where("id = ?", norm).Take(&c).Error; err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -105,14 +105,14 @@ func TestVerdicts(t *testing.T) {
 			if !strings.Contains(page.Body, ">REVOCATO<") || !strings.Contains(page.Body, "alert-danger") {
 				t.Fatal("revoked page")
 			}
-			evs, n, err := audit.List(ctx, s.DB, audit.Filter{Action: "certificates.revoke"})
+			evs, n, err := audit.List(s.Ctx(ctx), s.DB, audit.Filter{Action: "certificates.revoke"})
 			if err != nil || n != 1 || evs[0].ObjectID != res.ID || evs[0].ActorID != "m.rossi" || evs[0].SubjectCF != giulia.FiscalCode ||
 				!strings.Contains(evs[0].Details, "Emesso per errore") {
 				t.Fatalf("revoke audit: %+v %v", evs, err)
 			}
 			// Revoking twice changes nothing.
 			staff.PostForm("/backoffice/certificati/"+res.ID+"/revoca", url.Values{"motivo": {"di nuovo"}})
-			if _, n, _ := audit.List(ctx, s.DB, audit.Filter{Action: "certificates.revoke"}); n != 1 {
+			if _, n, _ := audit.List(s.Ctx(ctx), s.DB, audit.Filter{Action: "certificates.revoke"}); n != 1 {
 				t.Fatalf("second revocation audited: %d", n)
 			}
 
@@ -183,7 +183,7 @@ func TestVerdicts(t *testing.T) {
 			}
 
 			// Not authentic: a record altered in the database no longer matches its stamp.
-			if err := s.DB.Model(&certificates.Certificate{}).Where("id = ?", birth.ID).
+			if err := s.All().Model(&certificates.Certificate{}).Where("id = ?", birth.ID).
 				Update("data", strings.Replace(birth.Data, "ESPOSITO", "ESPOSTO", 1)).Error; err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +215,7 @@ func TestVerificationLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			var vs []certificates.Verification
-			s.DB.Where("certificate_id = ?", c.ID).Order("id").Find(&vs)
+			s.All().Where("certificate_id = ?", c.ID).Order("id").Find(&vs)
 			var channels []string
 			for _, v := range vs {
 				channels = append(channels, v.Channel)

@@ -2,6 +2,7 @@ package certificates
 
 import (
 	"context"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"log/slog"
 	"sync"
 	"time"
@@ -73,10 +74,15 @@ func (l *verifyLog) add(ctx context.Context, v Verification) {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
-		if err := l.db.WithContext(context.WithoutCancel(ctx)).Create(&v).Error; err != nil {
+		if err := enti.For(context.WithoutCancel(ctx), l.db).Create(&v).Error; err != nil {
 			l.log.Warn("verification not logged", "certificate", v.CertificateID, "err", err)
 		}
 		return
+	}
+	if v.EnteID == "" {
+		if e := enti.FromContext(ctx); e != nil {
+			v.EnteID = e.ID
+		}
 	}
 	l.pending = append(l.pending, v)
 	if n := len(l.pending); n > verifyLogMax {
@@ -104,7 +110,8 @@ func (l *verifyLog) flush(ctx context.Context) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	err := l.db.WithContext(ctx).CreateInBatches(rows, verifyLogBatch).Error
+	// One batch holds checks made on several enti's hosts; each row names its ente.
+	err := enti.AllEnti(l.db.WithContext(ctx), "verification log batch").CreateInBatches(rows, verifyLogBatch).Error
 	if err != nil {
 		// CreateInBatches runs in one transaction: nothing was written. Keep the rows.
 		l.mu.Lock()

@@ -22,7 +22,7 @@ func TestVerificationLogBatches(t *testing.T) {
 			c := issue(t, m, giulia, giulia, certificates.TypeResidence)
 			count := func() int64 {
 				var n int64
-				if err := s.DB.Model(&certificates.Verification{}).Where("certificate_id = ?", c.ID).Count(&n).Error; err != nil {
+				if err := s.All().Model(&certificates.Verification{}).Where("certificate_id = ?", c.ID).Count(&n).Error; err != nil {
 					t.Fatal(err)
 				}
 				return n
@@ -49,7 +49,7 @@ func TestVerificationLogBatches(t *testing.T) {
 				Channel string
 				N       int64
 			}
-			s.DB.Model(&certificates.Verification{}).Select("channel, count(*) AS n").
+			s.All().Model(&certificates.Verification{}).Select("channel, count(*) AS n").
 				Where("certificate_id = ?", c.ID).Group("channel").Order("channel").Scan(&byChannel)
 			if len(byChannel) != 3 || byChannel[0].N != 20 || byChannel[1].N != 20 || byChannel[2].N != 20 {
 				t.Errorf("checks by channel: %+v", byChannel)

@@ -5,6 +5,8 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
+
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
@@ -40,5 +42,19 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return tx.Table("urp_office_hours").AutoMigrate(&urpOfficeHours{})
 		},
+	}, {
+		// Offices belong to a comune; a slug is unique within it.
+		ID: "urp/0002_ente",
+		Migrate: func(tx *gorm.DB) error {
+			if err := enti.AddColumn(tx, tables...); err != nil {
+				return err
+			}
+			return enti.ReplaceUnique(tx, "urp_offices", "idx_urp_offices_slug", "urp_offices_ente_slug", "slug", "")
+		},
 	}}
 }
+
+var tables = []string{"urp_offices", "urp_office_hours"}
+
+// EnteTables implements services.EnteTables.
+func (*Module) EnteTables() []string { return tables }

@@ -7,7 +7,9 @@ import (
 
 // Office is one municipal office open to the public.
 type Office struct {
-	ID       int64  `gorm:"primaryKey"`
+	ID int64 `gorm:"primaryKey"`
+	// EnteID is the comune the office belongs to.
+	EnteID   string `gorm:"column:ente_id"`
 	Slug     string `gorm:"uniqueIndex"`
 	NameIT   string `gorm:"column:name_it"`
 	NameEN   string `gorm:"column:name_en"`
@@ -29,7 +31,8 @@ func (Office) TableName() string { return "urp_offices" }
 
 // Hours is one opening interval on one weekday (1 = Monday ... 7 = Sunday), local time.
 type Hours struct {
-	ID       int64 `gorm:"primaryKey"`
+	ID       int64  `gorm:"primaryKey"`
+	EnteID   string `gorm:"column:ente_id"`
 	OfficeID int64
 	Weekday  int
 	Opens    string // "08:30"

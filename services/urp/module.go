@@ -28,7 +28,7 @@ const ID = "urp"
 
 // Module implements services.Module.
 type Module struct {
-	db     *gorm.DB
+	db     func(ctx context.Context) *gorm.DB
 	render *web.Renderer
 	log    *slog.Logger
 	now    func() time.Time
@@ -53,7 +53,7 @@ func (*Module) Info() services.Info {
 
 // Mount implements services.Module.
 func (m *Module) Mount(mt *services.Mount) error {
-	m.db, m.render, m.log = mt.DB, mt.Render, mt.Log
+	m.db, m.render, m.log = mt.Store, mt.Render, mt.Log
 	mt.Public.GET("/", m.offices)
 	staff := mt.Staff.Group("", mt.RequireRole(roles.URP))
 	staff.GET("/", m.staffOffices)
@@ -69,13 +69,13 @@ func (*Module) StaffNav() []web.MenuItem {
 // Stats implements services.Stats.
 func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
 	var n int64
-	err := m.db.WithContext(ctx).Model(&Office{}).Where("notice_it <> ''").Count(&n).Error
+	err := m.db(ctx).Model(&Office{}).Where("notice_it <> ''").Count(&n).Error
 	return []services.Stat{{Label: "urp.stats.notices", Value: n, Href: "/backoffice/urp/", Roles: []string{roles.URP}}}, err
 }
 
 func (m *Module) list(ctx context.Context) ([]Office, error) {
 	var out []Office
-	err := m.db.WithContext(ctx).Preload("Hours", func(db *gorm.DB) *gorm.DB {
+	err := m.db(ctx).Preload("Hours", func(db *gorm.DB) *gorm.DB {
 		return db.Order("weekday, opens")
 	}).Order("sort, id").Find(&out).Error
 	return out, err
@@ -119,7 +119,7 @@ func (m *Module) updateNotice(c echo.Context) error {
 		return web.ErrNotFound
 	}
 	var office Office
-	if err := m.db.WithContext(ctx).First(&office, id).Error; err != nil {
+	if err := m.db(ctx).First(&office, id).Error; err != nil {
 		return err
 	}
 	it := strings.TrimSpace(c.FormValue("notice_it"))
@@ -143,7 +143,7 @@ func (m *Module) updateNotice(c echo.Context) error {
 			"Offices": list, "Errors": errs, "FailedID": id, "TypedIT": it, "TypedEN": en,
 		})
 	}
-	err = store.WithTx(ctx, m.db, func(tx *gorm.DB) error {
+	err = store.WithTx(ctx, m.db(ctx), func(tx *gorm.DB) error {
 		if err := tx.Model(&Office{}).Where("id = ?", id).Updates(map[string]any{
 			"notice_it": it, "notice_en": en, "updated_at": time.Now().UTC(),
 		}).Error; err != nil {

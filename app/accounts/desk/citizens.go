@@ -31,7 +31,7 @@ func (h *handlers) search(c echo.Context) error {
 	if q != "" {
 		p.Searched = true
 		// A complete tax code that has an account leads straight to it.
-		if a, err := h.Accounts.ByFiscalCode(ctx(c), q); err == nil && a.Kind == accounts.KindCitizen {
+		if a, err := h.Accounts.ByFiscalCode(ctx(c), q); err == nil && a.Kind == accounts.KindCitizen && ownAccount(c, a) {
 			return c.Redirect(http.StatusSeeOther, fmt.Sprintf("%s/%d", h.DeskPath, a.ID))
 		}
 		p.Results, p.Total, err = h.Accounts.Search(ctx(c), accounts.SearchFilter{Query: q, Kind: accounts.KindCitizen, Limit: 50})
@@ -116,6 +116,12 @@ func (h *handlers) register(c echo.Context) error {
 		existing, e := h.Accounts.ByFiscalCode(ctx(c), in.FiscalCode)
 		if e != nil || existing.Kind != accounts.KindCitizen {
 			errs.Add("fiscal_code", "accounts.staff.fiscal_code_taken")
+			return h.renderRegister(c, http.StatusUnprocessableEntity, f, errs)
+		}
+		if !ownAccount(c, existing) {
+			// Credentials are the installation's, like SPID: issued by another comune's
+			// desk, they work here too. That desk's record is not shown.
+			errs.Add("fiscal_code", "accounts.desk.exists_elsewhere")
 			return h.renderRegister(c, http.StatusUnprocessableEntity, f, errs)
 		}
 		web.AddFlash(c, "info", "accounts.desk.exists")

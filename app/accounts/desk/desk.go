@@ -21,6 +21,7 @@ package desk
 import (
 	"context"
 	"errors"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -132,10 +133,17 @@ func (h *handlers) load(c echo.Context, kind accounts.Kind) (*accounts.Account, 
 		return nil, web.ErrNotFound
 	}
 	a, err := h.Accounts.Get(ctx(c), id)
-	if errors.Is(err, accounts.ErrNotFound) || (err == nil && a.Kind != kind) {
+	if errors.Is(err, accounts.ErrNotFound) || (err == nil && (a.Kind != kind || !ownAccount(c, a))) {
 		return nil, web.ErrNotFound
 	}
 	return a, err
+}
+
+// ownAccount reports whether a belongs to the ente of the request's host: the desk and
+// staff pages of one comune never show or change another's accounts.
+func ownAccount(c echo.Context, a *accounts.Account) bool {
+	e := enti.Current(c)
+	return e == nil || a.EnteID == e.ID
 }
 
 // noStore keeps pages that show a code out of every cache.

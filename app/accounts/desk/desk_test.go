@@ -212,7 +212,7 @@ func TestCredentialDeskScenario(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events, _, err := audit.List(context.Background(), s.DB, audit.Filter{SubjectCF: a.FiscalCode, Limit: 100})
+		events, _, err := audit.List(s.Ctx(context.Background()), s.DB, audit.Filter{SubjectCF: a.FiscalCode, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func TestCredentialDeskScenario(t *testing.T) {
 
 func TestStaffAdministrationScenario(t *testing.T) {
 	eachPortal(t, func(t *testing.T, s *apptest.Server, mod *deskModule) {
-		ctx := context.Background()
+		ctx := s.Ctx(context.Background())
 		if _, _, err := mod.svc.CreateStaff(ctx, "system:test", accounts.StaffInput{Username: "admin1", GivenName: "Ada",
 			FamilyName: "Neri", Email: "ada@comune.example", Roles: []string{roles.Admin}}); err != nil {
 			t.Fatal(err)
@@ -314,7 +314,7 @@ func TestStaffAdministrationScenario(t *testing.T) {
 		if r := op.Get("/backoffice/personale"); r.Status != http.StatusForbidden {
 			t.Fatalf("operator on staff administration: %d", r.Status)
 		}
-		if ev, _, _ := audit.List(ctx, s.DB, audit.Filter{ActorID: "admin1", Action: accounts.ActStaffUpdate}); len(ev) != 1 {
+		if ev, _, _ := audit.List(s.Ctx(ctx), s.DB, audit.Filter{ActorID: "admin1", Action: accounts.ActStaffUpdate}); len(ev) != 1 {
 			t.Fatalf("staff update audit: %d", len(ev))
 		}
 	})
