@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/config"
 	"github.com/comuni-italiani/sportello/services"
 )
 
@@ -122,9 +125,51 @@ func (a *App) forEachEnte(ctx context.Context, module string, fn func(context.Co
 }
 
 // baseURL returns the absolute address of the portal of ctx's ente, without a trailing
-// slash. Today every ente is served at http.base_url.
+// slash (see baseURLOf).
 func (a *App) baseURL(ctx context.Context) string {
+	if e := enti.FromContext(ctx); e != nil {
+		return a.baseURLOf(e.ID)
+	}
 	return strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")
+}
+
+// baseURLOf returns the address of ente id's portal: http.base_url with the host
+// replaced by the ente's first host name (scheme and port stay those of base_url),
+// or http.base_url itself for an ente with no host names (a single-ente installation).
+func (a *App) baseURLOf(id string) string {
+	base := strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")
+	e, ok := a.enti.Get(context.Background(), id)
+	if !ok || len(e.Hosts) == 0 {
+		return base
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	if port := u.Port(); port != "" {
+		u.Host = net.JoinHostPort(e.Hosts[0], port)
+	} else {
+		u.Host = e.Hosts[0]
+	}
+	return u.String()
+}
+
+// comuneOf returns ente id's name, address and contacts (the configured comune for an
+// unknown id).
+func (a *App) comuneOf(id string) config.Comune {
+	if e, ok := a.enti.Get(context.Background(), id); ok {
+		return e.Comune()
+	}
+	return a.cfg.Comune
+}
+
+// mailFrom is the sender of an ente's mail: its own (enti.Ente.MailFrom, "Comune di
+// X <noreply@x.it>"), or "" for the configured smtp.from.
+func (a *App) mailFrom(id string) string {
+	if e, ok := a.enti.Get(context.Background(), id); ok {
+		return e.MailFrom
+	}
+	return ""
 }
 
 // installedGuards remembers the guard whose callbacks are installed on a database
@@ -143,13 +188,4 @@ func (a *App) enteTables() []string {
 		}
 	}
 	return t
-}
-
-// mailFrom is the sender of an ente's mail: its own (enti.Ente.MailFrom, "Comune di
-// X <noreply@x.it>"), or "" for the configured smtp.from.
-func (a *App) mailFrom(id string) string {
-	if e, ok := a.enti.Get(context.Background(), id); ok {
-		return e.MailFrom
-	}
-	return ""
 }

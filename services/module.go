@@ -137,6 +137,11 @@ type Mount struct {
 	// trailing slash ("https://servizi.comune.valdoria.it"): links in mails, QR codes,
 	// return addresses given to other systems.
 	BaseURL func(ctx context.Context) string
+	// ComuneOf returns the name, address and contacts of ente id (a record's EnteID),
+	// for what is printed long after the request (a PDF downloaded again, a letter);
+	// BaseURLOf the address of its portal.
+	ComuneOf  func(id string) config.Comune
+	BaseURLOf func(id string) string
 	// Mail queues messages in the outbox, ideally in the same transaction as the
 	// change they report (Mail.Enqueue(ctx, tx, msg)).
 	Mail     *notify.Outbox

@@ -11,10 +11,12 @@ import (
 	"github.com/comuni-italiani/sportello/config"
 )
 
-const keysUsage = `Usage: sportello certificati keys [list|init|rotate|jwks]
+const keysUsage = `Usage: sportello certificati keys [list|init|rotate|jwks] [--ente ID]
 
 Manages the key ring of the digital stamp printed on certificates, in the directory
-named by modules.settings.certificati.key_dir (default <data_dir>/keys/stamp).
+named by modules.settings.certificati.key_dir (default <data_dir>/keys/stamp). Every
+comune signs with its own keys: those of the configured comune (comune.id) are in
+key_dir, another ente's (--ente ID) in key_dir/enti/ID.
 
   list     show the key directory, the active signing key and the retired keys
   init     create the directory with a first key, if it holds none (production
@@ -32,6 +34,10 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	if len(args) > 0 {
 		sub = args[0]
 	}
+	ente := ""
+	if len(args) == 3 && (args[1] == "--ente" || args[1] == "-ente") {
+		ente, args = args[2], args[:1]
+	}
 	if len(args) > 1 {
 		fmt.Fprint(stdout, keysUsage)
 		return fmt.Errorf("keys %s: unexpected arguments %s", sub, strings.Join(args[1:], " "))
@@ -41,6 +47,9 @@ func keysCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		return err
 	}
 	dir := s.KeyDir
+	if ente != "" && ente != cfg.Comune.ID {
+		dir = EnteKeyDir(s.KeyDir, ente)
+	}
 	switch sub {
 	case "list":
 		ring, err := stamp.LoadDir(dir)

@@ -16,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/config"
 )
 
 // Errors from Issue.
@@ -153,12 +154,17 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 			RequesterCF: req.RequesterCF, IssuedAt: issued, ExpiresAt: expires,
 			Bollo: b.Mode, BolloCents: b.AmountCents, Exemption: b.Exemption,
 			Data: string(raw), DataHash: hex.EncodeToString(hash), Status: StatusValid,
+			EnteID: enti.ScopeOf(enti.For(ctx, m.db)),
 		}
-		msg, err := m.ring.Sign(m.payload(c, t, hash))
+		ring, err := m.ringOf(c.EnteID)
 		if err != nil {
 			return nil, err
 		}
-		c.Stamp, c.KeyID = stamp.Encode(msg), m.ring.ActiveKID()
+		msg, err := ring.Sign(m.payload(c, t, hash))
+		if err != nil {
+			return nil, err
+		}
+		c.Stamp, c.KeyID = stamp.Encode(msg), ring.ActiveKID()
 		pdf, err := m.renderPDF(c, &data)
 		if err != nil {
 			return nil, err
@@ -192,7 +198,7 @@ func (m *Module) payload(c *Certificate, t Type, hash []byte) stamp.Payload {
 		exp = c.LastValidDay()
 	}
 	return stamp.Payload{
-		Issuer: m.cfg.Comune.Name, CertID: c.ID, Type: t.ID, Holder: c.HolderCF,
+		Issuer: m.comune(c).Name, CertID: c.ID, Type: t.ID, Holder: c.HolderCF,
 		IssuedAt: c.IssuedAt.In(rome), ExpiresAt: exp, DataHash: hash,
 	}
 }
@@ -203,5 +209,22 @@ func (m *Module) verificationURL(c *Certificate) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return stamp.VerificationURL(m.baseURL, c.ID, msg), nil
+	return stamp.VerificationURL(m.base(c), c.ID, msg), nil
+}
+
+// comune is the comune that issued c (its name, address and contacts).
+func (m *Module) comune(c *Certificate) config.Comune {
+	if m.comuneOf == nil {
+		return m.cfg.Comune
+	}
+	return m.comuneOf(c.EnteID)
+}
+
+// base is the address of the portal of the comune that issued c, where its QR code
+// leads.
+func (m *Module) base(c *Certificate) string {
+	if m.baseURLOf == nil {
+		return m.baseURL
+	}
+	return m.baseURLOf(c.EnteID)
 }

@@ -1,12 +1,14 @@
 package certificates
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -51,9 +54,12 @@ type Module struct {
 	log      *slog.Logger
 	cfg      config.Config
 	settings Settings
-	ring     *stamp.KeyRing
-	baseURL  string
-	now      func() time.Time
+	// ring is the stamp key ring of the configured comune (comune.id); rings holds
+	// the other enti's, loaded on first use (ringOf).
+	ring    *stamp.KeyRing
+	rings   sync.Map // ente id -> *stamp.KeyRing
+	baseURL string
+	now     func() time.Time
 
 	stampMu sync.Mutex
 	stampOK map[string]stamp.Payload // stamps whose signature verified (verifiedStamp)
@@ -61,6 +67,10 @@ type Module struct {
 	intactOK map[string]intactMemo // records found intact (intact), under stampMu
 	// lookupDB is db with prepared statements, for the verification's lookup by code.
 	lookupDB *gorm.DB
+	// comuneOf and baseURLOf give the issuing comune's data and portal address by
+	// ente id (services.Mount); nil outside a portal.
+	comuneOf  func(string) config.Comune
+	baseURLOf func(string) string
 
 	vlog *verifyLog // the verification log's batches (verifylog.go)
 }
@@ -103,6 +113,7 @@ func (m *Module) Mount(mt *services.Mount) error {
 	m.lookupDB = mt.DB.Session(&gorm.Session{PrepareStmt: true})
 	m.i18n = mt.Render.I18n()
 	m.baseURL = strings.TrimSuffix(mt.Config.HTTP.BaseURL, "/")
+	m.comuneOf, m.baseURLOf = mt.ComuneOf, mt.BaseURLOf
 	s, err := LoadSettings(mt.Config)
 	if err != nil {
 		return err
@@ -223,11 +234,47 @@ func (m *Module) verifyScript(c echo.Context) error {
 
 // publicKeys serves the public stamp keys as a JWKS document, for offline checks.
 func (m *Module) publicKeys(c echo.Context) error {
-	b, err := m.ring.PublicJWKS()
+	ring, err := m.ringOf(enteOf(c.Request().Context()))
+	if err != nil {
+		return err
+	}
+	b, err := ring.PublicJWKS()
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 	c.Response().Header().Set("Access-Control-Allow-Origin", "*")
 	return c.Blob(http.StatusOK, "application/json", b)
+}
+
+// ringOf returns the stamp key ring of ente id: every comune signs with its own keys.
+// The configured comune's (comune.id, or "" outside a portal) are in key_dir, as before
+// several comuni; another ente's in key_dir/enti/<id>, created in development and
+// provisioned in production with `sportello certificati keys init --ente <id>`.
+func (m *Module) ringOf(id string) (*stamp.KeyRing, error) {
+	if id == "" || id == m.cfg.Comune.ID {
+		return m.ring, nil
+	}
+	if r, ok := m.rings.Load(id); ok {
+		return r.(*stamp.KeyRing), nil
+	}
+	s := m.settings
+	s.KeyDir = EnteKeyDir(s.KeyDir, id)
+	ring, err := LoadKeys(m.cfg, s, m.log)
+	if err != nil {
+		return nil, err
+	}
+	r, _ := m.rings.LoadOrStore(id, ring)
+	return r.(*stamp.KeyRing), nil
+}
+
+// EnteKeyDir is the directory of ente id's stamp keys under the module's key_dir.
+func EnteKeyDir(keyDir, id string) string { return filepath.Join(keyDir, "enti", id) }
+
+// enteOf is the id of ctx's ente ("" outside a request).
+func enteOf(ctx context.Context) string {
+	if e := enti.FromContext(ctx); e != nil {
+		return e.ID
+	}
+	return ""
 }

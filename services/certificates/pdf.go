@@ -7,8 +7,8 @@ import (
 )
 
 // letterhead is the comune's letterhead with the issuing office.
-func (m *Module) letterhead(civil bool) pdfdoc.Letterhead {
-	c := m.cfg.Comune
+func (m *Module) letterhead(cert *Certificate, civil bool) pdfdoc.Letterhead {
+	c := m.comune(cert)
 	office := m.settings.OfficeAnagrafe
 	if civil {
 		office = m.settings.OfficeStatoCivile
@@ -29,8 +29,8 @@ func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
 	}
 	// Every page carries the certificate's number and where to check it, so no page
 	// can be passed off without its stamp.
-	mark := T("certificati.pdf.page_mark", "Code", c.ID, "URL", m.baseURL+"/verifica")
-	doc := pdfdoc.New(m.letterhead(t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
+	mark := T("certificati.pdf.page_mark", "Code", c.ID, "URL", m.base(c)+"/verifica")
+	doc := pdfdoc.New(m.letterhead(c, t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
 		pdfdoc.WithPageMark(mark))
 	doc.Title(strings.ToUpper(b.Title))
 	doc.Paragraph(b.Intro)

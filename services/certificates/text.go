@@ -159,7 +159,7 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 		b.Validity = T("certificati.text.validity_six_months", "Date", c.LastValidDay().Format("02/01/2006"))
 	}
 	b.Notice = T("certificati.text.notice_art40")
-	b.Place = T("certificati.text.place_date", "Comune", m.cfg.Comune.Name, "Date", c.IssuedAt.In(rome).Format("02/01/2006"))
+	b.Place = T("certificati.text.place_date", "Comune", m.comune(c).Name, "Date", c.IssuedAt.In(rome).Format("02/01/2006"))
 	b.Signed = T("certificati.text.signed")
 	return b
 }

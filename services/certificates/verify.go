@@ -104,7 +104,7 @@ type intactMemo struct {
 
 // checkIntact does the work of intact: signature, snapshot, data hash, fields.
 func (m *Module) checkIntact(c *Certificate) (*Data, error) {
-	p, err := m.verifiedStamp(c.Stamp)
+	p, err := m.verifiedStamp(c.EnteID, c.Stamp)
 	if err != nil {
 		return nil, err
 	}
@@ -127,9 +127,10 @@ const stampCacheMax = 20000
 // verified: a stamp is immutable text, so its signature need not be checked again on
 // every verification (the ECDSA check was a quarter of the cost of one). The payload is
 // still compared with the record on every check, so an altered record is caught.
-func (m *Module) verifiedStamp(text string) (stamp.Payload, error) {
+func (m *Module) verifiedStamp(ente, text string) (stamp.Payload, error) {
+	key := ente + " " + text // each comune has its own keys
 	m.stampMu.Lock()
-	p, ok := m.stampOK[text]
+	p, ok := m.stampOK[key]
 	m.stampMu.Unlock()
 	if ok {
 		return p, nil
@@ -138,14 +139,18 @@ func (m *Module) verifiedStamp(text string) (stamp.Payload, error) {
 	if err != nil {
 		return stamp.Payload{}, err
 	}
-	if p, err = m.ring.Verify(msg); err != nil {
+	ring, err := m.ringOf(ente)
+	if err != nil {
+		return stamp.Payload{}, err
+	}
+	if p, err = ring.Verify(msg); err != nil {
 		return stamp.Payload{}, err
 	}
 	m.stampMu.Lock()
 	if m.stampOK == nil || len(m.stampOK) >= stampCacheMax {
 		m.stampOK = map[string]stamp.Payload{}
 	}
-	m.stampOK[text] = p
+	m.stampOK[key] = p
 	m.stampMu.Unlock()
 	return p, nil
 }
@@ -364,7 +369,7 @@ func (m *Module) verifyPayloadAPI(c echo.Context) error {
 		return web.NewError(http.StatusBadRequest, "errors.400.text")
 	}
 	lang := web.Lang(c)
-	p, err := m.verifyStamp(strings.TrimSpace(req.Payload))
+	p, err := m.verifyStamp(c.Request().Context(), strings.TrimSpace(req.Payload))
 	if err != nil {
 		r := m.apiResult(lang, NotAuthentic, "", nil)
 		r.Signature = "non_valida"
@@ -387,15 +392,20 @@ func (m *Module) verifyPayloadAPI(c echo.Context) error {
 }
 
 // verifyStamp verifies a payload given as a fragment or as a whole verification URL.
-func (m *Module) verifyStamp(s string) (stamp.Payload, error) {
+// It uses the keys of the comune whose portal was asked.
+func (m *Module) verifyStamp(ctx context.Context, s string) (stamp.Payload, error) {
+	ring, err := m.ringOf(enteOf(ctx))
+	if err != nil {
+		return stamp.Payload{}, err
+	}
 	if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
-		return m.ring.VerifyURL(s)
+		return ring.VerifyURL(s)
 	}
 	msg, err := stamp.Decode(strings.TrimPrefix(s, "#"))
 	if err != nil {
 		return stamp.Payload{}, err
 	}
-	return m.ring.Verify(msg)
+	return ring.Verify(msg)
 }
 
 // idParam is the certificate code in the path, unescaped: a check character such as
