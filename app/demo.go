@@ -19,10 +19,14 @@ func (a *App) SeedDemo(ctx context.Context) (string, error) {
 	if len(list) == 0 {
 		return "", fmt.Errorf("demo: no ente configured")
 	}
-	for i, e := range list {
+	for _, e := range list {
+		if e.Kind == enti.KindUnione {
+			// A union hosts its comuni; it has no register of its own.
+			continue
+		}
 		ctx := enti.WithEnte(ctx, e)
 		fmt.Fprintf(&b, "Demo: %s (all data is fictional)\n", e.Name)
-		if err := a.markDemo(ctx, demoPart(e, i, "anagrafe")); err != nil {
+		if err := a.markDemo(ctx, demoPart(e, a.cfg.Comune.ID, "anagrafe")); err != nil {
 			return "", err
 		}
 		// Every ente gets the same fictional register, so that the isolation of one
@@ -31,9 +35,9 @@ func (a *App) SeedDemo(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("demo population register of %s: %w", e.ID, err)
 		}
 		fmt.Fprintln(&b, "  population register: fictional residents and households loaded")
-		if i == 0 {
+		if e.ID == a.cfg.Comune.ID {
 			// Demo accounts are the installation's (identities, like SPID), homed at
-			// the first ente.
+			// the configured comune.
 			if err := a.markDemo(ctx, "accounts"); err != nil {
 				return "", err
 			}
@@ -47,7 +51,7 @@ func (a *App) SeedDemo(ctx context.Context) (string, error) {
 				continue
 			}
 			// Marked first: a failure halfway still leaves the mark.
-			if err := a.markDemo(ctx, demoPart(e, i, m.Info().ID)); err != nil {
+			if err := a.markDemo(ctx, demoPart(e, a.cfg.Comune.ID, m.Info().ID)); err != nil {
 				return "", err
 			}
 			if err := s.SeedDemo(ctx, enti.For(ctx, a.db)); err != nil {
@@ -59,10 +63,10 @@ func (a *App) SeedDemo(ctx context.Context) (string, error) {
 	return b.String(), nil
 }
 
-// demoPart names a part of the demo data in demo_seeds: the first ente's keep the
-// names they had before several comuni.
-func demoPart(e *enti.Ente, i int, part string) string {
-	if i == 0 {
+// demoPart names a part of the demo data in demo_seeds: the configured comune's keep
+// the names they had before several comuni.
+func demoPart(e *enti.Ente, primary, part string) string {
+	if e.ID == primary {
 		return part
 	}
 	return part + "@" + e.ID

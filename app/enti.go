@@ -21,12 +21,6 @@ import (
 	"github.com/comuni-italiani/sportello/services"
 )
 
-// maxEnti is how many enti one installation may serve today. The enti table, host
-// resolution and the store's scope guard exist, but the register, accounts and
-// certificates are not yet separated by ente, so a second ente would see the first
-// one's data: the portal refuses to serve it rather than leak it.
-const maxEnti = 1
-
 // loadEnti writes the configured enti into the database, installs the scope guard and
 // loads the registry that resolves hosts.
 func (a *App) loadEnti(ctx context.Context) error {
@@ -52,13 +46,8 @@ func (a *App) loadEnti(ctx context.Context) error {
 	} else if n > 0 {
 		a.log.Info("rows written before several comuni given to the only ente", "rows", n)
 	}
-	a.enti = enti.NewRegistry(st, enti.Options{MaxEnti: maxEnti})
+	a.enti = enti.NewRegistry(st, enti.Options{})
 	if err := a.enti.Load(ctx); err != nil {
-		if errors.Is(err, enti.ErrTooMany) {
-			return fmt.Errorf("%w: this version serves one ente per installation; the separation of each "+
-				"ente's register, accounts and certificates is not built yet (remove the others from `enti` "+
-				"in the configuration, or run one installation per ente)", err)
-		}
 		return err
 	}
 	return nil

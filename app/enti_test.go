@@ -12,7 +12,6 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/enti"
-	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/config"
 )
@@ -94,45 +93,6 @@ func TestPagesShowTheEnteFromTheDatabase(t *testing.T) {
 			t.Fatalf("home does not show the stored ente:\n%s", r.Body)
 		}
 	})
-}
-
-// Two enti cannot be served until their data is separated: the portal refuses to start
-// (and a running one keeps its snapshot) rather than show one comune's register on the
-// other's portal.
-func TestSeveralEntiAreRefusedForNow(t *testing.T) {
-	t.Parallel()
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			mods := app.Builtin()
-			db := storetest.Open(t, d, app.Migrations(mods))
-			cfg := config.Default()
-			cfg.DataDir = t.TempDir()
-			if d == store.Postgres {
-				cfg.Database.URL = "postgres://in-test"
-			}
-			cfg.Comune.Hosts = []string{"valdoria.localhost"}
-			cfg.Enti = []config.Comune{{ID: "roccabruna", Name: "Comune di Roccabruna", Hosts: []string{"roccabruna.localhost"}}}
-			_, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, FastCrypto: true})
-			if err == nil || !strings.Contains(err.Error(), "one ente per installation") {
-				t.Fatalf("two enti: %v", err)
-			}
-
-			// A second ente added behind a running portal's back is not served.
-			s := apptest.New(t, d, apptest.Options{})
-			if err := enti.NewStore(s.DB).Put(context.Background(), &enti.Ente{ID: "roccabruna", Kind: enti.KindComune,
-				Name: "Comune di Roccabruna", Hosts: []string{"roccabruna.localhost"}}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.App.Enti().Load(context.Background()); err == nil {
-				t.Fatal("the registry loaded two enti")
-			}
-			r := getHost(t, s.Client(), s.BaseURL, "roccabruna.localhost", "/")
-			if r.Status != http.StatusOK || !strings.Contains(r.Body, "Comune di Valdoria") {
-				t.Fatalf("the running portal changed what it serves: %d", r.Status)
-			}
-		})
-	}
 }
 
 // Starting again with the same configuration leaves the ente as it was.

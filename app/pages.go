@@ -155,6 +155,11 @@ func (a *App) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		if v.Kind != "staff" {
 			return a.denied(c, "staff")
 		}
+		if ok, err := a.staffHere(c.Request().Context(), v); err != nil {
+			return err
+		} else if !ok {
+			return a.denied(c, "ente")
+		}
 		web.SetStaffMenu(c, a.staffMenuFor(v))
 		return next(c)
 	}

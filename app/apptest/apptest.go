@@ -8,6 +8,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -127,6 +128,24 @@ type Client struct {
 	HTTP *http.Client
 	base string
 	t    testing.TB
+}
+
+// ClientFor returns a new client, with its own cookie jar, that reaches the portal
+// under host name host (an ente's host, "borgomonte.localhost"): requests go to the
+// test server whatever the name resolves to.
+func (s *Server) ClientFor(host string) *Client {
+	jar, _ := cookiejar.New(nil)
+	addr := s.Listener.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	s.t.Cleanup(tr.CloseIdleConnections)
+	return &Client{
+		HTTP: &http.Client{Jar: jar, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		base: "http://" + net.JoinHostPort(host, port), t: s.t,
+	}
 }
 
 // Client returns a new client with an empty cookie jar.
