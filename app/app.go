@@ -503,7 +503,12 @@ func (a *App) mountIdentity(ctx context.Context) error {
 		prov.Mount(a.echo)
 		id, secret, err := prov.PortalClientSecret(ctx)
 		if a.registerClient {
-			id, secret, err = prov.EnsurePortalClient(ctx, base+"/auth/callback", base+"/auth/uscita")
+			// The portal is reached at each ente's host: each is a redirect URI.
+			var redirects, logouts []string
+			for _, b := range a.portalBases(ctx) {
+				redirects, logouts = append(redirects, b+"/auth/callback"), append(logouts, b+"/auth/uscita")
+			}
+			id, secret, err = prov.EnsurePortalClientURIs(ctx, redirects, logouts)
 		}
 		if err != nil {
 			return err
@@ -518,7 +523,7 @@ func (a *App) mountIdentity(ctx context.Context) error {
 			ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes, FiscalClaim: p.FiscalClaim,
 			TrustRoles: p.TrustRoles})
 	}
-	rp, err := auth.New(auth.Options{Providers: providers, BaseURL: base, Renderer: a.render, DB: a.db,
+	rp, err := auth.New(auth.Options{Providers: providers, BaseURL: base, BaseURLFor: a.baseURL, Renderer: a.render, DB: a.db,
 		Log: a.log.With("component", "auth")})
 	if err != nil {
 		return err

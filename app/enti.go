@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -177,4 +178,16 @@ func (a *App) enteTables() []string {
 		}
 	}
 	return t
+}
+
+// portalBases lists the addresses the portal is reached at: the base URL and each
+// ente's (see baseURLOf), without repeats.
+func (a *App) portalBases(ctx context.Context) []string {
+	out := []string{strings.TrimSuffix(a.cfg.HTTP.BaseURL, "/")}
+	for _, e := range a.enti.All(ctx) {
+		if b := a.baseURLOf(e.ID); !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -213,6 +213,14 @@ func TestTwoComuniShareNothing(t *testing.T) {
 				t.Fatal("the refusal of Valdoria's staff is not in Borgomonte's audit log")
 			}
 
+			// A real login through the embedded provider, started on Borgomonte's
+			// portal, comes back to Borgomonte's portal with a session there.
+			giulia := s.ClientFor("borgomonte.localhost")
+			home := login(t, giulia, "/area-personale", app.EmbeddedProviderID, app.DemoCitizenUsername, app.DemoPassword, "")
+			if home.Status != 200 || !strings.Contains(home.URL, "borgomonte.localhost") || !strings.Contains(home.Body, "Comune di Borgomonte") {
+				t.Fatalf("login started on Borgomonte ended at %d %s", home.Status, home.URL)
+			}
+
 			// The walk: every GET page of the portal, on Borgomonte's host, as the
 			// citizen and as Borgomonte's administrator, with Valdoria's record ids in
 			// every parameter: nothing of Valdoria's comes back.

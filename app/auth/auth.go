@@ -71,10 +71,13 @@ type ProviderConfig struct {
 type Options struct {
 	Providers []ProviderConfig
 	// BaseURL is the portal's public address; the callback is BaseURL/auth/callback.
-	BaseURL  string
-	Renderer *web.Renderer
-	DB       *gorm.DB
-	Log      *slog.Logger
+	BaseURL string
+	// BaseURLFor returns the portal's address for a request (an ente's host), for
+	// the callback and the return after logout; nil means BaseURL.
+	BaseURLFor func(ctx context.Context) string
+	Renderer   *web.Renderer
+	DB         *gorm.DB
+	Log        *slog.Logger
 	// HTTPClient talks to the providers (discovery, token, JWKS, userinfo).
 	HTTPClient *http.Client
 	// Now is the clock (tests).
@@ -207,7 +210,8 @@ func (rp *RP) start(c echo.Context) error {
 	b, _ := json.Marshal(pending{Provider: p.cfg.ID, Nonce: nonce, Verifier: verifier,
 		Next: safeNext(c.QueryParam("next")), Created: rp.o.Now().UTC()})
 	sm.Put(ctx, sessionPendingPrefix+state, string(b))
-	url := p.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
+	oc := rp.oauthFor(ctx, p)
+	url := oc.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
 	return c.Redirect(http.StatusSeeOther, url)
 }
 
@@ -245,7 +249,7 @@ func (rp *RP) callback(c echo.Context) error {
 	if err := rp.discover(ctx, p); err != nil {
 		return &web.Error{Status: http.StatusServiceUnavailable, Key: "auth.provider_unavailable", Err: err}
 	}
-	tok, err := p.oauth.Exchange(rp.ctx(ctx), c.QueryParam("code"), oauth2.VerifierOption(pend.Verifier))
+	tok, err := rp.oauthFor(ctx, p).Exchange(rp.ctx(ctx), c.QueryParam("code"), oauth2.VerifierOption(pend.Verifier))
 	if err != nil {
 		return rp.refuse(c, "auth.code_exchange_failed", "auth.error.exchange", http.StatusBadRequest,
 			map[string]any{"provider": p.cfg.ID}, err)
@@ -382,7 +386,7 @@ func (rp *RP) logout(c echo.Context) error {
 	if err := web.Logout(c); err != nil {
 		return err
 	}
-	after := rp.o.BaseURL + "/auth/uscita"
+	after := rp.base(ctx) + "/auth/uscita"
 	if p != nil {
 		if err := rp.discover(ctx, p); err == nil && p.endSess != "" {
 			if to, err := endSessionURL(p.endSess, p.cfg.ClientID, after); err == nil {
@@ -454,4 +458,20 @@ func ProviderOf(c echo.Context) string {
 		return sm.GetString(c.Request().Context(), sessionProvider)
 	}
 	return ""
+}
+
+// base is the portal's address for ctx's request.
+func (rp *RP) base(ctx context.Context) string {
+	if rp.o.BaseURLFor != nil {
+		return rp.o.BaseURLFor(ctx)
+	}
+	return rp.o.BaseURL
+}
+
+// oauthFor is p's client configuration with the callback on the request's host, so
+// that a citizen who starts on a comune's portal comes back to it.
+func (rp *RP) oauthFor(ctx context.Context, p *provider) *oauth2.Config {
+	oc := *p.oauth
+	oc.RedirectURL = rp.base(ctx) + "/auth/callback"
+	return &oc
 }

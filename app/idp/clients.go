@@ -151,11 +151,16 @@ func (p *Provider) PortalClientSecret(ctx context.Context) (clientID, secret str
 // every start on every replica without it being configured, while the client row
 // stores only its SHA-256 hash.
 func (p *Provider) EnsurePortalClient(ctx context.Context, redirectURI, postLogoutURI string) (clientID, secret string, err error) {
-	redirects := []string{redirectURI}
 	var logouts []string
 	if postLogoutURI != "" {
 		logouts = []string{postLogoutURI}
 	}
+	return p.EnsurePortalClientURIs(ctx, []string{redirectURI}, logouts)
+}
+
+// EnsurePortalClientURIs is EnsurePortalClient for a portal reached at several
+// addresses (one per ente host): every redirect and post-logout URI is added.
+func (p *Provider) EnsurePortalClientURIs(ctx context.Context, redirects, logouts []string) (clientID, secret string, err error) {
 	if err := checkURIs(append(slices.Clone(redirects), logouts...)); err != nil {
 		return "", "", err
 	}
