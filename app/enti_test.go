@@ -150,3 +150,37 @@ func TestEnteDisabledModule(t *testing.T) {
 		}
 	})
 }
+
+// Rows written before several comuni (ente_id '') are given to the only ente at
+// start; the audit log's append-only guard allows exactly that change.
+func TestRowsBeforeSeveralComuniAreAdopted(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		ctx := context.Background()
+		all := s.All()
+		if err := all.Exec(`INSERT INTO audit_events (at, actor_kind, actor_id, action, outcome, ente_id) VALUES (?, 'staff', 'old', 'old.action', 'ok', '')`,
+			time.Now().UTC()).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := all.Exec(`INSERT INTO service_ratings (created_at, service, score, comment, ente_id) VALUES (?, 'certificati', 5, '', '')`,
+			time.Now().UTC()).Error; err != nil {
+			t.Fatal(err)
+		}
+		n, err := enti.Adopt(ctx, s.DB, []string{"audit_events", "service_ratings"})
+		if err != nil || n != 2 {
+			t.Fatalf("adopted %d rows: %v", n, err)
+		}
+		var owner string
+		all.Table("audit_events").Where("actor_id = 'old'").Pluck("ente_id", &owner)
+		if owner != "valdoria" {
+			t.Fatalf("old audit entry belongs to %q", owner)
+		}
+		// Any other change to an audit entry is still refused, the adopted one too.
+		if err := all.Exec(`UPDATE audit_events SET action = 'forged' WHERE actor_id = 'old'`).Error; err == nil {
+			t.Fatal("the audit log accepted an update")
+		}
+		if err := all.Exec(`UPDATE audit_events SET ente_id = 'other' WHERE actor_id = 'old'`).Error; err == nil {
+			t.Fatal("the audit log let an entry change ente")
+		}
+	})
+}

@@ -229,3 +229,53 @@ func TestGuardConcurrentScopes(t *testing.T) {
 		}
 	})
 }
+
+// Rows created as maps get their ente too, and aliased tables and joins need a scope;
+// For scopes to the context's ente and keeps a scope already chosen.
+func TestGuardMapsAliasesAndFor(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, probeMigrations, func(t *testing.T, db *gorm.DB) {
+		guarded(t, db)
+		beta := enti.Scoped(db, "beta")
+		if err := beta.Table("probe_docs").Create(map[string]any{"id": 7, "holder": "RSSMRA80A01H501U", "note": "map"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		var owner string
+		enti.AllEnti(db, "test").Table("probe_docs").Where("note = ?", "map").Pluck("ente_id", &owner)
+		if owner != "beta" {
+			t.Fatalf("map row created for %q", owner)
+		}
+		err := beta.Table("probe_docs").Create(map[string]any{"ente_id": "alfa", "id": 8, "holder": "X", "note": "wrong"}).Error
+		if !errors.Is(err, enti.ErrWrongEnte) {
+			t.Fatalf("map naming another ente: %v", err)
+		}
+		if err := db.Table("probe_docs").Create(map[string]any{"ente_id": "alfa", "id": 9, "holder": "X"}).Error; !errors.Is(err, enti.ErrUnscoped) {
+			t.Fatalf("unscoped map create: %v", err)
+		}
+
+		// Table("x AS d") is still the owned table: scoped, confined by its alias.
+		var notes []string
+		if err := enti.Scoped(db, "alfa").Table("probe_docs AS d").Order("d.id").Pluck("d.note", &notes).Error; err != nil || len(notes) != 2 {
+			t.Fatalf("aliased read: %v %v", notes, err)
+		}
+		if err := db.Table("probe_docs AS d").Pluck("d.note", &notes).Error; !errors.Is(err, enti.ErrUnscoped) {
+			t.Fatalf("unscoped aliased read: %v", err)
+		}
+		if err := db.Table("probe_logs AS l").Joins("JOIN probe_docs d ON d.id = l.id").Pluck("l.text", &notes).Error; !errors.Is(err, enti.ErrUnscoped) {
+			t.Fatalf("unscoped join on an owned table: %v", err)
+		}
+
+		// For: the context's ente, or none; an explicit scope wins.
+		ctx := enti.WithEnte(context.Background(), &enti.Ente{ID: "alfa"})
+		var n int64
+		if err := enti.For(ctx, db).Model(&probeDoc{}).Count(&n).Error; err != nil || n != 2 {
+			t.Fatalf("For(alfa): %d %v", n, err)
+		}
+		if err := enti.For(ctx, beta).Model(&probeDoc{}).Count(&n).Error; err != nil || n != 2 {
+			t.Fatalf("For keeps beta's scope: %d %v", n, err)
+		}
+		if err := enti.For(context.Background(), db).Model(&probeDoc{}).Count(&n).Error; !errors.Is(err, enti.ErrUnscoped) {
+			t.Fatalf("For without an ente: %v", err)
+		}
+	})
+}
