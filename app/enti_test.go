@@ -151,7 +151,7 @@ func TestEnteDisabledModule(t *testing.T) {
 	})
 }
 
-// Rows written before several comuni (ente_id '') are given to the only ente at
+// Rows written before several comuni (ente_id ”) are given to the only ente at
 // start; the audit log's append-only guard allows exactly that change.
 func TestRowsBeforeSeveralComuniAreAdopted(t *testing.T) {
 	t.Parallel()
