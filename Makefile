@@ -30,10 +30,11 @@ static/vendor/bootstrap-italia/css/bootstrap-italia.min.css: node_modules/.packa
 build: assets
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/sportello
 
-## run: start the portal on http://127.0.0.1:8080 with the embedded database and the demo comune
+## run: start the portal on http://127.0.0.1:8080 with the embedded database and the demo union of two
+## comuni (config/demo.yaml: Valdoria also at valdoria.localhost:8080, Borgomonte at borgomonte.localhost:8080)
 run: build
-	$(BIN) demo
-	$(BIN) serve
+	$(BIN) demo --config config/demo.yaml
+	$(BIN) serve --config config/demo.yaml
 
 ## lint: gofmt and go vet
 lint:
