@@ -7,6 +7,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/services"
 )
 
@@ -20,11 +21,21 @@ func (a *App) SeedDemo(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("demo: no ente configured")
 	}
 	for _, e := range list {
+		ctx := enti.WithEnte(ctx, e)
+		if e.ID != a.cfg.Comune.ID {
+			// Each further ente gets an administrator of its own; a union's works in
+			// every member comune too.
+			user := "demo.admin." + e.ID
+			secret, err := a.demoStaff(ctx, user, "Rita", "Moro", roles.Admin)
+			if err != nil {
+				return "", fmt.Errorf("demo staff %s: %w", user, err)
+			}
+			fmt.Fprintf(&b, "Demo: %s\n  staff    %-24s role admin  TOTP secret %s\n", e.Name, user, secret)
+		}
 		if e.Kind == enti.KindUnione {
 			// A union hosts its comuni; it has no register of its own.
 			continue
 		}
-		ctx := enti.WithEnte(ctx, e)
 		fmt.Fprintf(&b, "Demo: %s (all data is fictional)\n", e.Name)
 		if err := a.markDemo(ctx, demoPart(e, a.cfg.Comune.ID, "anagrafe")); err != nil {
 			return "", err
