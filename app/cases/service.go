@@ -496,3 +496,15 @@ func clip(s string, n int) string {
 
 // Now is the service's clock, in UTC.
 func (s *Service) Now() time.Time { return s.now() }
+
+// Drafts returns the unsubmitted drafts of module's type typ created before
+// before, oldest first, at most limit (for reminder jobs).
+func (s *Service) Drafts(ctx context.Context, module, typ string, before time.Time, limit int) ([]Case, error) {
+	var out []Case
+	err := s.db.WithContext(ctx).Where("module = ? AND case_type = ? AND state = ? AND created_at < ?", module, typ, Draft, before).
+		Order("id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("cases: drafts: %w", err)
+	}
+	return out, nil
+}
