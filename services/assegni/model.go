@@ -24,7 +24,7 @@ type Application struct {
 	Event       string
 	EventDate   time.Time
 	LastDay     *time.Time
-	ISEECents   int64 `gorm:"column:isee_cents"`
+	ISEECents   int64  `gorm:"column:isee_cents"`
 	DSU         string `gorm:"column:dsu"`
 	// BenefitCents is the benefit from work the applicant declared; AmountCents what
 	// the scheme pays (the full amount or the quota differenziale).
@@ -64,16 +64,16 @@ func (*Module) EnteTables() []string { return tables }
 // Migrations implements services.Migrator. Each step uses its own frozen structs.
 func (*Module) Migrations() []*store.Migration {
 	type domanda struct {
-		EnteID       string     `gorm:"column:ente_id;type:text;not null;primaryKey"`
-		CaseID       int64      `gorm:"primaryKey;autoIncrement:false"`
-		SchemeID     string     `gorm:"size:48;not null"`
-		Measure      string     `gorm:"size:48;not null"`
-		ApplicantCF  string     `gorm:"column:applicant_cf;size:16;not null"`
-		Applicant    string     `gorm:"size:200;not null;default:''"`
-		ChildCF      string     `gorm:"column:child_cf;size:16;not null"`
-		ChildName    string     `gorm:"size:200;not null;default:''"`
-		Event        string     `gorm:"size:16;not null"`
-		EventDate    time.Time  `gorm:"not null"`
+		EnteID       string    `gorm:"column:ente_id;type:text;not null;primaryKey"`
+		CaseID       int64     `gorm:"primaryKey;autoIncrement:false"`
+		SchemeID     string    `gorm:"size:48;not null"`
+		Measure      string    `gorm:"size:48;not null"`
+		ApplicantCF  string    `gorm:"column:applicant_cf;size:16;not null"`
+		Applicant    string    `gorm:"size:200;not null;default:''"`
+		ChildCF      string    `gorm:"column:child_cf;size:16;not null"`
+		ChildName    string    `gorm:"size:200;not null;default:''"`
+		Event        string    `gorm:"size:16;not null"`
+		EventDate    time.Time `gorm:"not null"`
 		LastDay      *time.Time
 		ISEECents    int64      `gorm:"column:isee_cents;not null"`
 		DSU          string     `gorm:"column:dsu;size:32;not null"`

@@ -204,7 +204,9 @@ type Measure struct {
 }
 
 // Open says the measure takes new applications (some scheme is open).
-func (m Measure) Open() bool { return slices.ContainsFunc(m.Schemes, func(s Scheme) bool { return s.Open }) }
+func (m Measure) Open() bool {
+	return slices.ContainsFunc(m.Schemes, func(s Scheme) bool { return s.Open })
+}
 
 // Latest is the newest scheme.
 func (m Measure) Latest() Scheme { return m.Schemes[0] }
