@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app"
+	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -110,6 +111,9 @@ func testLogin(c echo.Context) error {
 	if err := web.Login(c, v); err != nil {
 		return err
 	}
+	if email := c.FormValue("email"); email != "" {
+		auth.SetProfile(c, auth.Profile{Email: email, EmailVerified: true, Provider: "test"})
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -135,6 +139,17 @@ func (s *Server) LoginAs(c *Client, v web.Viewer) {
 	s.t.Helper()
 	r := c.PostForm("/_test/login", url.Values{"kind": {v.Kind}, "id": {v.ID}, "name": {v.DisplayName},
 		"cf": {v.FiscalCode}, "roles": {strings.Join(v.Roles, " ")}})
+	if r.Status != http.StatusNoContent {
+		s.t.Fatalf("apptest: login as %s: status %d", v.ID, r.Status)
+	}
+}
+
+// LoginWithEmail is LoginAs with the e-mail address the login's profile carries
+// (where a citizen's case notices go).
+func (s *Server) LoginWithEmail(c *Client, v web.Viewer, email string) {
+	s.t.Helper()
+	r := c.PostForm("/_test/login", url.Values{"kind": {v.Kind}, "id": {v.ID}, "name": {v.DisplayName},
+		"cf": {v.FiscalCode}, "roles": {strings.Join(v.Roles, " ")}, "email": {email}})
 	if r.Status != http.StatusNoContent {
 		s.t.Fatalf("apptest: login as %s: status %d", v.ID, r.Status)
 	}

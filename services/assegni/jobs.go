@@ -67,3 +67,7 @@ func (m *Module) RemindDrafts(ctx context.Context, now time.Time) (int, error) {
 	}
 	return sent, nil
 }
+
+// RunReminders runs the reminder job's pass at now (every ente); tests and the
+// job's function use it.
+func (m *Module) RunReminders(ctx context.Context, now time.Time) error { return m.remind(ctx, now) }
