@@ -46,7 +46,7 @@ func (register) Migrations() []*store.Migration {
 // within the six months.
 type people struct {
 	Anna, Luca, Sara, Sofia, Giulia, Marco, Paolo, Pietro string
-	LucaBorn, SaraEntered, SofiaBorn                    time.Time
+	LucaBorn, SaraEntered, SofiaBorn                      time.Time
 }
 
 func cf(t testing.TB, surname, name string, born time.Time, female bool) string {
