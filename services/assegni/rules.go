@@ -123,6 +123,11 @@ func Evaluate(cat *Catalogue, ente string, r Request) (Outcome, error) {
 	}
 	s, err := cat.For(ente, m.ID, r.EventDate)
 	if err != nil {
+		// An event so old that the time to apply has run out anyway is late, not
+		// waiting for the figures of its year.
+		if dm := m.Latest().DeadlineMonths; dm > 0 && DaysLeft(r.Today, LastDay(r.EventDate, dm)) < 0 {
+			return Outcome{}, ErrTooLate
+		}
 		return Outcome{}, err
 	}
 	o := Outcome{Scheme: s, LastDay: LastDay(r.EventDate, s.DeadlineMonths)}

@@ -174,6 +174,7 @@ func TestEligibility(t *testing.T) {
 		{"applicant not resident", func(r *Request) { r.Resident = false }, "valdoria", ErrNotResident, 0},
 		{"father for a mother-only scheme", func(r *Request) { r.Sex = "M" }, "valdoria", ErrNotMother, 0},
 		{"year not configured", func(r *Request) { r.EventDate, r.Today = d("2023-11-01"), d("2024-01-10") }, "valdoria", ErrNoScheme, 0},
+		{"year not configured, long past", func(r *Request) { r.EventDate = d("2014-09-20") }, "valdoria", ErrTooLate, 0},
 		{"future birth", func(r *Request) { r.EventDate = d("2026-05-01") }, "valdoria", ErrFutureEvent, 0},
 		{"repealed scheme", func(r *Request) { r.Measure, r.EventDate = "nucleo", d("2021-06-01") }, "valdoria", ErrClosed, 0},
 		{"repealed scheme after its end", func(r *Request) { r.Measure = "nucleo" }, "valdoria", ErrNoScheme, 0},
