@@ -2,8 +2,6 @@ package assegni
 
 import (
 	"context"
-	"embed"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -38,9 +36,6 @@ type Settings struct {
 	// unfinished application is reminded (default 15).
 	ReminderDays int `yaml:"reminder_days"`
 }
-
-//go:embed assets
-var assets embed.FS
 
 // Module implements services.Module and its optional interfaces.
 type Module struct {
@@ -100,12 +95,6 @@ func (*Module) Info() services.Info {
 // Roles implements services.Roles.
 func (*Module) Roles() []roles.Def {
 	return []roles.Def{{ID: RoleOfficer, Title: "assegni.role.officer", Description: "assegni.role.officer_desc"}}
-}
-
-// Assets implements services.Assets: the module's pages and messages.
-func (*Module) Assets() fs.FS {
-	sub, _ := fs.Sub(assets, "assets")
-	return sub
 }
 
 // StaffNav implements services.StaffNav (the queue's entry comes from the platform).
