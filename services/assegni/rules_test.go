@@ -2,6 +2,7 @@ package assegni
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -261,5 +262,15 @@ func TestEuro(t *testing.T) {
 		if got := FormatEuro(cents); got != want {
 			t.Errorf("FormatEuro(%d) = %q", cents, got)
 		}
+	}
+}
+
+func TestMeasuresOrder(t *testing.T) {
+	var ids []string
+	for _, m := range catalogue(t).Measures("valdoria") {
+		ids = append(ids, m.ID)
+	}
+	if strings.Join(ids, ",") != "maternita,bonus-bebe,nucleo" {
+		t.Fatalf("measures in order %v, want national open, local open, closed", ids)
 	}
 }

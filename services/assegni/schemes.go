@@ -211,7 +211,8 @@ func (m Measure) Open() bool {
 // Latest is the newest scheme.
 func (m Measure) Latest() Scheme { return m.Schemes[0] }
 
-// Measures lists the measures offered to ente, open ones first, then by id.
+// Measures lists the measures offered to ente: open ones first, the national ones
+// before the comune's own, then by id.
 func (c *Catalogue) Measures(ente string) []Measure {
 	by := map[string]*Measure{}
 	var ids []string
@@ -236,6 +237,10 @@ func (c *Catalogue) Measures(ente string) []Measure {
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Open() != out[j].Open() {
 			return out[i].Open()
+		}
+		li, lj := len(out[i].Latest().Enti) > 0, len(out[j].Latest().Enti) > 0
+		if li != lj {
+			return lj
 		}
 		return out[i].ID < out[j].ID
 	})
