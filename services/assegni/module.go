@@ -132,8 +132,10 @@ func (m *Module) Mount(mt *services.Mount) error {
 			cases.InReview:          {Within: 30 * 24 * time.Hour, FromSubmission: true},
 			cases.WaitingForCitizen: {Within: 30 * 24 * time.Hour},
 		},
-		Hook:  m.hook,
-		Facts: m.facts,
+		// The term stops while the office waits for the citizen's integration.
+		ClockStops: []cases.State{cases.WaitingForCitizen},
+		Hook:       m.hook,
+		Facts:      m.facts,
 	}); err != nil {
 		return err
 	}
