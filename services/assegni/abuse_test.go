@@ -2,6 +2,7 @@ package assegni_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -62,6 +63,26 @@ func TestBadInput(t *testing.T) {
 		if after := count(t, s); after != before {
 			t.Fatalf("a refused ISEE changed data: %+v -> %+v", before, after)
 		}
+		// An adoption counts from the entry into the family and needs the court's order.
+		sara := startDraft(t, anna, p.Sara)
+		want(t, anna.Get(sara+"/figlio"), 200, `<option value="adozione" selected>`)
+		want(t, anna.PostForm(sara+"/figlio", url.Values{"figlio_cf": {p.Sara}, "evento": {"adozione"}, "prestazione": {"0"}}), http.StatusSeeOther)
+		want(t, anna.PostForm(sara+"/isee", url.Values{"dsu": {goodDSU}, "isee": {"9.000"}}), http.StatusSeeOther)
+		want(t, anna.PostForm(sara+"/pagamento", url.Values{"iban": {goodIBAN}, "intestatario": {"Anna Bianchi"}}), http.StatusSeeOther)
+		want(t, anna.Get(sara+"/riepilogo"), 200, "Provvedimento di adozione o affidamento")
+		want(t, submit(t, s, anna, sara), http.StatusUnprocessableEntity, "Allega i documenti richiesti")
+		if after := count(t, s); after != before {
+			t.Fatalf("a refused adoption changed data: %+v -> %+v", before, after)
+		}
+		want(t, postMultipart(anna, s.BaseURL, sara+"/invia", nil, file{"isee.pdf", pdfDoc}, file{"documento.png", pngDoc},
+			file{"decreto.pdf", pdfDoc}), http.StatusSeeOther)
+		var adopted assegni.Application
+		valdoria(s).Where("child_cf = ?", p.Sara).Take(&adopted)
+		if adopted.Event != "adozione" || !adopted.EventDate.Equal(p.SaraEntered) {
+			t.Fatalf("adoption recorded as %s on %s, want the entry %s", adopted.Event, adopted.EventDate, p.SaraEntered)
+		}
+		before = count(t, s)
+
 		// A forged case id of another citizen: 404 as for a missing case, audited.
 		giulia := citizen(s, p.Giulia, "Giulia Verdi", "")
 		id := strings.TrimPrefix(first, "/servizi/assegni/domanda/")

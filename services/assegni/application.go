@@ -160,11 +160,17 @@ func (h *Household) Child(cf string) (Child, bool) {
 
 // judge evaluates an application's values against the register and the schemes.
 func (m *Module) judge(ctx context.Context, db *gorm.DB, cf string, v map[string]string) (Outcome, Child, error) {
+	o, child, _, err := m.judgeFull(ctx, db, cf, v)
+	return o, child, err
+}
+
+// judgeFull is judge that also returns the applicant's register record.
+func (m *Module) judgeFull(ctx context.Context, db *gorm.DB, cf string, v map[string]string) (Outcome, Child, *Household, error) {
 	ente := enteID(ctx)
 	today := Day(m.now())
 	h, err := household(ctx, db, cf, today)
 	if err != nil {
-		return Outcome{}, Child{}, err
+		return Outcome{}, Child{}, nil, err
 	}
 	childCF := strings.ToUpper(strings.TrimSpace(v["figlio_cf"]))
 	child, inHousehold := h.Child(childCF)
@@ -182,7 +188,7 @@ func (m *Module) judge(ctx context.Context, db *gorm.DB, cf string, v map[string
 	}
 	r.Benefit, _ = ParseEuro(v["prestazione"])
 	o, err := Evaluate(m.cat, ente, r)
-	return o, child, err
+	return o, child, h, err
 }
 
 func enteID(ctx context.Context) string {
@@ -225,7 +231,7 @@ func (m *Module) hook(ctx context.Context, tx *gorm.DB, ev cases.Event) error {
 	switch ev.Transition.Name {
 	case "submit":
 		v := values(ev.Case)
-		o, child, err := m.judge(ctx, db, ev.Case.ApplicantCF, v)
+		o, child, h, err := m.judgeFull(ctx, db, ev.Case.ApplicantCF, v)
 		if err != nil {
 			return err
 		}
@@ -233,7 +239,7 @@ func (m *Module) hook(ctx context.Context, tx *gorm.DB, ev cases.Event) error {
 		if err := db.Table("case_attachments").Where("case_id = ?", ev.Case.ID).Count(&docs).Error; err != nil {
 			return err
 		}
-		if docs < int64(len(o.Scheme.Documents)) {
+		if docs < int64(len(RequiredDocuments(o.Scheme, h.Person.Citizenship, v["evento"]))) {
 			return ErrMissingDocs
 		}
 		isee, _ := ParseEuro(v["isee"])
@@ -273,8 +279,13 @@ func (m *Module) facts(ctx context.Context, c cases.Case, lang string) ([]cases.
 		out := []cases.Fact{}
 		if s, ok := m.cat.ByID(enteID(ctx), v["schema"]); ok {
 			out = append(out, cases.Fact{Label: "assegni.fact.scheme", Value: s.Title(lang)})
-			docs := make([]string, len(s.Documents))
-			for i, d := range s.Documents {
+			citizenship := ""
+			if h, err := household(ctx, m.store(ctx), c.ApplicantCF, Day(m.now())); err == nil {
+				citizenship = h.Person.Citizenship
+			}
+			req := RequiredDocuments(s, citizenship, v["evento"])
+			docs := make([]string, len(req))
+			for i, d := range req {
 				docs[i] = m.i18n.T(lang, "assegni.doc."+d)
 			}
 			if len(docs) > 0 {

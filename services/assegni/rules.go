@@ -2,6 +2,7 @@ package assegni
 
 import (
 	"math/big"
+	"slices"
 	"regexp"
 	"strconv"
 	"strings"
@@ -157,6 +158,33 @@ func Evaluate(cat *Catalogue, ente string, r Request) (Outcome, error) {
 		return o, ErrNothingDue
 	}
 	return o, nil
+}
+
+// euStates are the other member states of the European Union, as the register names
+// citizenships (in Italian, upper case).
+var euStates = []string{"AUSTRIA", "BELGIO", "BULGARIA", "CIPRO", "CROAZIA", "DANIMARCA", "ESTONIA", "FINLANDIA",
+	"FRANCIA", "GERMANIA", "GRECIA", "IRLANDA", "LETTONIA", "LITUANIA", "LUSSEMBURGO", "MALTA", "PAESI BASSI",
+	"POLONIA", "PORTOGALLO", "REPUBBLICA CECA", "ROMANIA", "SLOVACCHIA", "SLOVENIA", "SPAGNA", "SVEZIA", "UNGHERIA"}
+
+// RequiredDocuments are the documents an application needs: the scheme's, the
+// residence permit for a citizen of a state outside the European Union (art. 74
+// D.Lgs. 151/2001 admits holders of a permit), and the court's order for an adoption
+// or a foster care.
+func RequiredDocuments(s Scheme, citizenship, event string) []string {
+	out := slices.Clone(s.Documents)
+	add := func(d string) {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	c := strings.ToUpper(strings.TrimSpace(citizenship))
+	if c != "" && c != "ITALIA" && !slices.Contains(euStates, c) {
+		add("permesso")
+	}
+	if event == EventAdoption || event == EventFoster {
+		add("adozione")
+	}
+	return out
 }
 
 // ibanRE is the shape of an IBAN: country, check digits, up to 30 letters or digits.

@@ -274,3 +274,20 @@ func TestMeasuresOrder(t *testing.T) {
 		t.Fatalf("measures in order %v, want national open, local open, closed", ids)
 	}
 }
+
+func TestRequiredDocuments(t *testing.T) {
+	s, _ := catalogue(t).ByID("valdoria", "maternita-2026")
+	for _, tc := range []struct {
+		citizenship, event, want string
+	}{
+		{"ITALIA", EventBirth, "isee,identita"},
+		{"ROMANIA", EventBirth, "isee,identita"}, // EU citizen
+		{"MAROCCO", EventBirth, "isee,identita,permesso"},
+		{"ITALIA", EventAdoption, "isee,identita,adozione"},
+		{"ALBANIA", EventFoster, "isee,identita,permesso,adozione"},
+	} {
+		if got := strings.Join(RequiredDocuments(s, tc.citizenship, tc.event), ","); got != tc.want {
+			t.Errorf("%s, %s: %s, want %s", tc.citizenship, tc.event, got, tc.want)
+		}
+	}
+}
