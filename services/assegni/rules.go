@@ -2,8 +2,8 @@ package assegni
 
 import (
 	"math/big"
-	"slices"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
