@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,10 @@ func TestJourney(t *testing.T) {
 		// A father may not apply for the maternity allowance; he is told why.
 		paolo := citizen(s, p.Paolo, "Paolo Rossi", "")
 		want(t, paolo.Get("/servizi/assegni/verifica?misura=maternita"), 200, "solo dalla madre")
+		want(t, paolo.GetLang("/servizi/assegni/verifica?misura=maternita", "en"), 200, "Only the mother may apply")
+		if !slices.Contains(s.App.JobRunner().Names(), "assegni/promemoria") {
+			t.Fatalf("the reminder job is not in the portal's runner: %v", s.App.JobRunner().Names())
+		}
 		// Someone outside the register is told to go to the registry office.
 		nobody := citizen(s, "RSSMRA80A01H501U", "Mario Rossi", "")
 		want(t, nobody.Get("/servizi/assegni/verifica?misura=maternita"), 200, "Non risulti nell")
