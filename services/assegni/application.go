@@ -137,9 +137,30 @@ func household(ctx context.Context, db *gorm.DB, cf string, today time.Time) (*H
 	if sheet.Kind != anagrafe.KindFamily {
 		return h, nil
 	}
+	// The applicant's children are the members whose relation to the head of the
+	// household makes them so: the head's children (figlio) for the head and their
+	// spouse, partner or cohabitant; the head's grandchildren (nipote) for a son or
+	// daughter of the head (or their spouse) living in the parents' household. A
+	// younger brother or sister is never one.
+	var rel string
+	for _, mb := range sheet.Members {
+		if mb.FiscalCode == cf {
+			rel = mb.Relation
+		}
+	}
+	var childRel string
+	switch rel {
+	case anagrafe.RelHead, anagrafe.RelSpouse, anagrafe.RelPartner, anagrafe.RelCohabitant:
+		childRel = anagrafe.RelChild
+	case anagrafe.RelChild, anagrafe.RelChildInLaw:
+		childRel = anagrafe.RelGrandchild
+	default:
+		return h, nil
+	}
 	adult := today.AddDate(-18, 0, 0)
 	for _, mb := range sheet.Members {
-		if mb.FiscalCode == cf || mb.DeceasedOn != nil || !mb.BirthDate.After(adult) || !mb.BirthDate.After(p.BirthDate) {
+		if mb.FiscalCode == cf || mb.Relation != childRel || mb.DeceasedOn != nil || !mb.BirthDate.After(adult) ||
+			!mb.BirthDate.After(p.BirthDate) {
 			continue
 		}
 		h.Children = append(h.Children, Child{CF: mb.FiscalCode, Name: mb.Name + " " + mb.Surname,

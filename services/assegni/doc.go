@@ -46,7 +46,10 @@
 // Evaluate judges an application: the scheme covering the date of the event (the
 // birth, or the entry into the family for an adoption or a pre-adoptive foster care),
 // open; the applicant resident (register); the mother, where only she may apply; the
-// child a current member of her famiglia anagrafica (register); the last day to apply
+// child a current member of her famiglia anagrafica (register) whose relation to the
+// head of the household makes it hers (figlio of the head for the head and the
+// spouse, partner or cohabitant; nipote for a son or daughter of the head living in
+// the parents' household; never a younger brother or sister); the last day to apply
 // not past (LastDay: the same day six months later, or that month's last day, as art.
 // 2963 c.c. counts months; days turn at midnight in Europe/Rome); the ISEE within the
 // threshold; the amount: the full amount less the benefit from work the applicant

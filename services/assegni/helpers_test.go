@@ -46,7 +46,9 @@ func (register) Migrations() []*store.Migration {
 // within the six months.
 type people struct {
 	Anna, Luca, Sara, Sofia, Giulia, Marco, Paolo, Pietro string
-	LucaBorn, SaraEntered, SofiaBorn                      time.Time
+	// Elisa is Anna's younger sister, a minor in her household: never her child.
+	Elisa                            string
+	LucaBorn, SaraEntered, SofiaBorn time.Time
 }
 
 func cf(t testing.TB, surname, name string, born time.Time, female bool) string {
@@ -59,7 +61,8 @@ func cf(t testing.TB, surname, name string, born time.Time, female bool) string 
 }
 
 // seed imports the register: Anna Bianchi with her newborn Luca, Sara (born in 2019,
-// adopted: in the family for 60 days) and Sofia (born five months and 25 days ago);
+// adopted: in the family for 60 days), Sofia (born five months and 25 days ago) and
+// her sister Elisa (born in 2012);
 // Giulia Verdi with her newborn Marco; Paolo Rossi (a father) with Pietro.
 func seed(t testing.TB, s *apptest.Server) people {
 	t.Helper()
@@ -76,6 +79,7 @@ func seed(t testing.TB, s *apptest.Server) people {
 	p.Sara = cf(t, "BIANCHI", "SARA", saraBorn, true)
 	p.Sofia = cf(t, "BIANCHI", "SOFIA", p.SofiaBorn, true)
 	p.Giulia = cf(t, "VERDI", "GIULIA", giuliaBorn, true)
+	p.Elisa = cf(t, "BIANCHI", "ELISA", time.Date(2012, 4, 4, 0, 0, 0, 0, time.UTC), true)
 	p.Marco = cf(t, "VERDI", "MARCO", p.LucaBorn, false)
 	p.Paolo = cf(t, "ROSSI", "PAOLO", paoloBorn, false)
 	p.Pietro = cf(t, "ROSSI", "PIETRO", p.LucaBorn, false)
@@ -88,6 +92,7 @@ func seed(t testing.TB, s *apptest.Server) people {
 		"P;" + p.Luca + ";BIANCHI;LUCA;M;" + ds(p.LucaBorn) + ";ROMA;RM;;ITALIA;celibe_nubile;;A-F01;figlio;" + ds(p.LucaBorn),
 		"P;" + p.Sara + ";BIANCHI;SARA;F;" + ds(saraBorn) + ";ROMA;RM;;ITALIA;celibe_nubile;;A-F01;figlio;" + ds(p.SaraEntered),
 		"P;" + p.Sofia + ";BIANCHI;SOFIA;F;" + ds(p.SofiaBorn) + ";ROMA;RM;;ITALIA;celibe_nubile;;A-F01;figlio;" + ds(p.SofiaBorn),
+		"P;" + p.Elisa + ";BIANCHI;ELISA;F;2012-04-04;ROMA;RM;;ITALIA;celibe_nubile;;A-F01;fratello;2015-01-01",
 		"P;" + p.Giulia + ";VERDI;GIULIA;F;" + ds(giuliaBorn) + ";ROMA;RM;;ITALIA;celibe_nubile;;A-F02;intestatario;2016-01-01",
 		"P;" + p.Marco + ";VERDI;MARCO;M;" + ds(p.LucaBorn) + ";ROMA;RM;;ITALIA;celibe_nubile;;A-F02;figlio;" + ds(p.LucaBorn),
 		"P;" + p.Paolo + ";ROSSI;PAOLO;M;" + ds(paoloBorn) + ";ROMA;RM;;ITALIA;coniugato;;A-F03;intestatario;2010-01-01",

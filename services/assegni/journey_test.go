@@ -48,6 +48,11 @@ func TestJourney(t *testing.T) {
 		if strings.Contains(el.Body, p.Marco) {
 			t.Fatal("another family's child on the eligibility page")
 		}
+		if strings.Contains(el.Body, p.Elisa) {
+			t.Fatal("the applicant's younger sister offered as her child")
+		}
+		want(t, anna.PostForm("/servizi/assegni/domanda", url.Values{"misura": {"maternita"}, "figlio": {p.Elisa}}),
+			http.StatusUnprocessableEntity, "non risulta nella tua famiglia")
 		// A father may not apply for the maternity allowance; he is told why.
 		paolo := citizen(s, p.Paolo, "Paolo Rossi", "")
 		want(t, paolo.Get("/servizi/assegni/verifica?misura=maternita"), 200, "solo dalla madre")
