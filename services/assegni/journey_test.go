@@ -34,6 +34,9 @@ func TestJourney(t *testing.T) {
 			"https://www.inps.it/", "Bonus bebè del Comune di Valdoria 2026")
 		want(t, s.Client().GetLang("/servizi/assegni/misure", "en"), 200, "New applications are no longer accepted.")
 		want(t, anna.Get("/servizi/assegni/verifica?misura=nucleo"), 200, "assegno unico e universale")
+		// Forging the form of the closed allowance gets the same answer, and no draft.
+		want(t, anna.PostForm("/servizi/assegni/domanda", url.Values{"misura": {"nucleo"}, "figlio": {p.Luca}}),
+			http.StatusUnprocessableEntity, "non accetta più nuove domande")
 
 		// Eligibility: the children of the household, the countdown, the adoption.
 		el := anna.Get("/servizi/assegni/verifica?misura=maternita")

@@ -119,6 +119,10 @@ func Evaluate(cat *Catalogue, ente string, r Request) (Outcome, error) {
 	if !ok {
 		return Outcome{}, ErrUnknownMeasure
 	}
+	if !m.Open() {
+		// A repealed allowance takes no new application, whatever the date.
+		return Outcome{Scheme: m.Latest()}, ErrClosed
+	}
 	if r.EventDate.After(r.Today) {
 		return Outcome{}, ErrFutureEvent
 	}

@@ -178,7 +178,7 @@ func TestEligibility(t *testing.T) {
 		{"year not configured, long past", func(r *Request) { r.EventDate = d("2014-09-20") }, "valdoria", ErrTooLate, 0},
 		{"future birth", func(r *Request) { r.EventDate = d("2026-05-01") }, "valdoria", ErrFutureEvent, 0},
 		{"repealed scheme", func(r *Request) { r.Measure, r.EventDate = "nucleo", d("2021-06-01") }, "valdoria", ErrClosed, 0},
-		{"repealed scheme after its end", func(r *Request) { r.Measure = "nucleo" }, "valdoria", ErrNoScheme, 0},
+		{"repealed scheme after its end", func(r *Request) { r.Measure = "nucleo" }, "valdoria", ErrClosed, 0},
 		{"unknown measure", func(r *Request) { r.Measure = "bonus-auto" }, "valdoria", ErrUnknownMeasure, 0},
 		{"local scheme, father may apply", func(r *Request) { r.Measure, r.Sex = "bonus-bebe", "M" }, "valdoria", nil, 50000},
 		{"local scheme of another comune", func(r *Request) { r.Measure = "bonus-bebe" }, "roccabruna", ErrUnknownMeasure, 0},
