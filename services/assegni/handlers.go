@@ -1,6 +1,7 @@
 package assegni
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/services"
 )
 
 // measures is the public page of the allowances the comune offers: each with its
@@ -149,4 +151,15 @@ func csvSafe(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// Stats implements services.Stats: the applications granted this year, for the
+// officers.
+func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
+	y := m.now().In(rome).Year()
+	from := time.Date(y, 1, 1, 0, 0, 0, 0, rome).UTC()
+	var n int64
+	err := m.store(ctx).Model(&Application{}).Where("status = ? AND decided_at >= ?", string(cases.Approved), from).Count(&n).Error
+	return []services.Stat{{Label: "assegni.stats.approved", Value: n, Href: "/backoffice/" + ID + "/esportazione",
+		Roles: []string{RoleOfficer}}}, err
 }

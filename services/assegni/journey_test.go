@@ -132,6 +132,14 @@ func TestJourney(t *testing.T) {
 		want(t, postMultipart(off, s.BaseURL, staffCase+"/azione/approve", nil), http.StatusSeeOther)
 		want(t, anna.Get(citCase), 200, "Accolta")
 		want(t, anna.Get("/area-personale/pratiche"), 200, c.Protocol, "Accolta")
+		want(t, off.Get("/backoffice"), 200, "Assegni accolti quest&#39;anno")
+		ente, err := enti.NewStore(s.DB).Get(t.Context(), "valdoria")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := m.Stats(enti.WithEnte(t.Context(), ente)); err != nil || len(st) != 1 || st[0].Value != 1 {
+			t.Fatalf("stats: %+v %v", st, err)
+		}
 
 		// Every officer's step mailed the citizen, through the outbox.
 		var mails []notify.Record
