@@ -22,6 +22,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app"
+	"github.com/comuni-italiani/sportello/app/auth"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
@@ -119,6 +120,9 @@ func testLogin(c echo.Context) error {
 	if err := web.Login(c, v); err != nil {
 		return err
 	}
+	if email := c.FormValue("email"); email != "" {
+		auth.SetProfile(c, auth.Profile{Email: email, EmailVerified: true, Provider: "test"})
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -162,6 +166,17 @@ func (s *Server) LoginAs(c *Client, v web.Viewer) {
 	s.t.Helper()
 	r := c.PostForm("/_test/login", url.Values{"kind": {v.Kind}, "id": {v.ID}, "name": {v.DisplayName},
 		"cf": {v.FiscalCode}, "roles": {strings.Join(v.Roles, " ")}})
+	if r.Status != http.StatusNoContent {
+		s.t.Fatalf("apptest: login as %s: status %d", v.ID, r.Status)
+	}
+}
+
+// LoginWithEmail is LoginAs with the e-mail address the login's profile carries
+// (where a citizen's case notices go).
+func (s *Server) LoginWithEmail(c *Client, v web.Viewer, email string) {
+	s.t.Helper()
+	r := c.PostForm("/_test/login", url.Values{"kind": {v.Kind}, "id": {v.ID}, "name": {v.DisplayName},
+		"cf": {v.FiscalCode}, "roles": {strings.Join(v.Roles, " ")}, "email": {email}})
 	if r.Status != http.StatusNoContent {
 		s.t.Fatalf("apptest: login as %s: status %d", v.ID, r.Status)
 	}

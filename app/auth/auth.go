@@ -313,6 +313,15 @@ type Profile struct {
 	Provider      string `json:"provider"`
 }
 
+// SetProfile keeps p as the logged-in person's profile in the session (the login
+// does it; test servers use it to give a test login an e-mail address).
+func SetProfile(c echo.Context, p Profile) {
+	if sm := web.Sessions(c); sm != nil {
+		pb, _ := json.Marshal(p)
+		sm.Put(c.Request().Context(), sessionProfile, string(pb))
+	}
+}
+
 // CurrentProfile returns the logged-in person's profile from the session.
 func CurrentProfile(c echo.Context) Profile {
 	var p Profile

@@ -37,6 +37,10 @@ type Form struct {
 	// Check validates the whole form before submission (optional): it returns
 	// field name to message key of what is wrong.
 	Check func(values map[string]string) web.FormErrors
+	// Prefill returns the values a new draft starts with (optional): what the portal
+	// already knows, such as data from the register or the choice made on the
+	// module's own start page. An error refuses the draft (a *web.Error is shown).
+	Prefill func(c echo.Context) (map[string]string, error)
 }
 
 // Step is one page of a Form.
@@ -142,7 +146,17 @@ func (f *Form) create(c echo.Context) error {
 	if f.Service.o.Email != nil {
 		a.Email = f.Service.o.Email(c)
 	}
-	cs, err := f.Service.Create(c.Request().Context(), a, f.Module, f.Type, map[string]string{})
+	values := map[string]string{}
+	if f.Prefill != nil {
+		v, err := f.Prefill(c)
+		if err != nil {
+			return err
+		}
+		for k, x := range v {
+			values[k] = x
+		}
+	}
+	cs, err := f.Service.Create(c.Request().Context(), a, f.Module, f.Type, values)
 	if err != nil {
 		return err
 	}

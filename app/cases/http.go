@@ -126,6 +126,8 @@ type View struct {
 	Queue        string
 	// ReceiptURL downloads the stamped submission receipt (citizen's view only).
 	ReceiptURL string
+	// Facts are the module's data of the case (Type.Facts).
+	Facts []Fact
 }
 
 func (p *Pages) view(c echo.Context, cs *Case, t *Type, a Actor) (*View, error) {
@@ -142,6 +144,11 @@ func (p *Pages) view(c echo.Context, cs *Case, t *Type, a Actor) (*View, error) 
 	}
 	if v.Attachments, err = p.s.Attachments(ctx, cs.ID); err != nil {
 		return nil, err
+	}
+	if t.Facts != nil {
+		if v.Facts, err = t.Facts(ctx, *cs, web.Lang(c)); err != nil {
+			return nil, err
+		}
 	}
 	for _, tr := range t.Available(cs.State, a) {
 		// Submission goes through the module's own form (summary, checks).

@@ -414,6 +414,14 @@ func (s *Service) Apply(ctx context.Context, a Actor, id int64, name string, in 
 			cur.Assignee = a.ID
 		}
 		cur.Deadline = s.deadline(t, tr.To, now, cur.SubmittedAt)
+		if d := t.Deadlines[tr.To]; cur.Deadline != nil && d.FromSubmission && len(t.ClockStops) > 0 {
+			stopped, err := s.stoppedTime(ctx, tx, t, id, from, now)
+			if err != nil {
+				return err
+			}
+			v := cur.Deadline.Add(stopped)
+			cur.Deadline = &v
+		}
 		up["deadline"] = cur.Deadline
 		up["escalated_at"] = nil
 		cur.EscalatedAt = nil
@@ -522,3 +530,40 @@ func clip(s string, n int) string {
 
 // Now is the service's clock, in UTC.
 func (s *Service) Now() time.Time { return s.now() }
+
+// Drafts returns the unsubmitted drafts of module's type typ created before
+// before, oldest first, at most limit (for reminder jobs).
+func (s *Service) Drafts(ctx context.Context, module, typ string, before time.Time, limit int) ([]Case, error) {
+	var out []Case
+	err := enti.For(ctx, s.db).Where("module = ? AND case_type = ? AND state = ? AND created_at < ?", module, typ, Draft, before).
+		Order("id").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("cases: drafts: %w", err)
+	}
+	return out, nil
+}
+
+// stoppedTime is how long case id has spent in its type's ClockStops states up to now,
+// from its history; from is the state it is leaving now.
+func (s *Service) stoppedTime(ctx context.Context, tx *gorm.DB, t *Type, id int64, from State, now time.Time) (time.Duration, error) {
+	var hist []HistoryEntry
+	if err := enti.For(ctx, tx).Where("case_id = ?", id).Order("id").Find(&hist).Error; err != nil {
+		return 0, fmt.Errorf("cases: history: %w", err)
+	}
+	var total time.Duration
+	for i, h := range hist {
+		if !slices.Contains(t.ClockStops, h.ToState) {
+			continue
+		}
+		end := now // the state being left now
+		if i+1 < len(hist) {
+			end = hist[i+1].At
+		} else if !slices.Contains(t.ClockStops, from) {
+			continue
+		}
+		if end.After(h.At) {
+			total += end.Sub(h.At)
+		}
+	}
+	return total, nil
+}

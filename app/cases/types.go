@@ -127,6 +127,20 @@ type Type struct {
 	// Closed are the states where nothing more happens (default: approved,
 	// rejected, withdrawn).
 	Closed []State
+	// ClockStops are the states during which deadlines counted from the submission
+	// stop running: the time a case spends in them is added to such a deadline (the
+	// request for an integration suspends the term, art. 2 c. 7 L. 241/1990).
+	ClockStops []State
+	// Facts returns what the case pages show of the module's data (the computed
+	// amount, the child, the ISEE...), for the applicant and the officers alike
+	// (optional), in the page's language lang ("it", "en").
+	Facts func(ctx context.Context, c Case, lang string) ([]Fact, error)
+}
+
+// Fact is one line of a case's data on its pages: Label is a message key, Value is
+// shown as it is (already formatted data).
+type Fact struct {
+	Label, Value string
 }
 
 // Default attachment caps.
