@@ -4,6 +4,7 @@ import (
 	"github.com/comuni-italiani/sportello/services"
 	"github.com/comuni-italiani/sportello/services/certificates"
 	"github.com/comuni-italiani/sportello/services/urp"
+	"github.com/comuni-italiani/sportello/services/ztl"
 )
 
 // Builtin is the explicit list of the portal's service modules, in catalogue order.
@@ -12,5 +13,6 @@ func Builtin() []services.Module {
 	return []services.Module{
 		certificates.New(),
 		urp.New(),
+		ztl.New(),
 	}
 }

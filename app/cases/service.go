@@ -496,3 +496,11 @@ func clip(s string, n int) string {
 
 // Now is the service's clock, in UTC.
 func (s *Service) Now() time.Time { return s.now() }
+
+// StampRing is the key ring that signs the receipts (nil when receipts are off), for
+// modules whose own documents carry the comune's stamp (a ZTL permit): one published
+// key set verifies them all.
+func (s *Service) StampRing() *stamp.KeyRing { return s.o.Stamp }
+
+// Letterhead is the comune's letterhead of the receipts, for modules' own PDFs.
+func (s *Service) Letterhead() pdfdoc.Letterhead { return s.o.Letterhead }
