@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
