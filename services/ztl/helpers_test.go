@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -246,3 +247,9 @@ func (a *api) do(method, path string, body any, header http.Header) *apptest.Res
 }
 
 func photo() string { return base64.StdEncoding.EncodeToString(jpegImg) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func viewerPolice() web.Viewer {
+	return web.Viewer{Kind: "staff", ID: "agente.rossi", DisplayName: "Agente Rossi", Roles: []string{ztl.RolePolice}}
+}
