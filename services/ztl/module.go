@@ -2,8 +2,7 @@ package ztl
 
 import (
 	"context"
-	"embed"
-	"io/fs"
+	_ "embed" // openapi.yaml
 	"log/slog"
 	"time"
 
@@ -33,9 +32,6 @@ const (
 	// RolePolice is the local police: plate checks ("was X allowed at T").
 	RolePolice = "ztl_police"
 )
-
-//go:embed assets
-var assets embed.FS
 
 //go:embed openapi.yaml
 var openAPI []byte
@@ -102,15 +98,6 @@ func (*Module) Roles() []roles.Def {
 
 // EnteTables implements services.EnteTables.
 func (*Module) EnteTables() []string { return Tables }
-
-// Assets implements services.Assets: pages and messages live in the package.
-func (*Module) Assets() fs.FS {
-	sub, err := fs.Sub(assets, "assets")
-	if err != nil {
-		panic(err) // the embedded folder exists at build time
-	}
-	return sub
-}
 
 // StaffNav implements services.StaffNav.
 func (*Module) StaffNav() []web.MenuItem {
