@@ -2,6 +2,7 @@ package ztl
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -99,17 +100,8 @@ type whitelistItem struct {
 	Until   time.Time `json:"until"`
 }
 
-// whitelistBody is the JSON whitelist.
-type whitelistBody struct {
-	Zone    string          `json:"zone"`
-	At      time.Time       `json:"at"`
-	Cursor  string          `json:"cursor"`
-	Count   int             `json:"count"`
-	Plates  []whitelistItem `json:"plates"`
-	Version string          `json:"version"`
-}
-
-func cursorOf(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// CursorOf is the "changes since" cursor of the instant t (RFC 3339, UTC).
+func CursorOf(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func (m *Module) apiWhitelist(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -142,27 +134,73 @@ func (m *Module) apiWhitelist(c echo.Context) error {
 	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	list, err := allowedAt(ctx, db, zone, now)
+	cached, err := m.exported(ctx, ente.ID, zone, format, v, now)
 	if err != nil {
 		return err
 	}
 	if format == "csv" {
-		var b bytes.Buffer
+		h.Set("X-Whitelist-Cursor", CursorOf(now))
+		return c.Blob(http.StatusOK, "text/csv; charset=utf-8", cached.body)
+	}
+	// The envelope around the cached plates: at and cursor are this answer's.
+	var b bytes.Buffer
+	b.Grow(len(cached.body) + 256)
+	head, _ := json.Marshal(struct {
+		Zone    string    `json:"zone"`
+		At      time.Time `json:"at"`
+		Cursor  string    `json:"cursor"`
+		Count   int       `json:"count"`
+		Version string    `json:"version"`
+	}{zone, now, CursorOf(now), cached.count, v})
+	b.Write(head[:len(head)-1])
+	b.WriteString(`,"plates":`)
+	b.Write(cached.body)
+	b.WriteString("}\n")
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, b.Bytes())
+}
+
+// exportedList is an encoded whitelist of one zone at one version.
+type exportedList struct {
+	version string
+	count   int
+	body    []byte
+}
+
+// exported returns the zone's plates encoded in format, from the process's cache
+// when the version has not changed. The version fingerprints every write and every
+// start and end that has passed (see version), so the plates allowed at two instants
+// with the same version are the same: many gates fetching the full list cost one
+// query per change, not one per request. One entry per ente, zone and format.
+func (m *Module) exported(ctx context.Context, ente, zone, format, v string, now time.Time) (*exportedList, error) {
+	key := ente + "|" + zone + "|" + format
+	if e, ok := m.exports.Load(key); ok && e.(*exportedList).version == v {
+		return e.(*exportedList), nil
+	}
+	list, err := allowedAt(ctx, m.store(ctx), zone, now)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if format == "csv" {
 		w := csv.NewWriter(&b)
 		_ = w.Write([]string{"plate", "country", "until"})
 		for _, a := range list {
 			_ = w.Write([]string{a.Plate, a.Country, a.Until.Format(time.RFC3339)})
 		}
 		w.Flush()
-		h.Set("X-Whitelist-Cursor", cursorOf(now))
-		return c.Blob(http.StatusOK, "text/csv; charset=utf-8", b.Bytes())
+	} else {
+		items := make([]whitelistItem, len(list))
+		for i, a := range list {
+			items[i] = whitelistItem{Plate: a.Plate, Country: a.Country, Until: a.Until}
+		}
+		if err := json.NewEncoder(&b).Encode(items); err != nil {
+			return nil, err
+		}
+		b.Truncate(b.Len() - 1) // the encoder's newline
 	}
-	body := whitelistBody{Zone: zone, At: now, Cursor: cursorOf(now), Count: len(list), Version: v,
-		Plates: make([]whitelistItem, len(list))}
-	for i, a := range list {
-		body.Plates[i] = whitelistItem{Plate: a.Plate, Country: a.Country, Until: a.Until}
-	}
-	return c.JSON(http.StatusOK, body)
+	e := &exportedList{version: v, count: len(list), body: b.Bytes()}
+	m.exports.Store(key, e)
+	return e, nil
 }
 
 // etagMatch applies If-None-Match (a list of entity tags, or "*"), weakly.
@@ -209,7 +247,7 @@ func (m *Module) apiChanges(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body := changesBody{Zone: zone, Since: c.QueryParam("since"), Cursor: cursorOf(now), Changes: make([]changeItem, len(list))}
+	body := changesBody{Zone: zone, Since: c.QueryParam("since"), Cursor: CursorOf(now), Changes: make([]changeItem, len(list))}
 	for i, ch := range list {
 		body.Changes[i] = changeItem{Plate: ch.Plate, Country: ch.Country, Allowed: ch.Allowed, Until: ch.Until}
 	}

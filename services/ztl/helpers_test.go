@@ -253,3 +253,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func viewerPolice() web.Viewer {
 	return web.Viewer{Kind: "staff", ID: "agente.rossi", DisplayName: "Agente Rossi", Roles: []string{ztl.RolePolice}}
 }
+
+func viewerOfficer() web.Viewer {
+	return web.Viewer{Kind: "staff", ID: "u.mobilita", DisplayName: "Ufficio Mobilità", Roles: []string{ztl.RoleOfficer}}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed" // openapi.yaml
 	"log/slog"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -59,6 +60,8 @@ type Module struct {
 	letter   pdfdoc.Letterhead
 	settings Settings
 	now      func() time.Time
+	// exports caches the encoded whitelists (see exported).
+	exports sync.Map
 }
 
 // Option adjusts a Module built by New.

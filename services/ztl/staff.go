@@ -121,7 +121,7 @@ func (m *Module) staffPlateCheck(c echo.Context) error {
 		data["Errors"] = errs
 		return m.render.Render(c, http.StatusUnprocessableEntity, "ztl/staff_plate.html", data)
 	}
-	pc, err := checkPlate(ctx, m.store(ctx), plate.String(), "", at.UTC())
+	pc, err := CheckPlate(ctx, m.store(ctx), plate.String(), "", at.UTC())
 	if err != nil {
 		return err
 	}

@@ -167,11 +167,11 @@ func TestRevokedLeavesWhitelist(t *testing.T) {
 		if err != nil || len(ch) != 2 || ch[0].Allowed || ch[1].Allowed {
 			t.Fatalf("changes since before the revocation: %+v %v", ch, err)
 		}
-		pc, err := checkPlate(bg, db, "AB123CD", "", revokedAt.Add(-time.Second))
+		pc, err := CheckPlate(bg, db, "AB123CD", "", revokedAt.Add(-time.Second))
 		if err != nil || pc.Allowed == nil || pc.Permit.Code != p.Code {
 			t.Errorf("plate check before revocation: %+v %v", pc, err)
 		}
-		if pc, _ := checkPlate(bg, db, "AB123CD", "", later); pc.Allowed != nil || len(pc.History) != 2 {
+		if pc, _ := CheckPlate(bg, db, "AB123CD", "", later); pc.Allowed != nil || len(pc.History) != 2 {
 			t.Errorf("plate check after revocation: %+v", pc)
 		}
 		if err := db.Transaction(func(tx *gorm.DB) error { return revoke(bg, tx, p, "u", "again", later) }); !errors.Is(err, errConflict) {
