@@ -66,6 +66,21 @@ type env struct {
 	*apptest.Server
 	clk *clock
 	t   *testing.T
+	m   *ztl.Module
+}
+
+// job runs the module's job name at now.
+func (e *env) job(name string, now time.Time) {
+	e.t.Helper()
+	for _, j := range e.m.Jobs() {
+		if j.Name == name {
+			if err := j.Run(bg, now); err != nil {
+				e.t.Fatalf("job %s: %v", name, err)
+			}
+			return
+		}
+	}
+	e.t.Fatalf("no job %s", name)
 }
 
 // each runs fn on a fresh portal per database, at a fixed instant.
@@ -76,8 +91,9 @@ func each(t *testing.T, fn func(t *testing.T, e *env)) {
 			t.Parallel()
 			c := &clock{}
 			c.set(time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC))
-			s := apptest.New(t, d, apptest.Options{Modules: []services.Module{register{}, ztl.New(ztl.WithClock(c.now))}})
-			fn(t, &env{Server: s, clk: c, t: t})
+			m := ztl.New(ztl.WithClock(c.now))
+			s := apptest.New(t, d, apptest.Options{Modules: []services.Module{register{}, m}})
+			fn(t, &env{Server: s, clk: c, t: t, m: m})
 		})
 	}
 }

@@ -165,9 +165,18 @@ func CheckPlate(ctx context.Context, db *gorm.DB, plate, zone string, t time.Tim
 	if zone != "" {
 		q = q.Where("zone = ?", zone)
 	}
-	if err := q.Order("valid_from DESC, id DESC").Limit(500).Find(&pc.History).Error; err != nil {
+	// Sorted here, not by the database: with ORDER BY valid_from SQLite walked the
+	// (ente_id, valid_from) index over every line instead of probing (ente_id, plate).
+	if err := q.Limit(500).Find(&pc.History).Error; err != nil {
 		return nil, err
 	}
+	sort.Slice(pc.History, func(i, j int) bool {
+		a, b := pc.History[i], pc.History[j]
+		if !a.ValidFrom.Equal(b.ValidFrom) {
+			return a.ValidFrom.After(b.ValidFrom)
+		}
+		return a.ID > b.ID
+	})
 	var ids []int64
 	for i := range pc.History {
 		ids = append(ids, pc.History[i].PermitID)
