@@ -164,9 +164,10 @@ func apply(t *testing.T, e *env, c *apptest.Client, permit, vehicles, badge url.
 	}
 	id := m[1]
 	base := "/servizi/ztl/domanda/" + id
-	want(t, c.PostForm(base+"/permesso", permit), http.StatusSeeOther)
-	want(t, c.PostForm(base+"/veicoli", vehicles), http.StatusSeeOther)
-	want(t, c.PostForm(base+"/contrassegno", badge), http.StatusSeeOther)
+	// Copies: PostForm adds the client's CSRF token to the values it is given.
+	want(t, c.PostForm(base+"/permesso", cloneValues(permit)), http.StatusSeeOther)
+	want(t, c.PostForm(base+"/veicoli", cloneValues(vehicles)), http.StatusSeeOther)
+	want(t, c.PostForm(base+"/contrassegno", cloneValues(badge)), http.StatusSeeOther)
 	return id, postMultipart(c, e.BaseURL, base+"/invia", nil, docs...)
 }
 
@@ -272,4 +273,12 @@ func viewerPolice() web.Viewer {
 
 func viewerOfficer() web.Viewer {
 	return web.Viewer{Kind: "staff", ID: "u.mobilita", DisplayName: "Ufficio Mobilità", Roles: []string{ztl.RoleOfficer}}
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, x := range v {
+		out[k] = append([]string(nil), x...)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package ztl
 
 import (
 	"context"
+	"errors"
 	_ "embed" // openapi.yaml
 	"log/slog"
 	"sync"
@@ -196,6 +197,12 @@ func (m *Module) onTransition(ctx context.Context, tx *gorm.DB, ev cases.Event) 
 		return m.checkSubmission(ctx, db, ev.Case)
 	case "approve":
 		_, err := m.grant(ctx, db, ev.Case, m.clock())
+		var ce *cases.Error
+		if errors.As(err, &ce) {
+			// The officer's page has no form fields of the application: the refusal
+			// is shown for the whole decision.
+			return &cases.Error{Key: ce.Key}
+		}
 		return err
 	}
 	return nil
