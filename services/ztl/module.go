@@ -2,8 +2,8 @@ package ztl
 
 import (
 	"context"
-	"errors"
 	_ "embed" // openapi.yaml
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
