@@ -39,7 +39,7 @@ func TestJobs(t *testing.T) {
 			caseID++
 			p := ztl.Permit{Code: code, CaseID: caseID, Category: "residenti", HolderCF: "RSSMRA80A01H501U",
 				HolderName: "Mario Rossi", Email: "mario.rossi@example.it", Household: "F0001", Zones: "A",
-				ValidFrom: now.AddDate(-1, 0, 0), ValidTo: to, BadgeExpiry: badge, Status: ztl.StatusActive, SlotHeld: slot,
+				ValidFrom: now.AddDate(-1, 0, 0), ValidTo: to, BadgeExpiry: badge, Status: ztl.StatusActive, SlotHeld: slot, Slots: map[bool]int{true: 1}[slot],
 				CreatedAt: now, UpdatedAt: now}
 			if err := db.Create(&p).Error; err != nil {
 				t.Fatal(err)

@@ -50,6 +50,7 @@ func TestJourney(t *testing.T) {
 		}
 		code := m[1]
 		want(t, mario.Get("/servizi/ztl/permessi/"+code), http.StatusOK, "150,00 euro dovuti", "pagoPA")
+		want(t, mario.Get("/area-personale"), http.StatusOK, "I miei permessi ZTL", code, "AB123CD")
 
 		// The gate system sees the plates.
 		gate := newAPI(t, e, gateKey(t, off, "Varchi centro - Fornitore Demo"))

@@ -56,6 +56,7 @@ func (*Module) Migrations() []*store.Migration {
 		RevokedReason string     `gorm:"type:text;not null;default:''"`
 		RenewsID      int64      `gorm:"not null;default:0"`
 		SlotHeld      bool       `gorm:"not null;default:false"`
+		Slots         int        `gorm:"not null;default:0"`
 		RemindedAt    *time.Time ``
 		CreatedAt     time.Time  `gorm:"not null"`
 		UpdatedAt     time.Time  `gorm:"not null"`

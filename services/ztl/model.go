@@ -126,8 +126,9 @@ type Permit struct {
 	RevokedReason string
 	// RenewsID is the permit this one renews (0: none).
 	RenewsID int64
-	// SlotHeld says the permit holds places in its household's vehicle count.
+	// SlotHeld says the permit holds Slots places in its household's vehicle count.
 	SlotHeld bool
+	Slots    int
 	// RemindedAt is when the expiry reminder was queued.
 	RemindedAt *time.Time
 	CreatedAt  time.Time

@@ -230,13 +230,16 @@ func releaseSlots(ctx context.Context, tx *gorm.DB, p *Permit, now time.Time) er
 	if res.Error != nil || res.RowsAffected == 0 {
 		return res.Error
 	}
-	var n int64
-	if err := tx.WithContext(ctx).Model(&Access{}).Where("permit_id = ? AND temporary = ?", p.ID, false).
-		Distinct("plate").Count(&n).Error; err != nil {
-		return err
+	return giveBack(ctx, tx, p.Category, p.Household, p.Slots)
+}
+
+// giveBack returns n places of household's count in category.
+func giveBack(ctx context.Context, tx *gorm.DB, category, household string, n int) error {
+	if n <= 0 {
+		return nil
 	}
 	return tx.WithContext(ctx).Model(&HouseholdSlots{}).
-		Where("category = ? AND household = ? AND used >= ?", p.Category, p.Household, n).
+		Where("category = ? AND household = ? AND used >= ?", category, household, n).
 		Update("used", gorm.Expr("used - ?", n)).Error
 }
 
@@ -289,16 +292,27 @@ func (m *Module) grant(ctx context.Context, tx *gorm.DB, cs cases.Case, now time
 		if p.Household == "" {
 			return nil, refusal("ztl.error.not_resident", "")
 		}
-		if renewed != nil && renewed.SlotHeld && renewed.Household == p.Household {
-			// The renewal takes over the places of the permit it renews.
-			if err := tx.WithContext(ctx).Model(&Permit{}).Where("id = ?", renewed.ID).
-				Updates(map[string]any{"slot_held": false, "updated_at": now}).Error; err != nil {
+		need := len(a.Plates)
+		if renewed != nil && renewed.Household == p.Household {
+			// The renewal takes over the places of the permit it renews (once: the
+			// update is conditional), and takes or gives back the difference.
+			res := tx.WithContext(ctx).Model(&Permit{}).Where("id = ? AND slot_held = ?", renewed.ID, true).
+				Updates(map[string]any{"slot_held": false, "updated_at": now})
+			if res.Error != nil {
+				return nil, res.Error
+			}
+			if res.RowsAffected == 1 {
+				need -= renewed.Slots
+			}
+		}
+		if need > 0 {
+			if err := takeSlots(ctx, tx, c, p.Household, need); err != nil {
 				return nil, err
 			}
-		} else if err := takeSlots(ctx, tx, c, p.Household, len(a.Plates)); err != nil {
+		} else if err := giveBack(ctx, tx, c.Code, p.Household, -need); err != nil {
 			return nil, err
 		}
-		p.SlotHeld = true
+		p.SlotHeld, p.Slots = true, len(a.Plates)
 	}
 	if renewed != nil {
 		p.RenewsID = renewed.ID

@@ -62,6 +62,10 @@ func TestResidentsHouseholdAndRenewal(t *testing.T) {
 			t.Fatalf("a refused plate change wrote %d lines", after-lines)
 		}
 
+		// A new car: the old plate leaves from now, the new one enters.
+		want(t, a.PostForm("/servizi/ztl/permessi/"+p.Code+"/targa", url.Values{"old": {"AB124CD"}, "plate": {"ab-125-cd"}}), http.StatusSeeOther)
+		want(t, a.Get("/servizi/ztl/permessi/"+p.Code), http.StatusOK, "AB125CD")
+
 		// Not renewable yet; then within 60 days of the end it is.
 		want(t, a.PostForm("/servizi/ztl/permessi/"+p.Code+"/rinnovo", nil), http.StatusConflict)
 		e.clk.set(p.ValidTo.AddDate(0, 0, -30))
@@ -71,7 +75,7 @@ func TestResidentsHouseholdAndRenewal(t *testing.T) {
 		if m == nil {
 			t.Fatalf("renewal went to %q", r.Header.Get("Location"))
 		}
-		want(t, a.Get("/servizi/ztl/domanda/"+m[1]+"/veicoli"), http.StatusOK, `value="AB123CD"`, `value="AB124CD"`)
+		want(t, a.Get("/servizi/ztl/domanda/"+m[1]+"/veicoli"), http.StatusOK, `value="AB123CD"`, `value="AB125CD"`)
 		want(t, postMultipart(a, e.BaseURL, "/servizi/ztl/domanda/"+m[1]+"/invia", nil, pdfDoc), http.StatusSeeOther)
 		want(t, decide(t, e, off, m[1]), http.StatusSeeOther)
 		var renewed ztl.Permit
@@ -85,6 +89,12 @@ func TestResidentsHouseholdAndRenewal(t *testing.T) {
 		e.scoped().Where("category = ?", "residenti").Take(&slots)
 		if slots.Used != 2 {
 			t.Errorf("household places used %d after the renewal, want 2", slots.Used)
+		}
+		// Revoking the renewal gives the household's places back.
+		want(t, off.PostForm("/backoffice/ztl/permessi/"+renewed.Code+"/revoca", url.Values{"reason": {"Trasferimento di residenza"}}), http.StatusSeeOther)
+		e.scoped().Where("category = ?", "residenti").Take(&slots)
+		if slots.Used != 0 {
+			t.Errorf("household places used %d after revoking the renewal, want 0", slots.Used)
 		}
 		_ = time.Now
 	})
