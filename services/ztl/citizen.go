@@ -47,6 +47,8 @@ func (v PermitView) StateClass() string {
 		return "info"
 	case StatusRevoked:
 		return "danger"
+	case StatusSuspended:
+		return "warning"
 	}
 	return "secondary"
 }

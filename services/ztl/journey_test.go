@@ -18,7 +18,7 @@ const (
 	cfLuigi = "VRDLGU75B12F205X"
 )
 
-var codeRE = regexp.MustCompile(`/servizi/ztl/permessi/([0-9A-Z-]+)"`)
+var codeRE = regexp.MustCompile(`/servizi/ztl/permessi/([0-9A-Z*~$=-]+)"`)
 
 // TestJourney: apply -> the officer approves -> the plate is in the whitelist -> a
 // transit is posted -> the citizen sees it with its photo (another citizen gets 404)
@@ -111,6 +111,21 @@ func TestJourney(t *testing.T) {
 		// Police plate check at the transit's instant.
 		r = off.Get("/backoffice/ztl/targa?targa=AB123CD&quando=2027-03-01T10:30")
 		want(t, r, http.StatusOK, "era autorizzata dal permesso "+code)
+
+		// The local police check plates but cannot revoke.
+		police := e.Client()
+		e.LoginAs(police, viewerPolice())
+		want(t, police.Get("/backoffice/ztl/targa?targa=DE:BAB1234&quando=2027-03-01T10:30"), http.StatusOK, "era autorizzata")
+		want(t, police.PostForm("/backoffice/ztl/permessi/"+code+"/revoca", url.Values{"reason": {"x"}}), http.StatusForbidden)
+
+		// Suspension and resumption.
+		e.clk.set(time.Date(2027, 3, 1, 10, 40, 0, 0, time.UTC))
+		want(t, off.PostForm("/backoffice/ztl/permessi/"+code+"/sospendi", url.Values{"reason": {"Verifica dei requisiti"}}), http.StatusSeeOther)
+		want(t, gate.do(http.MethodGet, ztl.APIBase+"/whitelist?zone=A", nil, nil), http.StatusOK, `"count":0`)
+		want(t, anon.Get(ztl.VerifyBase+"/"+code), http.StatusOK, "Sospeso")
+		e.clk.set(time.Date(2027, 3, 1, 10, 50, 0, 0, time.UTC))
+		want(t, off.PostForm("/backoffice/ztl/permessi/"+code+"/riattiva", nil), http.StatusSeeOther)
+		want(t, gate.do(http.MethodGet, ztl.APIBase+"/whitelist?zone=A", nil, nil), http.StatusOK, `"count":2`)
 
 		// Revocation: gone from the whitelist, in the changes, revoked on the QR page.
 		since := wl.Cursor

@@ -92,8 +92,10 @@ func splitList(s string) []string {
 const (
 	StatusActive  = "attivo"
 	StatusRevoked = "revocato"
-	StatusExpired = "scaduto" // computed, never stored
-	StatusPending = "futuro"  // computed: not started yet
+	// StatusSuspended is a permit out of the whitelist until the office resumes it.
+	StatusSuspended = "sospeso"
+	StatusExpired   = "scaduto" // computed, never stored
+	StatusPending   = "futuro"  // computed: not started yet
 )
 
 // Permit is a ZTL permit granted to a citizen by the approval of an application.
@@ -146,6 +148,8 @@ func (p Permit) StatusAt(now time.Time) string {
 	switch {
 	case p.Status == StatusRevoked:
 		return StatusRevoked
+	case p.Status == StatusSuspended && now.Before(p.ValidTo):
+		return StatusSuspended
 	case !now.Before(p.ValidTo):
 		return StatusExpired
 	case now.Before(p.ValidFrom):

@@ -156,6 +156,8 @@ func (m *Module) Mount(mt *services.Mount) error {
 	officer := mt.Staff.Group("", mt.RequireRole(RoleOfficer))
 	officer.GET("/permessi/:code", m.staffPermit)
 	officer.POST("/permessi/:code/revoca", m.staffRevoke)
+	officer.POST("/permessi/:code/sospendi", m.staffSuspend)
+	officer.POST("/permessi/:code/riattiva", m.staffResume)
 	officer.GET("/chiavi", m.staffKeys)
 	officer.POST("/chiavi", m.staffCreateKey)
 	officer.POST("/chiavi/:id/revoca", m.staffRevokeKey)

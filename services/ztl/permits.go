@@ -355,19 +355,73 @@ func accessLines(p *Permit, plates []Plate, from, to time.Time, temporary bool, 
 
 // revoke ends a permit at now: its lines leave the whitelist at once.
 func revoke(ctx context.Context, tx *gorm.DB, p *Permit, by, reason string, now time.Time) error {
-	res := tx.WithContext(ctx).Model(&Permit{}).Where("id = ? AND status = ?", p.ID, StatusActive).
-		Updates(map[string]any{"status": StatusRevoked, "revoked_at": now, "revoked_by": by, "revoked_reason": reason, "updated_at": now})
+	return stop(ctx, tx, p, StatusRevoked, by, reason, now)
+}
+
+// suspend takes a permit out of the whitelist at now until resume.
+func suspend(ctx context.Context, tx *gorm.DB, p *Permit, by, reason string, now time.Time) error {
+	return stop(ctx, tx, p, StatusSuspended, by, reason, now)
+}
+
+func stop(ctx context.Context, tx *gorm.DB, p *Permit, status, by, reason string, now time.Time) error {
+	from := []string{StatusActive}
+	if status == StatusRevoked {
+		from = append(from, StatusSuspended)
+	}
+	res := tx.WithContext(ctx).Model(&Permit{}).Where("id = ? AND status IN ?", p.ID, from).
+		Updates(map[string]any{"status": status, "revoked_at": now, "revoked_by": by, "revoked_reason": reason, "updated_at": now})
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
 		return errConflict
 	}
-	if err := tx.WithContext(ctx).Model(&Access{}).Where("permit_id = ? AND revoked_at IS NULL", p.ID).
+	if err := tx.WithContext(ctx).Model(&Access{}).Where("permit_id = ? AND revoked_at IS NULL AND valid_to > ?", p.ID, now).
 		Updates(map[string]any{"revoked_at": now, "updated_at": now}).Error; err != nil {
 		return err
 	}
+	if status == StatusSuspended {
+		return nil // a suspended permit keeps its household places
+	}
 	return releaseSlots(ctx, tx, p, now)
+}
+
+// resume puts a suspended permit back at now: the lines the suspension ended come back
+// as new lines from now (the old ones keep recording the suspension).
+func resume(ctx context.Context, tx *gorm.DB, p *Permit, now time.Time) error {
+	var cur Permit
+	if err := tx.WithContext(ctx).Where("id = ?", p.ID).Take(&cur).Error; err != nil {
+		return err
+	}
+	if cur.Status != StatusSuspended || cur.RevokedAt == nil {
+		return errConflict
+	}
+	res := tx.WithContext(ctx).Model(&Permit{}).Where("id = ? AND status = ?", p.ID, StatusSuspended).
+		Updates(map[string]any{"status": StatusActive, "revoked_at": nil, "revoked_by": "", "revoked_reason": "", "updated_at": now})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return errConflict
+	}
+	var ended []Access
+	if err := tx.WithContext(ctx).Where("permit_id = ? AND revoked_at = ? AND valid_to > ?", p.ID, *cur.RevokedAt, now).
+		Find(&ended).Error; err != nil {
+		return err
+	}
+	if len(ended) == 0 {
+		return nil
+	}
+	back := make([]Access, len(ended))
+	for i, l := range ended {
+		from := l.ValidFrom
+		if from.Before(now) {
+			from = now
+		}
+		back[i] = Access{PermitID: l.PermitID, Plate: l.Plate, Country: l.Country, Zone: l.Zone, Temporary: l.Temporary,
+			ValidFrom: from, ValidTo: l.ValidTo, UpdatedAt: now}
+	}
+	return tx.WithContext(ctx).Create(&back).Error
 }
 
 var errConflict = errors.New("ztl: the permit changed meanwhile")

@@ -1,6 +1,7 @@
 package ztl
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -69,6 +70,17 @@ func (m *Module) staffPermitPage(c echo.Context, status int, errs web.FormErrors
 }
 
 func (m *Module) staffRevoke(c echo.Context) error {
+	return m.staffStop(c, "ztl.permit_revoke", "ztl.staff.revoked", revoke)
+}
+
+func (m *Module) staffSuspend(c echo.Context) error {
+	return m.staffStop(c, "ztl.permit_suspend", "ztl.staff.suspended", suspend)
+}
+
+// staffStop revokes or suspends a permit (a reason is required), audited in the same
+// transaction.
+func (m *Module) staffStop(c echo.Context, action, flash string,
+	do func(context.Context, *gorm.DB, *Permit, string, string, time.Time) error) error {
 	ctx := c.Request().Context()
 	reason := strings.TrimSpace(c.FormValue("reason"))
 	if reason == "" || utf8.RuneCountInString(reason) > 1000 {
@@ -80,10 +92,10 @@ func (m *Module) staffRevoke(c echo.Context) error {
 		if err := tx.Where("code = ?", c.Param("code")).Take(&p).Error; err != nil {
 			return err
 		}
-		if err := revoke(ctx, tx, &p, viewerID(c), reason, now); err != nil {
+		if err := do(ctx, tx, &p, viewerID(c), reason, now); err != nil {
 			return err
 		}
-		e := web.AuditEntry(c, "ztl.permit_revoke")
+		e := web.AuditEntry(c, action)
 		e.ObjectType, e.ObjectID, e.SubjectCF = "ztl_permit", p.Code, p.HolderCF
 		e.Details = map[string]any{"reason": reason}
 		return audit.Record(ctx, tx, e)
@@ -92,11 +104,38 @@ func (m *Module) staffRevoke(c echo.Context) error {
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return web.ErrNotFound
 	case errors.Is(err, errConflict):
-		return m.staffPermitPage(c, http.StatusConflict, web.FormErrors{"reason": "ztl.staff.already_revoked"}, reason)
+		return m.staffPermitPage(c, http.StatusConflict, web.FormErrors{"reason": "ztl.staff.not_active"}, reason)
 	case err != nil:
 		return err
 	}
-	web.AddFlash(c, "success", "ztl.staff.revoked")
+	web.AddFlash(c, "success", flash)
+	return web.Redirect(c, "/backoffice/ztl/permessi/"+c.Param("code"))
+}
+
+func (m *Module) staffResume(c echo.Context) error {
+	ctx := c.Request().Context()
+	now := m.clock()
+	err := store.WithTx(ctx, m.store(ctx), func(tx *gorm.DB) error {
+		var p Permit
+		if err := tx.Where("code = ?", c.Param("code")).Take(&p).Error; err != nil {
+			return err
+		}
+		if err := resume(ctx, tx, &p, now); err != nil {
+			return err
+		}
+		e := web.AuditEntry(c, "ztl.permit_resume")
+		e.ObjectType, e.ObjectID, e.SubjectCF = "ztl_permit", p.Code, p.HolderCF
+		return audit.Record(ctx, tx, e)
+	})
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return web.ErrNotFound
+	case errors.Is(err, errConflict):
+		return m.staffPermitPage(c, http.StatusConflict, web.FormErrors{"reason": "ztl.staff.not_suspended"}, "")
+	case err != nil:
+		return err
+	}
+	web.AddFlash(c, "success", "ztl.staff.resumed")
 	return web.Redirect(c, "/backoffice/ztl/permessi/"+c.Param("code"))
 }
 

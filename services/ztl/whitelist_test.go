@@ -298,3 +298,48 @@ func TestHouseholdCapConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestSuspendResume: a suspended permit leaves the whitelist at once and comes back
+// when resumed; the plate check knows the gap; a suspended permit can still be revoked.
+func TestSuspendResume(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, (&Module{}).Migrations(), func(t *testing.T, raw *gorm.DB) {
+		db := guarded(t, raw)
+		m := New()
+		t0 := time.Date(2027, 5, 10, 8, 0, 0, 0, time.UTC)
+		p := grantOrFail(t, m, db, application(t, 1, `{"category":"merci","start":"2027-05-10","plate1":"AB123CD"}`), t0)
+		t1, t2 := t0.Add(time.Hour), t0.Add(3*time.Hour)
+		if err := db.Transaction(func(tx *gorm.DB) error { return suspend(bg, tx, p, "u", "verifica in corso", t1) }); err != nil {
+			t.Fatal(err)
+		}
+		if got := plates(t, db, "A", t1.Add(time.Second)); len(got) != 0 {
+			t.Errorf("suspended permit still in the whitelist: %v", got)
+		}
+		var cur Permit
+		db.Where("id = ?", p.ID).Take(&cur)
+		if cur.StatusAt(t1.Add(time.Second)) != StatusSuspended {
+			t.Errorf("state %s", cur.StatusAt(t1))
+		}
+		if err := db.Transaction(func(tx *gorm.DB) error { return resume(bg, tx, p, t2) }); err != nil {
+			t.Fatal(err)
+		}
+		if got := plates(t, db, "A", t2.Add(time.Second)); len(got) != 1 {
+			t.Errorf("resumed permit not in the whitelist: %v", got)
+		}
+		if pc, _ := CheckPlate(bg, db, "AB123CD", "A", t1.Add(time.Minute)); pc.Allowed != nil {
+			t.Error("the plate check says allowed during the suspension")
+		}
+		if pc, _ := CheckPlate(bg, db, "AB123CD", "A", t0.Add(time.Minute)); pc.Allowed == nil {
+			t.Error("the plate check forgot the time before the suspension")
+		}
+		if err := db.Transaction(func(tx *gorm.DB) error { return resume(bg, tx, p, t2) }); !errors.Is(err, errConflict) {
+			t.Errorf("resume of an active permit: %v", err)
+		}
+		if err := db.Transaction(func(tx *gorm.DB) error { return suspend(bg, tx, p, "u", "x", t2.Add(time.Hour)) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Transaction(func(tx *gorm.DB) error { return revoke(bg, tx, p, "u", "y", t2.Add(2*time.Hour)) }); err != nil {
+			t.Errorf("revoke of a suspended permit: %v", err)
+		}
+	})
+}
