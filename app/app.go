@@ -108,6 +108,7 @@ type App struct {
 	guard          *enti.Guard
 	cases          *cases.Service
 	box            *secretbox.Box
+	rings          sync.Map // ente id -> *stamp.KeyRing (enteStampRing)
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup

@@ -39,7 +39,7 @@ func (a *App) newCases() error {
 			if e == nil {
 				return cases.Local{BaseURL: a.baseURL(ctx), OfficeEmail: c.Email, Issuer: c.Name, Stamp: ring}
 			}
-			return cases.Local{BaseURL: a.baseURL(ctx), OfficeEmail: e.Email, Issuer: e.Name, Stamp: ring,
+			return cases.Local{BaseURL: a.baseURL(ctx), OfficeEmail: e.Email, Issuer: e.Name, Stamp: a.enteStampRing(e.ID, ring),
 				Letterhead: pdfdoc.Letterhead{Comune: e.Name, Province: e.Province, Address: e.Address,
 					Phone: e.Phone, Email: e.Email, PEC: e.PEC, Website: e.Website}}
 		},
@@ -59,16 +59,7 @@ func (a *App) newCases() error {
 // is created when missing. In production a missing directory leaves receipts off
 // (logged), since the certificates module is optional.
 func (a *App) caseStampRing() (*stamp.KeyRing, error) {
-	var set struct {
-		KeyDir string `yaml:"key_dir"`
-	}
-	if err := a.cfg.DecodeModule("certificati", &set); err != nil {
-		return nil, err
-	}
-	dir := set.KeyDir
-	if dir == "" {
-		dir = filepath.Join(a.cfg.DataDir, "keys", "stamp")
-	}
+	dir := a.stampKeyDir()
 	if a.cfg.Production() {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			a.log.Warn("no stamp key directory: case receipts are not issued", "dir", dir)
@@ -153,4 +144,45 @@ func (a *App) casesArea(ctx context.Context, cf, lang string) (services.AreaSect
 			Status: cases.StateKey(c.State), Href: cases.CitizenPath(c.ID)})
 	}
 	return sec, nil
+}
+
+// enteStampRing is ente id's stamp key ring for receipts and modules' documents: the
+// configured comune's is primary (key_dir); another ente's is in key_dir/enti/<id>,
+// the directory the certificates module signs that ente's certificates with, so one
+// published key set per comune verifies all its documents. Loaded on first use; in
+// development created when missing. nil when receipts are off or the keys are missing
+// in production (logged once).
+func (a *App) enteStampRing(id string, primary *stamp.KeyRing) *stamp.KeyRing {
+	if id == a.cfg.Comune.ID || primary == nil {
+		return primary
+	}
+	if r, ok := a.rings.Load(id); ok {
+		return r.(*stamp.KeyRing)
+	}
+	dir := filepath.Join(a.stampKeyDir(), "enti", id)
+	var ring *stamp.KeyRing
+	var err error
+	if a.cfg.Production() {
+		ring, err = stamp.LoadDir(dir)
+	} else {
+		ring, _, err = stamp.LoadOrCreateDir(dir)
+	}
+	if err != nil {
+		a.log.Warn("no stamp keys for this ente: its receipts are not stamped", "ente", id, "dir", dir, "err", err)
+		return nil
+	}
+	r, _ := a.rings.LoadOrStore(id, ring)
+	return r.(*stamp.KeyRing)
+}
+
+// stampKeyDir is the stamp key directory (modules.settings.certificati.key_dir,
+// default <data_dir>/keys/stamp).
+func (a *App) stampKeyDir() string {
+	var set struct {
+		KeyDir string `yaml:"key_dir"`
+	}
+	if err := a.cfg.DecodeModule("certificati", &set); err == nil && set.KeyDir != "" {
+		return set.KeyDir
+	}
+	return filepath.Join(a.cfg.DataDir, "keys", "stamp")
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/comuni-italiani/sportello/services/assegni"
 	"github.com/comuni-italiani/sportello/services/certificates"
 	"github.com/comuni-italiani/sportello/services/urp"
+	"github.com/comuni-italiani/sportello/services/ztl"
 )
 
 // Builtin is the explicit list of the portal's service modules, in catalogue order.
@@ -14,5 +15,6 @@ func Builtin() []services.Module {
 		certificates.New(),
 		urp.New(),
 		assegni.New(),
+		ztl.New(),
 	}
 }

@@ -567,3 +567,11 @@ func (s *Service) stoppedTime(ctx context.Context, tx *gorm.DB, t *Type, id int6
 	}
 	return total, nil
 }
+
+// StampRing is the key ring that signs the receipts (nil when receipts are off), for
+// modules whose own documents carry the comune's stamp (a ZTL permit): one published
+// key set verifies them all.
+func (s *Service) StampRing(ctx context.Context) *stamp.KeyRing { return s.local(ctx).Stamp }
+
+// Letterhead is the letterhead of ctx's comune, for modules' own PDFs.
+func (s *Service) Letterhead(ctx context.Context) pdfdoc.Letterhead { return s.local(ctx).Letterhead }

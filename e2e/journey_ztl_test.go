@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+)
+
+// TestJourneyZTL is the browser journey of the ZTL permits: the demo citizen applies
+// for a temporary permit, the mobility officer takes and approves the application,
+// the citizen sees the permit with its plate and state, and the permit's public check
+// says it is valid. Every page is axe-checked and must fit a 320 px wide screen.
+func TestJourneyZTL(t *testing.T) {
+	EachDatabase(t, func(t *testing.T, p *Portal) {
+		ztlJourney(t, p)
+	})
+}
+
+// fits320 checks that nothing in the page's main content reaches beyond a 320 CSS
+// pixel wide screen (WCAG 2.1 reflow); a table inside .table-responsive scrolls on its
+// own, as data tables may. Only the main content: the header and footer are the
+// platform's (checked by its own journeys). The desktop window is restored after.
+func fits320(t *testing.T, b *Browser) {
+	t.Helper()
+	metrics := func(w, h int64) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+				Width: w, Height: h, DeviceScaleFactor: 1})
+			return err
+		})
+	}
+	run(b, "viewport 320", metrics(320, 800))
+	defer run(b, "viewport 1280", metrics(1280, 900))
+	time.Sleep(150 * time.Millisecond) // one layout
+	wide := eval[[]string](b, `Array.from(document.querySelectorAll('main *')).filter(e =>
+		!e.closest('.table-responsive') && e.getClientRects().length > 0 &&
+		e.getBoundingClientRect().right > 321).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' +
+		Math.round(e.getBoundingClientRect().right)).slice(0, 5)`)
+	if len(wide) > 0 {
+		t.Errorf("%s at 320 px: main content reaches beyond the screen: %q", b.Path(), wide)
+	}
+}
+
+func ztlJourney(t *testing.T, p *Portal) {
+	giulia := p.DemoAccount(t, "giulia.bianchi")
+	officer := p.DemoAccount(t, "demo.mobility")
+	today := time.Now().In(rome()).Format("2006-01-02")
+	plate := "GB 482 KL"
+
+	cit := NewBrowser(t)
+	cit.BaseURL = p.URL
+	cit.LoginComune(p, giulia)
+	cit.CheckA11y(t)
+	cit.VisitAndCheck("/servizi/ztl")
+	fits320(t, cit)
+	cit.FollowLink("Vai al servizio")
+	cit.CheckA11y(t)
+	cit.Submit(`form[action="/servizi/ztl/domanda"] button[type="submit"]`)
+	cit.CheckA11y(t)
+	if !strings.HasSuffix(cit.Path(), "/permesso") {
+		t.Fatalf("first step at %s", cit.Path())
+	}
+	fits320(t, cit)
+	// A temporary permit for two days from today (no documents needed).
+	eval[bool](cit, `(s => { s.value = 'temporaneo'; return true })(document.querySelector('#category'))`)
+	eval[bool](cit, fmt.Sprintf(`(e => { e.value = %q; return true })(document.querySelector('#start'))`, today))
+	cit.Fill("#days", "2")
+	cit.Submit(`main form button[type="submit"]`)
+	cit.CheckA11y(t)
+	if !strings.HasSuffix(cit.Path(), "/veicoli") {
+		t.Fatalf("after the first step at %s (alerts %q)", cit.Path(), cit.Texts(".invalid-feedback"))
+	}
+	// A malformed plate is refused next to its field.
+	cit.Fill("#plate1", "12")
+	cit.Submit(`main form button[type="submit"]`)
+	cit.CheckA11y(t)
+	fits320(t, cit)
+	cit.Submit(`main form button[type="submit"]`) // badge step: nothing to say
+	cit.CheckA11y(t)
+	if !strings.HasSuffix(cit.Path(), "/riepilogo") {
+		t.Fatalf("summary expected, at %s", cit.Path())
+	}
+	cit.Submit(`form[enctype="multipart/form-data"] button[type="submit"]`)
+	cit.CheckA11y(t)
+	if got := cit.Texts("main .text-danger"); len(got) == 0 || !strings.Contains(strings.Join(got, " "), "formato") {
+		t.Fatalf("a malformed plate was not refused at submission: %q", got)
+	}
+	// Back to the vehicles step, with a good plate.
+	m := regexp.MustCompile(`/servizi/ztl/domanda/([0-9]+)/`).FindStringSubmatch(cit.Path() + "/")
+	if m == nil {
+		t.Fatalf("no case id in %s", cit.Path())
+	}
+	caseID := m[1]
+	cit.VisitAndCheck("/servizi/ztl/domanda/" + caseID + "/veicoli")
+	cit.Fill("#plate1", plate)
+	cit.Submit(`main form button[type="submit"]`)
+	cit.CheckA11y(t)
+	cit.Submit(`main form button[type="submit"]`)
+	cit.CheckA11y(t)
+	fits320(t, cit)
+	cit.Submit(`form[enctype="multipart/form-data"] button[type="submit"]`)
+	cit.CheckA11y(t)
+	fits320(t, cit)
+	if !strings.Contains(cit.Text("main"), "protocollo") {
+		t.Fatalf("no confirmation with the protocol number: %q", cit.Text("main"))
+	}
+
+	// The mobility officer takes and approves the application.
+	off := NewBrowser(t)
+	off.BaseURL = p.URL
+	off.LoginComune(p, officer)
+	off.CheckA11y(t)
+	off.VisitAndCheck("/backoffice/ztl/pratiche/" + caseID)
+	off.Submit(`form[action$="/azione/take"] button[type="submit"]`)
+	off.CheckA11y(t)
+	off.Submit(`form[action$="/azione/approve"] button[type="submit"]`)
+	off.CheckA11y(t)
+	fits320(t, off)
+
+	// The citizen sees the permit.
+	cit.VisitAndCheck("/servizi/ztl/permessi")
+	fits320(t, cit)
+	main := cit.Text("main")
+	if !strings.Contains(main, "GB482KL") || !strings.Contains(main, "Valido") {
+		t.Fatalf("the permit list lacks the plate or the state: %q", main)
+	}
+	cit.Follow(`main table a.code-mono`)
+	cit.CheckA11y(t)
+	fits320(t, cit)
+	code := strings.TrimPrefix(cit.Path(), "/servizi/ztl/permessi/")
+
+	// The police check of the permit's QR code.
+	pol := NewBrowser(t)
+	pol.BaseURL = p.URL
+	pol.VisitAndCheck("/verifica/ztl/" + code)
+	fits320(t, pol)
+	if got := pol.Text("#verdict"); got != "PERMESSO VALIDO" {
+		t.Errorf("the check says %q, want PERMESSO VALIDO", got)
+	}
+}
+
+// rome is the comune's time zone (the portal's "today").
+func rome() *time.Location {
+	l, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
