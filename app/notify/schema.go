@@ -76,5 +76,12 @@ func Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return tx.Table("outbox_messages").AutoMigrate(&outboxMessage{})
 		},
+	}, {
+		// Attachments travel with the row (JSON, data in base64), so that a retry sends
+		// the same bytes and a claim needs no second read.
+		ID: "notify/0002_attachments",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`ALTER TABLE outbox_messages ADD COLUMN attachments TEXT NOT NULL DEFAULT ''`).Error
+		},
 	}}
 }
