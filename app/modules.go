@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/services/appuntamenti"
 	"github.com/comuni-italiani/sportello/services/certificates"
 	"github.com/comuni-italiani/sportello/services/urp"
 )
@@ -12,5 +13,6 @@ func Builtin() []services.Module {
 	return []services.Module{
 		certificates.New(),
 		urp.New(),
+		appuntamenti.New(),
 	}
 }
