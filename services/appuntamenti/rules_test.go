@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-func romeAt(y int, mo time.Month, d, h, mi int) time.Time { return time.Date(y, mo, d, h, mi, 0, 0, rome) }
+func romeAt(y int, mo time.Month, d, h, mi int) time.Time {
+	return time.Date(y, mo, d, h, mi, 0, 0, rome)
+}
 
 // Slots are wall-clock Europe/Rome: the same 08:30 is 07:30 UTC in winter and 06:30
 // UTC in summer, and the days the clocks change (last Sunday of March and of October)
