@@ -41,7 +41,12 @@ func (s Schedule) Length() time.Duration { return time.Duration(s.Service.SlotMi
 // schedule loads the office's schedule for service (store.ErrNotFound when the
 // office does not offer it).
 func (m *Module) schedule(ctx context.Context, officeID, service string) (*Schedule, error) {
-	db := m.store(ctx)
+	return loadSchedule(m.store(ctx), officeID, service)
+}
+
+// loadSchedule is schedule on db (a transaction's handle, so that a transaction never
+// waits for a second connection of the pool).
+func loadSchedule(db *gorm.DB, officeID, service string) (*Schedule, error) {
 	var s Schedule
 	if err := db.Where("id = ?", officeID).Take(&s.Office).Error; err != nil {
 		return nil, err
@@ -200,9 +205,11 @@ func (m *Module) Book(ctx context.Context, r Request) (*Booking, error) {
 	}
 	b := &Booking{ID: id, OfficeID: s.Office.ID, Service: r.Service, StartsAt: start, EndsAt: start.Add(s.Length()),
 		CitizenCF: r.CitizenCF, Name: r.Name, Email: r.Email, Status: StatusBooked, CreatedAt: now, FirstFreeAt: first}
+	var next *Waiter
 	err = m.store(ctx).Transaction(func(tx *gorm.DB) error {
 		if r.Replaces != "" {
-			if err := m.cancelTx(tx, r.Replaces, r.CitizenCF, now, "moved", r.By, true); err != nil {
+			var err error
+			if next, err = m.cancelTx(tx, r.Replaces, r.CitizenCF, now, "moved", r.By, true); err != nil {
 				return err
 			}
 		}
@@ -211,6 +218,7 @@ func (m *Module) Book(ctx context.Context, r Request) (*Booking, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.offerMail(ctx, next)
 	return b, nil
 }
 
@@ -242,42 +250,51 @@ func takePlace(tx *gorm.DB, b *Booking, desks int) error {
 // cancelTx cancels booking id in tx and frees its place. cf, when not empty, must be
 // the booking's citizen (else store.ErrNotFound, as for a booking that does not exist).
 // With citizen set the cancellation deadline applies.
-func (m *Module) cancelTx(tx *gorm.DB, id, cf string, now time.Time, reason, by string, citizen bool) error {
-	var b Booking
-	q := tx.Where("id = ?", id)
+func (m *Module) cancelTx(tx *gorm.DB, id, cf string, now time.Time, reason, by string, citizen bool) (*Waiter, error) {
+	// The conditional UPDATE comes first: on SQLite a transaction that reads before
+	// writing cannot wait for the write lock (SQLITE_BUSY at once under contention).
+	q := tx.Model(&Booking{}).Where("id = ? AND status = ?", id, StatusBooked)
 	if cf != "" {
 		q = q.Where("citizen_cf = ?", cf)
 	}
-	if err := q.Take(&b).Error; err != nil {
-		return err
+	if citizen {
+		q = q.Where("starts_at >= ?", now.Add(m.settings.cancelBefore()))
 	}
-	if !b.Active() {
-		return ErrNotActive
-	}
-	if citizen && !(Policy{CancelBefore: m.settings.cancelBefore()}).CanChange(now, b.StartsAt) {
-		return ErrTooLate
-	}
-	res := tx.Model(&Booking{}).Where("id = ? AND status = ?", id, StatusBooked).Updates(map[string]any{
-		"status": StatusCancelled, "cancelled_at": now, "cancel_reason": reason, "cancelled_by": by})
+	res := q.Updates(map[string]any{"status": StatusCancelled, "cancelled_at": now, "cancel_reason": reason, "cancelled_by": by})
 	if res.Error != nil {
-		return res.Error
+		return nil, res.Error
+	}
+	var b Booking
+	get := tx.Where("id = ?", id)
+	if cf != "" {
+		get = get.Where("citizen_cf = ?", cf)
+	}
+	if err := get.Take(&b).Error; err != nil {
+		return nil, err
 	}
 	if res.RowsAffected != 1 {
-		return ErrNotActive // cancelled concurrently
+		if b.Active() {
+			return nil, ErrTooLate
+		}
+		return nil, ErrNotActive
 	}
-	return tx.Model(&Slot{}).Where("office_id = ? AND service = ? AND starts_at = ? AND booked > 0", b.OfficeID, b.Service, b.StartsAt).
-		Update("booked", gorm.Expr("booked - 1")).Error
+	// The place goes to the first in the waiting list, held for them, or is released.
+	return m.offerFreed(tx, b.OfficeID, b.Service, b.StartsAt, now)
 }
 
 // Cancel cancels a citizen's own booking (before the deadline).
 func (m *Module) Cancel(ctx context.Context, id, cf string) (*Booking, error) {
 	now := m.now().UTC()
+	var next *Waiter
 	err := m.store(ctx).Transaction(func(tx *gorm.DB) error {
-		return m.cancelTx(tx, id, cf, now, "citizen", cf, true)
+		var err error
+		next, err = m.cancelTx(tx, id, cf, now, "citizen", cf, true)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	m.offerMail(ctx, next)
 	return m.booking(ctx, id, cf)
 }
 
@@ -299,4 +316,15 @@ func (m *Module) Mine(ctx context.Context, cf string) ([]Booking, error) {
 	var out []Booking
 	err := m.store(ctx).Where("citizen_cf = ?", cf).Order("starts_at DESC").Limit(100).Find(&out).Error
 	return out, err
+}
+
+// offerMail mails w its offer (nothing when w is nil); a failure is logged: the offer
+// stands and is visible in the citizen's area.
+func (m *Module) offerMail(ctx context.Context, w *Waiter) {
+	if w == nil || m.mail == nil || m.i18n == nil {
+		return
+	}
+	if err := m.mailOffer(ctx, w, "it"); err != nil {
+		m.log.ErrorContext(ctx, "offer mail not queued", "waiter", w.ID, "err", err)
+	}
 }

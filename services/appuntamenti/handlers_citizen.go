@@ -33,6 +33,9 @@ func (m *Module) routes(mt *services.Mount) {
 	c.GET("/prenotazione/:id/qr.png", m.qr)
 	c.GET("/prenotazione/:id/invito.ics", m.ics)
 	c.POST("/prenotazione/:id/annulla", m.cancelHandler)
+	c.POST("/attesa", m.joinHandler)
+	c.GET("/offerta/:id", m.offerPage)
+	c.POST("/offerta/:id/accetta", m.acceptHandler)
 	m.staffRoutes(mt)
 }
 

@@ -10,9 +10,13 @@ import (
 	"github.com/comuni-italiani/sportello/app/jobs"
 )
 
-// Jobs implements services.Jobs: the reminder mail, every 15 minutes, per ente.
+// Jobs implements services.Jobs: the reminder mail every 15 minutes and the expiry of
+// waiting-list offers every minute, per ente.
 func (m *Module) Jobs() []jobs.Job {
-	return []jobs.Job{{Name: ID + "/promemoria", Schedule: jobs.Every(15 * time.Minute), Run: m.SendReminders}}
+	return []jobs.Job{
+		{Name: ID + "/promemoria", Schedule: jobs.Every(15 * time.Minute), Run: m.SendReminders},
+		{Name: ID + "/offerte", Schedule: jobs.Every(time.Minute), Run: m.ExpireOffers},
+	}
 }
 
 // SendReminders mails a reminder for every active booking starting within

@@ -111,3 +111,7 @@ func (m *Module) sendCancelled(c echo.Context, b *Booking) error {
 	_, err = m.mail.Enqueue(ctx, m.store(ctx), msg)
 	return err
 }
+
+func notifyMessage(to, name, subject, text, kind, cf string) notify.Message {
+	return notify.Message{To: to, ToName: name, Subject: subject, Text: text, Kind: kind, CitizenCF: cf}
+}

@@ -75,5 +75,28 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return nil
 		},
+	}, {
+		ID: "appuntamenti/0002_waiting_list",
+		Migrate: func(tx *gorm.DB) error {
+			t := ts[tx.Dialector.Name()]
+			for _, s := range []string{
+				`CREATE TABLE appt_waiters (
+					ente_id TEXT NOT NULL, id VARCHAR(20) NOT NULL, office_id VARCHAR(60) NOT NULL,
+					service VARCHAR(20) NOT NULL, citizen_cf VARCHAR(16) NOT NULL,
+					name VARCHAR(200) NOT NULL DEFAULT '', email VARCHAR(254) NOT NULL,
+					status VARCHAR(16) NOT NULL, created_at ` + t + ` NOT NULL,
+					offer_start ` + t + `, offer_expires ` + t + `, offers INTEGER NOT NULL DEFAULT 0,
+					PRIMARY KEY (ente_id, id),
+					FOREIGN KEY (ente_id, office_id, service) REFERENCES appt_office_services (ente_id, office_id, service))`,
+				// One place in line per citizen, office and service.
+				`CREATE UNIQUE INDEX appt_waiters_one ON appt_waiters (ente_id, citizen_cf, office_id, service) WHERE status IN ('waiting', 'offered')`,
+				`CREATE INDEX appt_waiters_line ON appt_waiters (ente_id, office_id, service, status, created_at)`,
+			} {
+				if err := tx.Exec(s).Error; err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}}
 }

@@ -103,7 +103,7 @@ func (*Module) Assets() fs.FS {
 
 // EnteTables implements services.EnteTables.
 func (*Module) EnteTables() []string {
-	return []string{"appt_offices", "appt_office_services", "appt_hours", "appt_closures", "appt_slots", "appt_bookings"}
+	return []string{"appt_offices", "appt_office_services", "appt_hours", "appt_closures", "appt_slots", "appt_bookings", "appt_waiters"}
 }
 
 // Roles implements services.Roles.

@@ -66,21 +66,23 @@ func (m *Module) staffMark(status, action string) echo.HandlerFunc {
 		now := m.now().UTC()
 		var b Booking
 		err := m.store(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Where("id = ?", id).Take(&b).Error; err != nil {
-				return err
-			}
-			if DayOf(b.StartsAt).Start().After(now) {
-				return web.NewError(http.StatusConflict, "appuntamenti.staff.not_today")
-			}
 			upd := map[string]any{"status": status}
 			if status == StatusCheckedIn {
 				upd["checked_in_at"] = now
 			}
-			res := tx.Model(&Booking{}).Where("id = ? AND status = ?", id, StatusBooked).Updates(upd)
+			// Write first (see cancelTx): only bookings of today or earlier.
+			res := tx.Model(&Booking{}).Where("id = ? AND status = ? AND starts_at < ?", id, StatusBooked,
+				DayOf(now).Next().Start().UTC()).Updates(upd)
 			if res.Error != nil {
 				return res.Error
 			}
+			if err := tx.Where("id = ?", id).Take(&b).Error; err != nil {
+				return err
+			}
 			if res.RowsAffected != 1 {
+				if b.Active() {
+					return web.NewError(http.StatusConflict, "appuntamenti.staff.not_today")
+				}
 				return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
 			}
 			e := web.AuditEntry(c, action)
@@ -109,15 +111,17 @@ func (m *Module) staffCancel(c echo.Context) error {
 	}
 	v := web.CurrentViewer(c)
 	var b Booking
+	var next *Waiter
 	err := m.store(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := m.cancelTx(tx, id, "", m.now().UTC(), reason, v.ID, false); err != nil {
+		var err error
+		if next, err = m.cancelTx(tx, id, "", m.now().UTC(), reason, v.ID, false); err != nil {
 			return err
 		}
 		if err := tx.Where("id = ?", id).Take(&b).Error; err != nil {
 			return err
 		}
-		o, err := m.officeOf(ctx, b.OfficeID)
-		if err != nil {
+		var o Office
+		if err := tx.Where("id = ?", b.OfficeID).Take(&o).Error; err != nil {
 			return err
 		}
 		msg, err := m.bookingMail(ctx, b, o, "staff_cancelled", "it", false)
@@ -141,6 +145,7 @@ func (m *Module) staffCancel(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	m.offerMail(ctx, next)
 	web.AddFlash(c, "success", "appuntamenti.staff.cancelled")
 	return web.Redirect(c, "/backoffice/"+ID+"/?ufficio="+b.OfficeID+"&giorno="+DayOf(b.StartsAt).String())
 }
