@@ -36,8 +36,8 @@ func (m *Module) PersonalArea(ctx context.Context, cf, lang string) ([]services.
 }
 
 // Stats implements services.Stats: bookings made this month, the average lead time to
-// the first free slot (days, tenths not shown) and the no-show rate of past bookings
-// this month, for the ente of ctx.
+// the first free slot (days, tenths not shown) and the no-show rate of this month's
+// bookings already seen by the desk (attended or not), for the ente of ctx.
 func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
 	now := m.now()
 	d := DayOf(now)
@@ -56,12 +56,11 @@ func (m *Module) Stats(ctx context.Context) ([]services.Stat, error) {
 		}
 	}
 	var past, noShow int64
-	if err := db.Model(&Booking{}).Where("starts_at >= ? AND starts_at < ? AND status IN ?", monthStart, now.UTC(),
+	if err := db.Model(&Booking{}).Where("starts_at >= ? AND status IN ?", monthStart,
 		[]string{StatusCheckedIn, StatusNoShow}).Count(&past).Error; err != nil {
 		return nil, err
 	}
-	if err := db.Model(&Booking{}).Where("starts_at >= ? AND starts_at < ? AND status = ?", monthStart, now.UTC(),
-		StatusNoShow).Count(&noShow).Error; err != nil {
+	if err := db.Model(&Booking{}).Where("starts_at >= ? AND status = ?", monthStart, StatusNoShow).Count(&noShow).Error; err != nil {
 		return nil, err
 	}
 	var avgDays, pct int64
