@@ -20,7 +20,7 @@ var testNow = romeAt(2026, 3, 23, 8, 0)
 
 // storeModule returns a module over db (guard installed) with the clock at now, and a
 // context carrying ente id.
-func storeModule(t *testing.T, db *gorm.DB, now time.Time) *Module {
+func storeModule(t testing.TB, db *gorm.DB, now time.Time) *Module {
 	t.Helper()
 	if db.Callback().Query().Get("enti:scope_query") == nil {
 		if err := enti.NewGuard((&Module{}).EnteTables()...).Install(db); err != nil {
@@ -38,7 +38,7 @@ func enteCtx(id string) context.Context {
 
 // seedOffice creates office "o" for service cie with desks desks, open every weekday
 // 08:30-12:30, slots of 20 minutes.
-func seedOffice(t *testing.T, ctx context.Context, m *Module, desks int) {
+func seedOffice(t testing.TB, ctx context.Context, m *Module, desks int) {
 	t.Helper()
 	db := m.store(ctx)
 	if err := db.Create(&Office{ID: "o", Name: "Sportello prova", Address: "Via Roma 1", HorizonDays: 60}).Error; err != nil {
