@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -21,6 +22,59 @@ func (m *Module) staffRoutes(mt *services.Mount) {
 	s.POST("/:id/presente", m.staffMark(StatusCheckedIn, "appuntamenti.checkin"))
 	s.POST("/:id/assente", m.staffMark(StatusNoShow, "appuntamenti.no_show"))
 	s.POST("/:id/annulla", m.staffCancel)
+	s.POST("/chiusure", m.addClosure)
+}
+
+// addClosure closes an office from "dal" to "al" (local date and time) with a reason,
+// and lists the bookings the closure hits, for the desk to reschedule: the closure
+// does not cancel them by itself (the desk calls or cancels each with a reason, which
+// mails the citizen).
+func (m *Module) addClosure(c echo.Context) error {
+	ctx := c.Request().Context()
+	officeID := c.FormValue("ufficio")
+	reason := strings.TrimSpace(c.FormValue("motivo"))
+	from, err1 := time.ParseInLocation("2006-01-02T15:04", c.FormValue("dal"), rome)
+	to, err2 := time.ParseInLocation("2006-01-02T15:04", c.FormValue("al"), rome)
+	switch {
+	case err1 != nil || err2 != nil || !to.After(from):
+		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.staff.closure_dates")
+	case reason == "" || len([]rune(reason)) > MaxReason:
+		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.staff.reason_required")
+	}
+	office, err := m.officeOf(ctx, officeID)
+	if err != nil {
+		return err
+	}
+	id, err := stamp.NewCode()
+	if err != nil {
+		return err
+	}
+	v := web.CurrentViewer(c)
+	var hit []Booking
+	err = m.store(ctx).Transaction(func(tx *gorm.DB) error {
+		cl := Closure{ID: id, OfficeID: office.ID, StartsAt: from.UTC(), EndsAt: to.UTC(), Reason: reason, CreatedBy: v.ID,
+			CreatedAt: m.now().UTC()}
+		if err := tx.Create(&cl).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("office_id = ? AND status = ? AND starts_at < ? AND ends_at > ?", office.ID, StatusBooked,
+			cl.EndsAt, cl.StartsAt).Order("starts_at").Find(&hit).Error; err != nil {
+			return err
+		}
+		e := web.AuditEntry(c, "appuntamenti.closure")
+		e.ObjectType, e.ObjectID = "office", office.ID
+		e.Details = map[string]any{"from": cl.StartsAt, "to": cl.EndsAt, "reason": reason, "bookings_hit": len(hit)}
+		return audit.Record(ctx, tx, e)
+	})
+	if err != nil {
+		return err
+	}
+	views := make([]BookingView, len(hit))
+	for i, b := range hit {
+		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(b.Service)}
+	}
+	return m.render.Render(c, http.StatusOK, ID+"/closure.html", map[string]any{
+		"Office": office, "From": from, "To": to, "Reason": reason, "Bookings": views})
 }
 
 // agenda is the day's bookings of an office (printable: the page has no controls in

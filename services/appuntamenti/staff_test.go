@@ -121,9 +121,24 @@ func TestStaffAgenda(t *testing.T) {
 			[]string{"appuntamenti.checkin", "appuntamenti.no_show", "appuntamenti.staff_cancel"}).Count(&n).Error; err != nil || n != 3 {
 			t.Fatalf("audit entries: %d %v", n, err)
 		}
+		// A closure on 25 March: the bookings it hits are listed; the day is no longer offered.
+		d := citizen(p, "GLLPLA70D05G273Z", "Paola Gialli")
+		hit := bookAt(t, d, "cie", time.Date(2026, 3, 25, 9, 10, 0, 0, web.Rome), "paola@example.it")
+		if r := desk.PostForm("/backoffice/appuntamenti/chiusure", url.Values{"ufficio": {appuntamenti.DemoOffice},
+			"dal": {"2026-03-25T09:00"}, "al": {"2026-03-25T08:00"}, "motivo": {"Sciopero"}}); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("closure ending before it starts: %d", r.Status)
+		}
+		r = desk.PostForm("/backoffice/appuntamenti/chiusure", url.Values{"ufficio": {appuntamenti.DemoOffice},
+			"dal": {"2026-03-25T08:00"}, "al": {"2026-03-25T13:00"}, "motivo": {"Sciopero del personale"}})
+		if r.Status != 200 || !strings.Contains(r.Body, hit) || !strings.Contains(r.Body, "1 appuntamenti") {
+			t.Fatalf("closure: %d", r.Status)
+		}
+		if r := d.Get("/servizi/appuntamenti/nuovo/giorni?servizio=cie&ufficio=" + appuntamenti.DemoOffice); strings.Contains(r.Body, "giorno=2026-03-25") {
+			t.Fatal("the closed morning is still offered (25 March has no afternoon hours)")
+		}
 		// Figures: one attended, one no-show this month: 50 %.
 		stats, err := p.mod.Stats(p.ctx)
-		if err != nil || len(stats) != 3 || stats[0].Value != 3 || stats[2].Value != 50 {
+		if err != nil || len(stats) != 3 || stats[0].Value != 4 || stats[2].Value != 50 {
 			t.Fatalf("stats %+v %v", stats, err)
 		}
 	})
