@@ -57,7 +57,8 @@ func readChoice(c echo.Context) choice {
 		Start: start, Move: c.QueryParam("sposta")}
 }
 
-// Query encodes the choice for links to the next step.
+// Query encodes the choice for redirects (templates write each parameter on its own:
+// html/template escapes a whole query string put into an href).
 func (ch choice) Query() string {
 	v := url.Values{"servizio": {ch.Service}, "ufficio": {ch.Office}}
 	if ch.Day != "" {

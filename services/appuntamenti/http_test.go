@@ -115,7 +115,8 @@ func TestJourneyBookMoveCancel(t *testing.T) {
 		}
 		r = a.Get("/servizi/appuntamenti/nuovo/giorni?servizio=cie&ufficio=" + appuntamenti.DemoOffice)
 		// First free day is today (after the 2-hour minimum lead), then tomorrow.
-		if r.Status != 200 || !strings.Contains(r.Body, "giorno=2026-03-23") || !strings.Contains(r.Body, "lunedì 23 marzo 2026") {
+		if r.Status != 200 || !strings.Contains(r.Body, `href="/servizi/appuntamenti/nuovo/orari?servizio=cie&amp;ufficio=anagrafe-centro&amp;giorno=2026-03-23"`) ||
+			!strings.Contains(r.Body, "lunedì 23 marzo 2026") {
 			t.Fatalf("days: %d %s", r.Status, r.Body)
 		}
 		r = a.Get("/servizi/appuntamenti/nuovo/orari?servizio=cie&ufficio=" + appuntamenti.DemoOffice + "&giorno=2026-03-24")
