@@ -146,6 +146,11 @@ func TestJourneyBookMoveCancel(t *testing.T) {
 			!strings.Contains(page.Body, "22,21 €") {
 			t.Fatalf("confirmation page: %d", page.Status)
 		}
+		// The personal area lists it.
+		if r := a.Get("/area-personale"); r.Status != 200 || !strings.Contains(r.Body, "I tuoi appuntamenti") ||
+			!strings.Contains(r.Body, "/servizi/appuntamenti/prenotazione/"+id) {
+			t.Fatalf("personal area: %d", r.Status)
+		}
 		if q := a.Get("/servizi/appuntamenti/prenotazione/" + id + "/qr.png"); q.Status != 200 || q.Header.Get("Content-Type") != "image/png" {
 			t.Fatalf("qr: %d %s", q.Status, q.Header.Get("Content-Type"))
 		}
