@@ -175,6 +175,9 @@ type Request struct {
 	Replaces string
 	// By names who acts, for the cancellation of a moved booking ("citizen").
 	By string
+	// Notify, when set, runs in the booking's transaction once the place is taken (the
+	// confirmation mail is queued there, so that booking and mail commit together).
+	Notify func(tx *gorm.DB, b *Booking) error
 }
 
 // Book takes one place of a slot for a citizen. The place is taken with a conditional
@@ -213,7 +216,13 @@ func (m *Module) Book(ctx context.Context, r Request) (*Booking, error) {
 				return err
 			}
 		}
-		return takePlace(tx, b, s.Service.Desks)
+		if err := takePlace(tx, b, s.Service.Desks); err != nil {
+			return err
+		}
+		if r.Notify != nil {
+			return r.Notify(tx, b)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

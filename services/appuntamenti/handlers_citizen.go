@@ -220,7 +220,8 @@ func (m *Module) bookHandler(c echo.Context) error {
 		}
 	}
 	b, err := m.Book(ctx, Request{OfficeID: ch.Office, Service: ch.Service, Start: time.Unix(ch.Start, 0),
-		CitizenCF: v.FiscalCode, Name: v.DisplayName, Email: f.Email, Replaces: ch.Move, By: v.FiscalCode})
+		CitizenCF: v.FiscalCode, Name: v.DisplayName, Email: f.Email, Replaces: ch.Move, By: v.FiscalCode,
+		Notify: m.bookedMail(ctx, web.Lang(c), ch.Move != "")})
 	switch {
 	case errors.Is(err, ErrSlotFull):
 		ch.Day = DayOf(time.Unix(ch.Start, 0)).String()
@@ -235,9 +236,6 @@ func (m *Module) bookHandler(c echo.Context) error {
 		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
 	case err != nil:
 		return err
-	}
-	if err := m.sendBooked(c, b, ch.Move != ""); err != nil {
-		m.log.ErrorContext(ctx, "booking mail not queued", "booking", b.ID, "err", err)
 	}
 	key := "appuntamenti.flash.booked"
 	if ch.Move != "" {

@@ -7,6 +7,7 @@ import (
 
 	ics "github.com/arran4/golang-ical"
 	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -80,22 +81,25 @@ func (m *Module) officeOf(ctx context.Context, id string) (Office, error) {
 	return o, err
 }
 
-func (m *Module) sendBooked(c echo.Context, b *Booking, moved bool) error {
-	ctx := c.Request().Context()
-	o, err := m.officeOf(ctx, b.OfficeID)
-	if err != nil {
+// bookedMail returns a Request.Notify that queues the confirmation (or move) mail,
+// with its invitation, in the booking's transaction.
+func (m *Module) bookedMail(ctx context.Context, lang string, moved bool) func(tx *gorm.DB, b *Booking) error {
+	return func(tx *gorm.DB, b *Booking) error {
+		var o Office
+		if err := tx.Where("id = ?", b.OfficeID).Take(&o).Error; err != nil {
+			return err
+		}
+		key := "booked"
+		if moved {
+			key = "moved"
+		}
+		msg, err := m.bookingMail(ctx, *b, o, key, lang, true)
+		if err != nil {
+			return err
+		}
+		_, err = m.mail.Enqueue(ctx, tx, msg)
 		return err
 	}
-	key := "booked"
-	if moved {
-		key = "moved"
-	}
-	msg, err := m.bookingMail(ctx, *b, o, key, web.Lang(c), true)
-	if err != nil {
-		return err
-	}
-	_, err = m.mail.Enqueue(ctx, m.store(ctx), msg)
-	return err
 }
 
 func (m *Module) sendCancelled(c echo.Context, b *Booking) error {

@@ -116,7 +116,7 @@ func (m *Module) Join(ctx context.Context, officeID, service, cf, name, email st
 // Accept turns an offer into the citizen's booking: the held place becomes theirs and
 // their previous booking for the service, if any, is cancelled (its place offered to
 // the next in line). Exactly one Accept of an offer succeeds, and none after expiry.
-func (m *Module) Accept(ctx context.Context, waiterID, cf string) (*Booking, *Waiter, error) {
+func (m *Module) Accept(ctx context.Context, waiterID, cf string, notify func(tx *gorm.DB, b *Booking) error) (*Booking, *Waiter, error) {
 	now := m.now().UTC()
 	var b *Booking
 	var next *Waiter
@@ -158,7 +158,13 @@ func (m *Module) Accept(ctx context.Context, waiterID, cf string) (*Booking, *Wa
 		}
 		b = &Booking{ID: id, OfficeID: w.OfficeID, Service: w.Service, StartsAt: w.OfferStart.UTC(),
 			EndsAt: w.OfferStart.UTC().Add(s.Length()), CitizenCF: cf, Name: w.Name, Email: w.Email, Status: StatusBooked, CreatedAt: now}
-		return tx.Create(b).Error // the place is the one held: no counter change
+		if err := tx.Create(b).Error; err != nil { // the place is the one held: no counter change
+			return err
+		}
+		if notify != nil {
+			return notify(tx, b)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -270,7 +276,7 @@ func (m *Module) acceptHandler(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, next, err := m.Accept(ctx, w.ID, w.CitizenCF)
+	b, next, err := m.Accept(ctx, w.ID, w.CitizenCF, m.bookedMail(ctx, web.Lang(c), false))
 	if errors.Is(err, ErrOfferGone) {
 		return web.NewError(http.StatusConflict, "appuntamenti.error.offer_gone")
 	} else if err != nil {
@@ -280,9 +286,6 @@ func (m *Module) acceptHandler(c echo.Context) error {
 		if err := m.mailOffer(ctx, next, "it"); err != nil {
 			m.log.ErrorContext(ctx, "offer mail not queued", "waiter", next.ID, "err", err)
 		}
-	}
-	if err := m.sendBooked(c, b, false); err != nil {
-		m.log.ErrorContext(ctx, "booking mail not queued", "booking", b.ID, "err", err)
 	}
 	web.AddFlash(c, "success", "appuntamenti.flash.booked")
 	return web.Redirect(c, base+"/prenotazione/"+b.ID)
