@@ -291,14 +291,21 @@ func (m *Module) cancelTx(tx *gorm.DB, id, cf string, now time.Time, reason, by 
 	return m.offerFreed(tx, b.OfficeID, b.Service, b.StartsAt, now)
 }
 
-// Cancel cancels a citizen's own booking (before the deadline).
-func (m *Module) Cancel(ctx context.Context, id, cf string) (*Booking, error) {
+// Cancel cancels a citizen's own booking (before the deadline). notify, when not nil,
+// runs in the same transaction with the cancelled booking (the mail to the citizen).
+func (m *Module) Cancel(ctx context.Context, id, cf string, notify func(tx *gorm.DB, b *Booking) error) (*Booking, error) {
 	now := m.now().UTC()
 	var next *Waiter
 	err := m.store(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
-		next, err = m.cancelTx(tx, id, cf, now, "citizen", cf, true)
-		return err
+		if next, err = m.cancelTx(tx, id, cf, now, "citizen", cf, true); err != nil || notify == nil {
+			return err
+		}
+		var b Booking
+		if err := tx.Where("id = ?", id).Take(&b).Error; err != nil {
+			return err
+		}
+		return notify(tx, &b)
 	})
 	if err != nil {
 		return nil, err

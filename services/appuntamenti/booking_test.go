@@ -113,10 +113,10 @@ func TestBookingRules(t *testing.T) {
 			t.Errorf("first free day %v %v: today's slots within the minimum lead must be skipped", days[0].Day, days[0].Slots[0].Start)
 		}
 		// Cancel: the place is free again and the citizen may book anew.
-		if _, err := m.Cancel(ctx, b.ID, cf(1)); err != nil {
+		if _, err := m.Cancel(ctx, b.ID, cf(1), nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Cancel(ctx, b.ID, cf(1)); !errors.Is(err, ErrNotActive) {
+		if _, err := m.Cancel(ctx, b.ID, cf(1), nil); !errors.Is(err, ErrNotActive) {
 			t.Errorf("second cancel: %v", err)
 		}
 		if _, err := m.Book(ctx, req(2, slot)); err != nil {
@@ -135,12 +135,12 @@ func TestBookingRules(t *testing.T) {
 			t.Fatalf("place freed by the move: %v", err)
 		}
 		// Another citizen cannot cancel or move it: as if it did not exist.
-		if _, err := m.Cancel(ctx, nb.ID, cf(4)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := m.Cancel(ctx, nb.ID, cf(4), nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("cancel by another citizen: %v", err)
 		}
 		// Too late to cancel: a booking for tomorrow 9:10 seen at 10:00 today.
 		late := storeModule(t, db, romeAt(2026, 3, 23, 9, 11))
-		if _, err := late.Cancel(ctx, mustActive(t, m, ctx, cf(4)).ID, cf(4)); !errors.Is(err, ErrTooLate) {
+		if _, err := late.Cancel(ctx, mustActive(t, m, ctx, cf(4)).ID, cf(4), nil); !errors.Is(err, ErrTooLate) {
 			t.Errorf("cancel within 24 h: %v", err)
 		}
 		var sl Slot
@@ -179,7 +179,7 @@ func TestEnteIsolation(t *testing.T) {
 		if _, err := m.booking(b, bk.ID, ""); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("beta reads alfa's booking: %v", err)
 		}
-		if _, err := m.Cancel(b, bk.ID, cf(1)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := m.Cancel(b, bk.ID, cf(1), nil); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("beta cancels alfa's booking: %v", err)
 		}
 		res := m.store(b).Model(&Booking{}).Where("id = ?", bk.ID).Update("status", StatusNoShow)

@@ -373,7 +373,7 @@ func (m *Module) cancelHandler(c echo.Context) error {
 		return err
 	}
 	v := web.CurrentViewer(c)
-	nb, err := m.Cancel(ctx, b.ID, v.FiscalCode)
+	_, err = m.Cancel(ctx, b.ID, v.FiscalCode, m.cancelledMail(ctx, web.Lang(c)))
 	switch {
 	case errors.Is(err, ErrTooLate):
 		return web.NewError(http.StatusConflict, "appuntamenti.error.too_late")
@@ -381,9 +381,6 @@ func (m *Module) cancelHandler(c echo.Context) error {
 		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
 	case err != nil:
 		return err
-	}
-	if err := m.sendCancelled(c, nb); err != nil {
-		m.log.ErrorContext(ctx, "cancellation mail not queued", "booking", b.ID, "err", err)
 	}
 	web.AddFlash(c, "success", "appuntamenti.flash.cancelled")
 	return web.Redirect(c, base+"/miei")

@@ -6,11 +6,9 @@ import (
 	"time"
 
 	ics "github.com/arran4/golang-ical"
-	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/notify"
-	"github.com/comuni-italiani/sportello/app/web"
 )
 
 // invitation is the booking as an iCalendar file (METHOD:PUBLISH: the citizen's
@@ -102,18 +100,21 @@ func (m *Module) bookedMail(ctx context.Context, lang string, moved bool) func(t
 	}
 }
 
-func (m *Module) sendCancelled(c echo.Context, b *Booking) error {
-	ctx := c.Request().Context()
-	o, err := m.officeOf(ctx, b.OfficeID)
-	if err != nil {
+// cancelledMail returns a notify function for Cancel that queues the mail confirming
+// the cancellation in its transaction.
+func (m *Module) cancelledMail(ctx context.Context, lang string) func(tx *gorm.DB, b *Booking) error {
+	return func(tx *gorm.DB, b *Booking) error {
+		var o Office
+		if err := tx.Where("id = ?", b.OfficeID).Take(&o).Error; err != nil {
+			return err
+		}
+		msg, err := m.bookingMail(ctx, *b, o, "cancelled", lang, false)
+		if err != nil {
+			return err
+		}
+		_, err = m.mail.Enqueue(ctx, tx, msg)
 		return err
 	}
-	msg, err := m.bookingMail(ctx, *b, o, "cancelled", web.Lang(c), false)
-	if err != nil {
-		return err
-	}
-	_, err = m.mail.Enqueue(ctx, m.store(ctx), msg)
-	return err
 }
 
 func notifyMessage(to, name, subject, text, kind, cf string) notify.Message {
