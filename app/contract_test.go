@@ -431,11 +431,17 @@ func TestBuiltinModulesAreOneName(t *testing.T) {
 	for _, m := range app.Builtin() {
 		id := m.Info().ID
 		ids[id] = true
-		if fi, err := fs.Stat(templates.FS, id); err != nil || !fi.IsDir() {
-			t.Errorf("module %s: no templates/%s folder", id, id)
+		// A module may carry its pages and messages itself (services.Assets).
+		var fsys fs.FS = templates.FS
+		where := "templates"
+		if as, ok := m.(services.Assets); ok {
+			fsys, where = as.Assets(), "its assets"
+		}
+		if fi, err := fs.Stat(fsys, id); err != nil || !fi.IsDir() {
+			t.Errorf("module %s: no %s folder in %s", id, id, where)
 		}
 		for _, lang := range []string{"it", "en"} {
-			b, err := fs.ReadFile(templates.FS, path.Join("locales", lang, id+".yaml"))
+			b, err := fs.ReadFile(fsys, path.Join("locales", lang, id+".yaml"))
 			if err != nil {
 				t.Errorf("module %s: no templates/locales/%s/%s.yaml", id, lang, id)
 				continue

@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/comuni-italiani/sportello/services"
+	"github.com/comuni-italiani/sportello/services/appuntamenti"
 	"github.com/comuni-italiani/sportello/services/assegni"
 	"github.com/comuni-italiani/sportello/services/certificates"
 	"github.com/comuni-italiani/sportello/services/urp"
@@ -16,5 +17,6 @@ func Builtin() []services.Module {
 		urp.New(),
 		assegni.New(),
 		ztl.New(),
+		appuntamenti.New(),
 	}
 }

@@ -37,6 +37,8 @@ type Message struct {
 	// CitizenCF is the tax code of the citizen concerned, optional; it lets staff find
 	// the mails sent about a citizen.
 	CitizenCF string
+	// Attachments are files sent with the message (multipart/mixed), optional.
+	Attachments []Attachment
 }
 
 // Record is a stored outbox message, as List and Get return it.
@@ -64,6 +66,8 @@ type Record struct {
 	SentAt *time.Time
 	// LastError is the reason of the last failed attempt, truncated.
 	LastError string `gorm:"column:last_error"`
+	// Attachments holds the message's attachments, JSON ("" for none); see Files.
+	Attachments string `gorm:"column:attachments"`
 }
 
 // TableName fixes the table name.
@@ -105,7 +109,12 @@ func (o *Outbox) Enqueue(ctx context.Context, db *gorm.DB, m Message) (int64, er
 	if o.hold {
 		status = StatusHeld
 	}
+	files, err := encodeAttachments(m.Attachments)
+	if err != nil {
+		return 0, fmt.Errorf("notify: enqueue: %w", err)
+	}
 	rec := Record{
+		Attachments:   files,
 		CreatedAt:     t,
 		To:            m.To,
 		ToName:        m.ToName,
@@ -168,6 +177,9 @@ func normalize(m Message) (Message, error) {
 	m.CitizenCF = strings.ToUpper(strings.TrimSpace(m.CitizenCF))
 	if m.CitizenCF != "" && !cfShape(m.CitizenCF) {
 		return m, invalid("citizen tax code is malformed")
+	}
+	if err := checkAttachments(m.Attachments); err != nil {
+		return m, err
 	}
 	return m, nil
 }

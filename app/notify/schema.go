@@ -85,5 +85,12 @@ func Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return enti.AddColumn(tx, "outbox_messages")
 		},
+	}, {
+		// Attachments travel with the row (JSON, data in base64), so that a retry sends
+		// the same bytes and a claim needs no second read.
+		ID: "notify/0003_attachments",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`ALTER TABLE outbox_messages ADD COLUMN attachments TEXT NOT NULL DEFAULT ''`).Error
+		},
 	}}
 }

@@ -28,6 +28,8 @@ type Envelope struct {
 	Subject, Text, HTML string
 	// Kind is the message's kind ("cases.protocol").
 	Kind string
+	// Attachments are sent after the body, as parts of a multipart/mixed message.
+	Attachments []Attachment
 	// Attempt counts from 1.
 	Attempt int
 	// From is the sender for this message ("Comune di X <noreply@x.it>"), the comune's

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -173,6 +174,12 @@ func (s *SMTPSender) build(env Envelope) (*gomail.Msg, error) {
 	m.SetBodyString(gomail.TypeTextPlain, env.Text)
 	if env.HTML != "" {
 		m.AddAlternativeString(gomail.TypeTextHTML, env.HTML)
+	}
+	for _, a := range env.Attachments {
+		if err := m.AttachReader(a.Name, bytes.NewReader(a.Data),
+			gomail.WithFileContentType(gomail.ContentType(a.ContentType)), gomail.WithFileEncoding(gomail.EncodingB64)); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }

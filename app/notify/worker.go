@@ -193,17 +193,23 @@ func (w *Worker) process(ctx context.Context, id int64) (bool, error) {
 		_, err := w.record(bg, rec, token, errors.New("notify: claimer lost on the last attempt"), true)
 		return false, err
 	}
+	files, ferr := rec.Files()
+	if ferr != nil {
+		_, err := w.record(bg, rec, token, fmt.Errorf("notify: stored attachments unreadable: %w", ferr), true)
+		return false, err
+	}
 	env := Envelope{
-		ID:        rec.ID,
-		MessageID: fmt.Sprintf("sportello.%d.%d", rec.ID, rec.CreatedAt.UnixMicro()),
-		To:        rec.To,
-		ToName:    rec.ToName,
-		Subject:   rec.Subject,
-		Text:      rec.Text,
-		HTML:      rec.HTML,
-		Kind:      rec.Kind,
-		Attempt:   rec.Attempts,
-		From:      w.from(rec.EnteID),
+		Attachments: files,
+		ID:          rec.ID,
+		MessageID:   fmt.Sprintf("sportello.%d.%d", rec.ID, rec.CreatedAt.UnixMicro()),
+		To:          rec.To,
+		ToName:      rec.ToName,
+		Subject:     rec.Subject,
+		Text:        rec.Text,
+		HTML:        rec.HTML,
+		Kind:        rec.Kind,
+		Attempt:     rec.Attempts,
+		From:        w.from(rec.EnteID),
 	}
 	sendErr := w.send(bg, rec.ID, token, env)
 	_, err = w.record(bg, rec, token, sendErr, Permanent(sendErr))

@@ -1,0 +1,56 @@
+package appuntamenti
+
+import (
+	"fmt"
+	"time"
+)
+
+// Settings is the module's configuration section (modules.settings.appuntamenti).
+type Settings struct {
+	// CIEFeeCents is the fee for the identity card, in cents (22.21 EUR by default:
+	// 16.79 EUR to the State plus the comune's fees; comuni may charge more).
+	CIEFeeCents int64 `yaml:"cie_fee_cents"`
+	// CancelHours is how many hours before the appointment the citizen may still move
+	// or cancel it online (24).
+	CancelHours int `yaml:"cancel_hours"`
+	// MinLeadMinutes is how soon a slot may still be booked (120).
+	MinLeadMinutes int `yaml:"min_lead_minutes"`
+	// ReminderHours is how long before the appointment the reminder mail goes (48).
+	ReminderHours int `yaml:"reminder_hours"`
+	// BringCIE and BringResidenza replace the "what to bring" text (Italian; empty
+	// keeps the standard text in the citizen's language).
+	BringCIE       string `yaml:"bring_cie"`
+	BringResidenza string `yaml:"bring_residenza"`
+}
+
+// DefaultSettings are the settings when the configuration says nothing.
+func DefaultSettings() Settings {
+	return Settings{CIEFeeCents: 2221, CancelHours: 24, MinLeadMinutes: 120, ReminderHours: 48}
+}
+
+// Validate refuses settings that cannot work.
+func (s Settings) Validate() error {
+	switch {
+	case s.CIEFeeCents < 0:
+		return fmt.Errorf("appuntamenti: cie_fee_cents must not be negative")
+	case s.CancelHours < 0 || s.CancelHours > 24*30:
+		return fmt.Errorf("appuntamenti: cancel_hours must be 0-720")
+	case s.MinLeadMinutes < 0:
+		return fmt.Errorf("appuntamenti: min_lead_minutes must not be negative")
+	case s.ReminderHours < 1 || s.ReminderHours > 24*14:
+		return fmt.Errorf("appuntamenti: reminder_hours must be 1-336")
+	}
+	return nil
+}
+
+func (s Settings) cancelBefore() time.Duration { return time.Duration(s.CancelHours) * time.Hour }
+func (s Settings) minLead() time.Duration      { return time.Duration(s.MinLeadMinutes) * time.Minute }
+
+// Fee formats the CIE fee as "22,21 €" / "EUR 22.21".
+func (s Settings) Fee(lang string) string {
+	e, c := s.CIEFeeCents/100, s.CIEFeeCents%100
+	if lang == "en" {
+		return fmt.Sprintf("EUR %d.%02d", e, c)
+	}
+	return fmt.Sprintf("%d,%02d €", e, c)
+}

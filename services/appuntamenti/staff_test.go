@@ -1,0 +1,145 @@
+package appuntamenti_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/services/appuntamenti"
+)
+
+func bookAt(t *testing.T, c *apptest.Client, service string, start time.Time, email string) string {
+	t.Helper()
+	r := c.PostForm("/servizi/appuntamenti/nuovo", url.Values{"servizio": {service}, "ufficio": {appuntamenti.DemoOffice},
+		"inizio": {fmt.Sprint(start.Unix())}, "email": {email}})
+	m := refRE.FindStringSubmatch(r.Header.Get("Location"))
+	if r.Status != http.StatusSeeOther || m == nil {
+		t.Fatalf("book %v: %d", start, r.Status)
+	}
+	return m[1]
+}
+
+// Reminders go once per booking, also when two runs overlap; the mail carries the
+// invitation.
+func TestReminderOnce(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, p portal) {
+		a := citizen(p, "RSSMRA80A01H501U", "Mario Rossi")
+		soon := bookAt(t, a, "cie", time.Date(2026, 3, 24, 9, 10, 0, 0, web.Rome), "mario@example.it")
+		b := citizen(p, "VRDLGU75B02F205X", "Luigi Verdi")
+		far := bookAt(t, b, "cie", time.Date(2026, 4, 10, 9, 10, 0, 0, web.Rome), "luigi@example.it")
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- p.mod.SendReminders(context.Background(), now) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := outbox(t, p.DB, "appuntamenti.reminder")
+		if len(got) != 1 || got[0].To != "mario@example.it" || !strings.Contains(got[0].Text, soon) {
+			t.Fatalf("reminders: %d %+v", len(got), got)
+		}
+		if files, _ := got[0].Files(); len(files) != 1 {
+			t.Fatal("reminder without invitation")
+		}
+		if bookingOf(t, p, far).RemindedAt != nil {
+			t.Fatal("a booking beyond the reminder window was reminded")
+		}
+	})
+}
+
+// The desk: role required, the day's agenda, check-in, no-show (not for a future
+// day), cancellation with a reason mailed to the citizen, all audited.
+func TestStaffAgenda(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, p portal) {
+		a := citizen(p, "RSSMRA80A01H501U", "Mario Rossi")
+		today := bookAt(t, a, "cie", time.Date(2026, 3, 23, 10, 10, 0, 0, web.Rome), "mario@example.it")
+		b := citizen(p, "VRDLGU75B02F205X", "Luigi Verdi")
+		todayB := bookAt(t, b, "cie", time.Date(2026, 3, 23, 10, 30, 0, 0, web.Rome), "luigi@example.it")
+		c := citizen(p, "BNCNNA90C41L219Y", "Anna Bianchi")
+		tomorrow := bookAt(t, c, "residenza", time.Date(2026, 3, 24, 9, 0, 0, 0, web.Rome), "anna@example.it")
+
+		other := p.Client()
+		p.LoginAs(other, web.Viewer{Kind: "staff", ID: "ufficio.tributi", DisplayName: "Tributi", Roles: []string{"urp"}})
+		if r := other.Get("/backoffice/appuntamenti/"); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
+			t.Fatalf("staff without the role: %d", r.Status)
+		}
+		desk := p.Client()
+		p.LoginAs(desk, web.Viewer{Kind: "staff", ID: "sportello.uno", DisplayName: "Sportello", Roles: []string{appuntamenti.RoleDesk}})
+		r := desk.Get("/backoffice/appuntamenti/?ufficio=" + appuntamenti.DemoOffice + "&giorno=2026-03-23")
+		if r.Status != 200 || !strings.Contains(r.Body, today) || !strings.Contains(r.Body, todayB) || strings.Contains(r.Body, tomorrow) {
+			t.Fatalf("agenda: %d", r.Status)
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/"+today+"/presente", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("check-in: %d", r.Status)
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/"+todayB+"/assente", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("no-show: %d", r.Status)
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/"+tomorrow+"/assente", nil); r.Status != http.StatusConflict {
+			t.Fatalf("no-show for tomorrow: %d", r.Status)
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/"+today+"/assente", nil); r.Status != http.StatusConflict {
+			t.Fatalf("no-show after check-in: %d", r.Status)
+		}
+		if bookingOf(t, p, today).Status != appuntamenti.StatusCheckedIn || bookingOf(t, p, todayB).Status != appuntamenti.StatusNoShow ||
+			bookingOf(t, p, tomorrow).Status != appuntamenti.StatusBooked {
+			t.Fatal("statuses after the desk's actions")
+		}
+		// Cancel without a reason: 422, nothing changes; with one: mailed.
+		if r := desk.PostForm("/backoffice/appuntamenti/"+tomorrow+"/annulla", url.Values{"motivo": {"  "}}); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("cancel without reason: %d", r.Status)
+		}
+		if bookingOf(t, p, tomorrow).Status != appuntamenti.StatusBooked {
+			t.Fatal("cancelled without a reason")
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/"+tomorrow+"/annulla", url.Values{"motivo": {"Sportello chiuso per guasto informatico"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("cancel: %d", r.Status)
+		}
+		mails := outbox(t, p.DB, "appuntamenti.staff_cancelled")
+		if len(mails) != 1 || mails[0].To != "anna@example.it" || !strings.Contains(mails[0].Text, "guasto informatico") {
+			t.Fatalf("staff cancellation mail: %+v", mails)
+		}
+		var n int64
+		if err := enti.AllEnti(p.DB, "test").Model(&audit.Event{}).Where("actor_id = ? AND action IN ?", "sportello.uno",
+			[]string{"appuntamenti.checkin", "appuntamenti.no_show", "appuntamenti.staff_cancel"}).Count(&n).Error; err != nil || n != 3 {
+			t.Fatalf("audit entries: %d %v", n, err)
+		}
+		// A closure on 25 March: the bookings it hits are listed; the day is no longer offered.
+		d := citizen(p, "GLLPLA70D05G273Z", "Paola Gialli")
+		hit := bookAt(t, d, "cie", time.Date(2026, 3, 25, 9, 10, 0, 0, web.Rome), "paola@example.it")
+		if r := desk.PostForm("/backoffice/appuntamenti/chiusure", url.Values{"ufficio": {appuntamenti.DemoOffice},
+			"dal": {"2026-03-25T09:00"}, "al": {"2026-03-25T08:00"}, "motivo": {"Sciopero"}}); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("closure ending before it starts: %d", r.Status)
+		}
+		r = desk.PostForm("/backoffice/appuntamenti/chiusure", url.Values{"ufficio": {appuntamenti.DemoOffice},
+			"dal": {"2026-03-25T08:00"}, "al": {"2026-03-25T13:00"}, "motivo": {"Sciopero del personale"}})
+		if r.Status != 200 || !strings.Contains(r.Body, hit) || !strings.Contains(r.Body, "1 appuntamenti") {
+			t.Fatalf("closure: %d", r.Status)
+		}
+		if r := d.Get("/servizi/appuntamenti/nuovo/giorni?servizio=cie&ufficio=" + appuntamenti.DemoOffice); strings.Contains(r.Body, "giorno=2026-03-25") {
+			t.Fatal("the closed morning is still offered (25 March has no afternoon hours)")
+		}
+		// Figures: one attended, one no-show this month: 50 %.
+		stats, err := p.mod.Stats(p.ctx)
+		if err != nil || len(stats) != 3 || stats[0].Value != 4 || stats[2].Value != 50 {
+			t.Fatalf("stats %+v %v", stats, err)
+		}
+	})
+}
