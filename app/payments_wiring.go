@@ -11,7 +11,11 @@ import (
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/payments"
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
+	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/services"
 )
 
 // newPayments builds the payments service (app/payments) over the enti's pagoPA
@@ -33,7 +37,39 @@ func (a *App) newPayments() error {
 		a.devPay = payments.NewDev()
 		a.echo.Any(payments.DevPrefix+"/*", echo.WrapHandler(a.devPay))
 	}
+	pages := &payments.Pages{S: a.payments, Render: a.render, BaseURL: a.baseURL, Letterhead: a.letterhead}
+	pages.MountCitizen(web.NewRoutes(a.echo, "", a.requireCitizen))
+	pages.MountStaff(web.NewRoutes(a.echo, "", a.requireRole(roles.Payments)))
+	a.staffNav = append(a.staffNav, web.MenuItem{Label: "payments.nav", Href: payments.StaffBase, Roles: []string{roles.Payments}})
 	return nil
+}
+
+// letterhead is the letterhead of ctx's ente on the documents the platform prints.
+func (a *App) letterhead(ctx context.Context) pdfdoc.Letterhead {
+	c := a.cfg.Comune
+	if e := enti.FromContext(ctx); e != nil {
+		c = e.Comune()
+	}
+	return pdfdoc.Letterhead{Comune: c.Name, Province: c.Province, Address: c.Address, Phone: c.Phone,
+		Email: c.Email, PEC: c.PEC, Website: c.Website}
+}
+
+// paymentsArea is the "Pagamenti" section of the citizen's personal area: their
+// positions still to pay first, then the latest others.
+func (a *App) paymentsArea(ctx context.Context, cf string) (services.AreaSection, error) {
+	s := services.AreaSection{Title: "payments.area.title", More: payments.CitizenBase}
+	if !a.payments.Enabled(ctx) {
+		return s, nil
+	}
+	rows, _, err := a.payments.List(ctx, payments.Filter{PayerCF: cf, Limit: 5})
+	if err != nil {
+		return s, err
+	}
+	for _, p := range rows {
+		s.Items = append(s.Items, services.AreaItem{Label: p.Causale, Detail: p.Amount() + " €",
+			Status: "payments.state." + string(p.State), Href: payments.CitizenPath(p.ID)})
+	}
+	return s, nil
 }
 
 // paymentSettings returns the pagoPA settings of ctx's ente.

@@ -243,7 +243,7 @@ var devPage = template.Must(template.New("dev").Parse(`<!doctype html>
 <ul>{{range .Cart.PaymentNotices}}
 <li>{{.CompanyName}} — {{.Description}}: <strong>{{.Euro}} €</strong> (avviso {{.NoticeNumber}})</li>{{end}}
 </ul>
-<form method="post">
+<form method="post" action="{{.Action}}">
 <fieldset><legend>Esito da simulare</legend>
 <p><input type="radio" id="esito-ok" name="action" value="pay" checked> <label for="esito-ok">Pagamento riuscito</label></p>
 <p><input type="radio" id="esito-ko" name="action" value="fail"> <label for="esito-ko">Pagamento non riuscito</label></p>
@@ -274,10 +274,11 @@ func (d *Dev) page(w http.ResponseWriter, r *http.Request, id string) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method == http.MethodGet {
 		var view struct {
-			Done bool
-			Cart struct{ PaymentNotices []devNoticeView }
+			Action string
+			Done   bool
+			Cart   struct{ PaymentNotices []devNoticeView }
 		}
-		view.Done = done
+		view.Done, view.Action = done, r.URL.Path
 		for _, n := range cr.PaymentNotices {
 			view.Cart.PaymentNotices = append(view.Cart.PaymentNotices, devNoticeView{n, FormatEuro(n.Amount)})
 		}
