@@ -5,11 +5,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/comuni-italiani/sportello/app/web"
 )
 
 // DevPrefix is where the development pagoPA answers on the portal's own server.
@@ -70,6 +73,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // ServeHTTP serves the API and the payer's pages under DevPrefix.
 func (d *Dev) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, DevPrefix)
+	if r.Method == http.MethodDelete && r.Body != nil {
+		// deletePosition has no body; one that is not even valid text is refused
+		// like every malformed input of the portal (the portal's own check reads
+		// the bodies of POST forms only).
+		b, _ := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+		ok := web.ValidText(string(b))
+		if vals, err := url.ParseQuery(string(b)); ok && err == nil {
+			for _, vs := range vals {
+				for _, v := range vs {
+					ok = ok && web.ValidText(v)
+				}
+			}
+		}
+		if !ok {
+			problem(w, http.StatusBadRequest, "Bad Request", "malformed body")
+			return
+		}
+	}
 	const gpd = "/gpd/debt-positions-service/v3/organizations/"
 	switch {
 	case strings.HasPrefix(p, gpd):

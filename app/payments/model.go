@@ -72,8 +72,11 @@ type Position struct {
 	ReceiptJSON string `gorm:"type:text;not null;default:''"`
 	// CancelReason is the staff's reason for a cancellation.
 	CancelReason string `gorm:"size:300;not null;default:''"`
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Payload is the module's own data for its hook (JSON, opaque here): what to do
+	// once paid, such as the certificate to issue.
+	Payload   string `gorm:"type:text;not null;default:''"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TableName fixes the table name.

@@ -151,6 +151,8 @@ type Request struct {
 	// Category is the transfer's taxonomy code in pagoPA's "tassonomia dei servizi
 	// di incasso"; empty means DefaultCategory.
 	Category string
+	// Payload is kept with the position for the purpose's hook (JSON).
+	Payload string
 }
 
 // DefaultCategory is the taxonomy code used when a request names none.
@@ -244,7 +246,7 @@ func (s *Service) create(ctx context.Context, st Settings, r Request, by Actor) 
 		ID: newIUPD(st.FiscalCode), Purpose: r.Purpose, Ref: r.Ref, PayerCF: strings.ToUpper(r.PayerCF),
 		PayerName: strings.TrimSpace(r.PayerName), AmountCents: r.AmountCents, Causale: strings.TrimSpace(r.Causale),
 		DueDate: r.DueDate.UTC(), IBAN: st.IBAN, CreditorCF: st.FiscalCode, State: Created, StampHash: r.StampHash,
-		StampProvince: strings.ToUpper(r.StampProvince), Category: r.Category,
+		StampProvince: strings.ToUpper(r.StampProvince), Category: r.Category, Payload: r.Payload,
 	}
 	if p.Category == "" {
 		p.Category = DefaultCategory
