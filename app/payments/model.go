@@ -147,5 +147,10 @@ func Migrations() []*store.Migration {
 			}
 			return nil
 		},
+	}, {
+		ID: "payments/0002_payload",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`ALTER TABLE payment_positions ADD COLUMN payload TEXT NOT NULL DEFAULT ''`).Error
+		},
 	}}
 }

@@ -47,5 +47,10 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return tx.Table("certificate_verifications").AutoMigrate(&verification{})
 		},
+	}, {
+		ID: "certificati/0002_bollo_receipt",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`ALTER TABLE certificates ADD COLUMN bollo_receipt VARCHAR(64) NOT NULL DEFAULT ''`).Error
+		},
 	}}
 }

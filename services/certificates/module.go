@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -52,6 +53,7 @@ type Module struct {
 	cfg      config.Config
 	settings Settings
 	ring     *stamp.KeyRing
+	pay      *payments.Service // marca da bollo digitale (bollo.go); nil in some tests
 	baseURL  string
 	now      func() time.Time
 
@@ -109,6 +111,9 @@ func (m *Module) Mount(mt *services.Mount) error {
 	}
 	m.settings = s
 	if m.ring, err = LoadKeys(mt.Config, s, m.log); err != nil {
+		return err
+	}
+	if err := m.mountBollo(mt.Payments); err != nil {
 		return err
 	}
 
