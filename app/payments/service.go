@@ -65,7 +65,9 @@ var System = Actor{Kind: audit.ActorSystem, ID: "payments"}
 // Hook is called when a position of its purpose is paid, inside the transaction that
 // records the payment: it runs exactly once per position (a confirmation that arrives
 // twice does not call it again) and, if it fails, the payment is not recorded either,
-// so the next confirmation retries both.
+// so the next confirmation retries both. The hook must do all its database work
+// through tx: holding the transaction's connection while waiting for another one can
+// exhaust the pool when many confirmations arrive at once.
 type Hook func(ctx context.Context, tx *gorm.DB, p *Position) error
 
 // Options configure New.

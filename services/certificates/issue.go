@@ -187,7 +187,14 @@ func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
 	if !ok {
 		return Type{}, Data{}, ErrUnknownType
 	}
-	allowed, err := CanRequest(ctx, m.db, req.RequesterCF, req.HolderCF)
+	db := m.db
+	if req.tx != nil {
+		// Inside the payment's transaction every read goes through it: waiting for a
+		// second connection while holding one could exhaust the pool when many
+		// receipts arrive at once.
+		db = req.tx
+	}
+	allowed, err := CanRequest(ctx, db, req.RequesterCF, req.HolderCF)
 	if err != nil {
 		return Type{}, Data{}, err
 	}
