@@ -38,6 +38,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
@@ -109,6 +110,8 @@ type App struct {
 	cases          *cases.Service
 	box            *secretbox.Box
 	rings          sync.Map // ente id -> *stamp.KeyRing (enteStampRing)
+	payments       *payments.Service
+	devPay         *payments.Dev
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -127,6 +130,7 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, feedback.Migrations()...)
 	m = append(m, cases.Migrations()...)
 	m = append(m, jobs.Migrations()...)
+	m = append(m, payments.Migrations()...)
 	m = append(m, demoMigrations()...)
 	return m
 }
@@ -300,6 +304,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return fail(err)
 	}
 	a.mountPlatform()
+	if err := a.newPayments(); err != nil {
+		return fail(err)
+	}
 	if err := a.newCases(); err != nil {
 		return fail(err)
 	}
@@ -318,6 +325,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 // "<module id>/".
 func (a *App) collectJobs(opts jobs.Options) error {
 	a.jobs = a.platformJobs()
+	a.jobs = append(a.jobs, a.paymentJobs()...)
 	a.jobs = append(a.jobs, a.cases.Jobs()...) // deadline escalation of cases
 	for _, mod := range a.modules {
 		j, ok := mod.(services.Jobs)
@@ -448,6 +456,7 @@ func (a *App) mountModules() error {
 			Config:   a.cfg,
 			Settings: func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
 			Cases:    a.cases,
+			Payments: a.payments,
 		}
 		if err := mod.Mount(m); err != nil {
 			return fmt.Errorf("app: mount module %s: %w", info.ID, err)
@@ -559,8 +568,9 @@ func (a *App) Accounts() *accounts.Service { return a.accounts }
 
 // csrfExempt are the path prefixes that are not browser forms: the OpenID Provider's
 // token, revocation and userinfo endpoints are called server to server with their own
-// client authentication, and the public verification API takes JSON.
-var csrfExempt = append(slices.Clone(idp.CSRFExempt), "/api/")
+// client authentication, and the public verification API takes JSON. The development
+// pagoPA stands in for pagoPA's own site and APIs, which carry no portal token.
+var csrfExempt = append(slices.Clone(idp.CSRFExempt), "/api/", payments.DevPrefix+"/")
 
 // CSRFExempt reports whether path is exempt from the CSRF check.
 func (a *App) CSRFExempt(path string) bool {

@@ -49,6 +49,13 @@ func (a *App) personalArea(c echo.Context) error {
 			sections = append(sections, areaSection{AreaSection: x})
 		}
 	}
+	if s, err := a.paymentsArea(ctx, v.FiscalCode); err != nil {
+		a.log.ErrorContext(ctx, "personal area section failed", "module", "payments", "err", err,
+			"request_id", web.RequestID(c))
+		sections = append(sections, areaSection{AreaSection: s, Failed: true})
+	} else if len(s.Items) > 0 {
+		sections = append(sections, areaSection{AreaSection: s})
+	}
 	if len(a.cases.Modules()) > 0 {
 		s, err := a.casesArea(ctx, v.FiscalCode, web.Lang(c))
 		if err != nil {

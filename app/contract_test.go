@@ -286,7 +286,7 @@ func TestModuleContract(t *testing.T) {
 
 		// The module's role joins the portal's list: the staff administration offers it
 		// with its title and description, accepts it, and refuses a role nobody declared.
-		if got := s.App.Roles().IDs(); !slices.Equal(got, []string{roles.URP, probeRole, roles.Admin}) {
+		if got := s.App.Roles().IDs(); !slices.Equal(got, []string{roles.URP, roles.Payments, probeRole, roles.Admin}) {
 			t.Fatalf("portal roles: %v", got)
 		}
 		admin := s.Client()
@@ -419,8 +419,8 @@ func TestJobsPageShowsFailedJob(t *testing.T) {
 // platformTemplateDirs and platformMessageFiles belong to the platform; every other
 // templates folder and message file must be named after a built-in module.
 var (
-	platformTemplateDirs = []string{"area", "auth", "backoffice", "cases", "catalogue", "errors", "idp", "layouts", "locales", "pages", "partials"}
-	platformMessageFiles = []string{"accounts", "anagrafe", "auth", "backoffice", "cases", "core", "idp"}
+	platformTemplateDirs = []string{"area", "auth", "backoffice", "cases", "catalogue", "errors", "idp", "layouts", "locales", "pages", "partials", "payments"}
+	platformMessageFiles = []string{"accounts", "anagrafe", "auth", "backoffice", "cases", "core", "idp", "payments"}
 )
 
 // A module is one name: its id is its templates folder and its message file, and its

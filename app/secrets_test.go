@@ -56,7 +56,7 @@ func dumpDatabase(t *testing.T, db *gorm.DB) []byte {
 	}
 	var out bytes.Buffer
 	for _, table := range tables {
-		rows, err := db.Raw(`SELECT * FROM "` + table + `"`).Rows()
+		rows, err := enti.AllEnti(db, "test: dump every table").Raw(`SELECT * FROM "` + table + `"`).Rows()
 		if err != nil {
 			t.Fatalf("dump %s: %v", table, err)
 		}

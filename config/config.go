@@ -43,6 +43,8 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	Modules  Modules  `yaml:"modules"`
 	Secrets  Secrets  `yaml:"secrets"`
+	// Payments connects the enti to pagoPA (see payments.go).
+	Payments Payments `yaml:"payments"`
 }
 
 // Secrets holds what the portal keeps outside its database.
@@ -475,6 +477,7 @@ func (c Config) Validate() error {
 			bad(key+".client_id", "is required")
 		}
 	}
+	c.validatePayments(bad)
 	return errors.Join(errs...)
 }
 

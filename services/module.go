@@ -31,6 +31,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -155,6 +156,12 @@ type Mount struct {
 	// Cases.Register during Mount and gets the citizen's and the staff's case pages,
 	// the back-office menu entry and the dashboard figures for free.
 	Cases *cases.Service
+	// Payments asks citizens to pay through pagoPA: a module creates debt positions
+	// (Payments.Request), sends the payer to Checkout or gives them the notice, and
+	// learns of the payment through a hook (Payments.OnPaid) that runs exactly once,
+	// in the transaction that records the receipt. Payments.Enabled(ctx) is false for
+	// a comune that has not connected pagoPA.
+	Payments *payments.Service
 }
 
 // Migrator is implemented by modules that own tables.

@@ -28,6 +28,10 @@ var ErrUnscoped = errors.New("enti: query on an ente-owned table without an ente
 // ente than the scope.
 var ErrWrongEnte = errors.New("enti: row belongs to another ente than the scope")
 
+// ErrNoEnte is returned by code that needs the request's ente (a number it assigns per
+// ente, a setting of the ente) when the context carries none.
+var ErrNoEnte = errors.New("enti: no ente in the context")
+
 // For returns db bound to ctx and, when ctx carries an ente (FromContext) and db is not
 // already scoped (Scoped or AllEnti), scoped to that ente. Without an ente in ctx the
 // handle is left unscoped: the guard then refuses its statements on ente-owned tables

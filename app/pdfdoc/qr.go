@@ -167,3 +167,16 @@ func (d *Doc) drawQR(m [][]bool, x, y, size float64) {
 	b.WriteString("f")
 	p.RawWriteStr(b.String())
 }
+
+// QRBlock draws a QR code of sizeMM at the left margin where the text has reached
+// (on a new page if it would not fit) and moves the text below it: a code in the
+// flow of a document, such as the one payment apps read on a pagoPA notice.
+func (d *Doc) QRBlock(content string, sizeMM float64) error {
+	d.keepRoom(sizeMM + 2)
+	y := d.pdf.GetY()
+	if err := d.QR(content, marginSide, y, sizeMM); err != nil {
+		return err
+	}
+	d.pdf.SetY(y + sizeMM + 2)
+	return nil
+}

@@ -21,6 +21,9 @@ const (
 	Admin = "admin"
 	// URP is the public relations office operator: the credential desk.
 	URP = "urp_operator"
+	// Payments is the accounting office (ragioneria): the pagoPA positions, the daily
+	// reconciliation export, cancellations.
+	Payments = "payments_officer"
 )
 
 // Def describes one staff role. Title and Description are message keys.
@@ -34,6 +37,7 @@ type Def struct {
 func Platform() []Def {
 	return []Def{
 		{ID: URP, Title: "accounts.role.urp_operator", Description: "accounts.role_desc.urp_operator"},
+		{ID: Payments, Title: "payments.role.title", Description: "payments.role.description"},
 		{ID: Admin, Title: "accounts.role.admin", Description: "accounts.role_desc.admin"},
 	}
 }

@@ -15,7 +15,7 @@ func TestAssemble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := l.IDs(); !slices.Equal(got, []string{roles.URP, "anagrafe_officer", roles.Admin}) {
+	if got := l.IDs(); !slices.Equal(got, []string{roles.URP, roles.Payments, "anagrafe_officer", roles.Admin}) {
 		t.Fatalf("order: %v (want the platform's, the modules', admin last)", got)
 	}
 	if !l.Has("anagrafe_officer") || l.Has("boss") || l.Title("anagrafe_officer") != "certificati.role.officer" || l.Title("boss") != "" {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 )
@@ -239,8 +240,16 @@ func (m *Module) issueHandler(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	v := web.CurrentViewer(c)
-	cert, err := m.Issue(ctx, Request{RequesterCF: v.FiscalCode, HolderCF: p.FiscalCode, Type: f.Tipo,
-		Bollo: f.Bollo, Exemption: f.Esenzione, IP: c.RealIP(), RequestID: web.RequestID(c)})
+	req := Request{RequesterCF: v.FiscalCode, HolderCF: p.FiscalCode, Type: f.Tipo,
+		Bollo: f.Bollo, Exemption: f.Esenzione, IP: c.RealIP(), RequestID: web.RequestID(c)}
+	var cert *Certificate
+	var pos *payments.Position
+	if t, ok := TypeByID(f.Tipo); ok && !t.CivilStatus && f.Bollo == BolloDue && m.bolloOnline(ctx) {
+		// In bollo with pagoPA: the citizen pays first; bollo.go issues on the receipt.
+		pos, err = m.askBollo(ctx, req, v.DisplayName)
+	} else {
+		cert, err = m.Issue(ctx, req)
+	}
 	var na *NotAvailableError
 	switch {
 	case errors.Is(err, ErrNotAllowed):
@@ -256,6 +265,10 @@ func (m *Module) issueHandler(c echo.Context) error {
 		return m.render.Render(c, http.StatusUnprocessableEntity, "certificati/type.html", tp)
 	case err != nil:
 		return err
+	}
+	if pos != nil {
+		web.AddFlash(c, "info", "certificati.bollo.pay_first")
+		return web.Redirect(c, payments.CitizenPath(pos.ID))
 	}
 	web.AddFlash(c, "success", "certificati.issued.flash")
 	return web.Redirect(c, "/servizi/"+ID+"/emesso/"+cert.ID)

@@ -51,6 +51,14 @@ type Request struct {
 	Bollo, Exemption string
 	// IP and RequestID go into the audit entry.
 	IP, RequestID string
+	// Snapshot, when set, is the register data to issue as they were when the
+	// citizen asked (a certificate in bollo issued once the marca da bollo digitale
+	// is paid: the duty is bound to the hash of exactly these data).
+	Snapshot *Data `json:"snapshot,omitempty"`
+	// BolloReceipt is the pagoPA receipt of the duty paid.
+	BolloReceipt string `json:"-"`
+	// tx, when set, is the transaction to issue in (the payment's, see bollo.go).
+	tx *gorm.DB
 }
 
 // CanRequest reports whether requesterCF may ask for certificates about holderCF:
@@ -113,29 +121,14 @@ var UnlimitedStampExpiry = time.Date(2199, 12, 31, 0, 0, 0, 0, time.UTC)
 // in one transaction. It returns ErrNotAllowed, ErrUnknownType, ErrBollo or a
 // *NotAvailableError for requests it refuses.
 func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
-	t, ok := TypeByID(req.Type)
-	if !ok {
-		return nil, ErrUnknownType
-	}
-	allowed, err := CanRequest(ctx, m.db, req.RequesterCF, req.HolderCF)
+	t, data, err := m.prepare(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if !allowed {
-		return nil, ErrNotAllowed
+	if req.Snapshot != nil {
+		data = *req.Snapshot
 	}
-	s, err := LoadSubject(ctx, m.db, req.HolderCF)
-	if err != nil {
-		return nil, err
-	}
-	if why := t.Check(s); why != "" {
-		return nil, &NotAvailableError{Type: t.ID, Reason: why}
-	}
-	b, err := m.bolloFor(t, req.Bollo, req.Exemption)
-	if err != nil {
-		return nil, err
-	}
-	data := snapshot(t, s, b)
+	b := data.Bollo
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return nil, err
@@ -150,9 +143,9 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 			return nil, err
 		}
 		c := &Certificate{
-			ID: id, Type: t.ID, HolderCF: s.Person.FiscalCode, HolderName: s.Person.FullName(),
+			ID: id, Type: t.ID, HolderCF: data.Holder.FiscalCode, HolderName: data.Holder.FullName(),
 			RequesterCF: req.RequesterCF, IssuedAt: issued, ExpiresAt: expires,
-			Bollo: b.Mode, BolloCents: b.AmountCents, Exemption: b.Exemption,
+			Bollo: b.Mode, BolloCents: b.AmountCents, Exemption: b.Exemption, BolloReceipt: req.BolloReceipt,
 			Data: string(raw), DataHash: hex.EncodeToString(hash), Status: StatusValid,
 			EnteID: enti.ScopeOf(enti.For(ctx, m.db)),
 		}
@@ -171,7 +164,11 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 		}
 		sum := sha256.Sum256(pdf)
 		c.PDFHash = hex.EncodeToString(sum[:])
-		err = store.WithTx(ctx, enti.For(ctx, m.db), func(tx *gorm.DB) error {
+		db := enti.For(ctx, m.db)
+		if req.tx != nil {
+			db = req.tx // nested: a savepoint in the payment's transaction
+		}
+		err = store.WithTx(ctx, db, func(tx *gorm.DB) error {
 			if err := tx.Create(c).Error; err != nil {
 				return err
 			}
@@ -189,6 +186,43 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 		}
 		return c, nil
 	}
+}
+
+// prepare checks a request and takes the snapshot of the register it would issue.
+func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
+	t, ok := TypeByID(req.Type)
+	if !ok {
+		return Type{}, Data{}, ErrUnknownType
+	}
+	db := m.db
+	if req.tx != nil {
+		// Inside the payment's transaction every read goes through it: waiting for a
+		// second connection while holding one could exhaust the pool when many
+		// receipts arrive at once.
+		db = req.tx
+	}
+	allowed, err := CanRequest(ctx, db, req.RequesterCF, req.HolderCF)
+	if err != nil {
+		return Type{}, Data{}, err
+	}
+	if !allowed {
+		return Type{}, Data{}, ErrNotAllowed
+	}
+	if req.Snapshot != nil {
+		return t, *req.Snapshot, nil
+	}
+	s, err := LoadSubject(ctx, m.db, req.HolderCF)
+	if err != nil {
+		return Type{}, Data{}, err
+	}
+	if why := t.Check(s); why != "" {
+		return Type{}, Data{}, &NotAvailableError{Type: t.ID, Reason: why}
+	}
+	b, err := m.bolloFor(t, req.Bollo, req.Exemption)
+	if err != nil {
+		return Type{}, Data{}, err
+	}
+	return t, snapshot(t, s, b), nil
 }
 
 // payload is the stamp payload of c.

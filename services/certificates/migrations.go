@@ -57,6 +57,11 @@ func (*Module) Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return enti.AddColumn(tx, tables...)
 		},
+	}, {
+		ID: "certificati/0003_bollo_receipt",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`ALTER TABLE certificates ADD COLUMN bollo_receipt VARCHAR(64) NOT NULL DEFAULT ''`).Error
+		},
 	}}
 }
 

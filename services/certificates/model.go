@@ -44,6 +44,9 @@ type Certificate struct {
 	Bollo      string
 	BolloCents int64
 	Exemption  string
+	// BolloReceipt is the identifier of the pagoPA receipt of the marca da bollo
+	// digitale paid for this certificate ("" when not paid through pagoPA).
+	BolloReceipt string `gorm:"column:bollo_receipt"`
 	// Data is the JSON of the Data snapshot; DataHash its stamp.DataHash, hex.
 	Data     string
 	DataHash string

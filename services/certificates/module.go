@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -57,7 +58,8 @@ type Module struct {
 	// ring is the stamp key ring of the configured comune (comune.id); rings holds
 	// the other enti's, loaded on first use (ringOf).
 	ring    *stamp.KeyRing
-	rings   sync.Map // ente id -> *stamp.KeyRing
+	rings   sync.Map          // ente id -> *stamp.KeyRing
+	pay     *payments.Service // marca da bollo digitale (bollo.go); nil in some tests
 	baseURL string
 	now     func() time.Time
 
@@ -120,6 +122,9 @@ func (m *Module) Mount(mt *services.Mount) error {
 	}
 	m.settings = s
 	if m.ring, err = LoadKeys(mt.Config, s, m.log); err != nil {
+		return err
+	}
+	if err := m.mountBollo(mt.Payments); err != nil {
 		return err
 	}
 

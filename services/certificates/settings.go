@@ -90,6 +90,11 @@ type Settings struct {
 	OfficeStatoCivile   string      `yaml:"office_stato_civile"`
 	VerifyRatePerMinute int         `yaml:"verify_rate_per_minute"`
 	Exemptions          []Exemption `yaml:"exemptions"`
+	// BolloProvince is the province (sigla, "RM") pagoPA's marca da bollo digitale
+	// asks for. With it and pagoPA connected (payments.pagopa), a certificate in
+	// bollo is issued once the duty is paid through pagoPA; without either, the
+	// citizen applies a revenue stamp as before.
+	BolloProvince string `yaml:"bollo_province"`
 }
 
 // DefaultBolloCents is the stamp duty on a certificate: 16,00 € (DPR 642/1972,

@@ -146,6 +146,9 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 	}
 	b.Use = T("certificati.text.use")
 	switch {
+	case d.Bollo.Mode == BolloDue && c.BolloReceipt != "":
+		// Paid through pagoPA as marca da bollo digitale before issue (bollo.go).
+		b.Bollo = T("certificati.text.bollo_paid", "Amount", euro(d.Bollo.AmountCents), "Receipt", c.BolloReceipt)
 	case d.Bollo.Mode == BolloDue:
 		b.Bollo = T("certificati.text.bollo_due", "Amount", euro(d.Bollo.AmountCents))
 	case d.Bollo.Exemption == CivilStatusExemption.Code:
