@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -26,7 +27,8 @@ func (a *App) loadEnti(ctx context.Context) error {
 	if err := enti.SyncConfig(ctx, st, a.cfg); err != nil {
 		return err
 	}
-	a.guard = enti.NewGuard()
+	// The platform's own ente-owned tables; modules add theirs (services.EnteTables).
+	a.guard = enti.NewGuard(feedback.PageRatingsTable)
 	if a.db.Callback().Query().Get("enti:scope_query") == nil {
 		if err := a.guard.Install(a.db); err != nil {
 			return fmt.Errorf("app: install ente guard: %w", err)

@@ -51,6 +51,39 @@ func (a *App) catalogueOf(ente *enti.Ente) []AreaGroup {
 	return out
 }
 
+// LifeEvents are the "eventi della vita" of the Designers Italia model the catalogue
+// knows, in the order it shows them; each has the message key "lifeevent.<id>". A
+// module may name only these (app/contract_test.go checks it).
+var LifeEvents = []string{
+	"nascita-figlio", "iscrizione-scuola", "cambio-residenza", "matrimonio", "acquisto-auto",
+	"avvio-impresa", "difficolta-economiche", "anziani", "lutto",
+}
+
+// LifeEventGroup is one life event with the services that help in it.
+type LifeEventGroup struct {
+	ID       string
+	Services []services.Info
+}
+
+// lifeEventsOf groups the modules ente offers by life event, in LifeEvents' order;
+// events with no service are left out.
+func (a *App) lifeEventsOf(ente *enti.Ente) []LifeEventGroup {
+	var out []LifeEventGroup
+	for _, ev := range LifeEvents {
+		g := LifeEventGroup{ID: ev}
+		for _, m := range a.modules {
+			if info := m.Info(); slices.Contains(info.LifeEvents, ev) && (ente == nil || ente.Offers(info.ID)) {
+				g.Services = append(g.Services, info)
+			}
+		}
+		slices.SortStableFunc(g.Services, func(x, y services.Info) int { return strings.Compare(x.ID, y.ID) })
+		if len(g.Services) > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 func (a *App) routes() {
 	e := a.echo
 	e.GET("/", a.home)
@@ -59,6 +92,7 @@ func (a *App) routes() {
 	e.GET("/privacy", a.static("pages/privacy.html"))
 	e.GET("/accessibilita", a.static("pages/accessibility.html"))
 	e.POST("/valutazione", a.rate)
+	e.POST("/valutazione-pagina", a.ratePage)
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metricsHandler())
@@ -72,7 +106,9 @@ func (a *App) home(c echo.Context) error {
 }
 
 func (a *App) catalogue(c echo.Context) error {
-	return a.render.Render(c, http.StatusOK, "catalogue/index.html", map[string]any{"Areas": a.catalogueOf(enti.Current(c))})
+	return a.render.Render(c, http.StatusOK, "catalogue/index.html", map[string]any{
+		"Areas": a.catalogueOf(enti.Current(c)), "LifeEvents": a.lifeEventsOf(enti.Current(c)),
+	})
 }
 
 func (a *App) service(c echo.Context) error {
@@ -82,7 +118,8 @@ func (a *App) service(c echo.Context) error {
 	}
 	for _, m := range a.modules {
 		if info := m.Info(); info.ID == id {
-			return a.render.Render(c, http.StatusOK, "catalogue/service.html", info)
+			updated, _ := time.ParseInLocation("2006-01-02", info.Updated, web.Rome)
+			return a.render.Render(c, http.StatusOK, "catalogue/service.html", map[string]any{"Info": info, "Updated": updated})
 		}
 	}
 	return web.ErrNotFound
@@ -216,4 +253,23 @@ func (a *App) rate(c echo.Context) error {
 		back = "/servizi/" + service
 	}
 	return web.Redirect(c, back)
+}
+
+// ratePage records the answer to "Quanto sono chiare le informazioni su questa
+// pagina?", asked at the foot of every public page, and sends the visitor back.
+func (a *App) ratePage(c echo.Context) error {
+	page := web.SafeLocalPath(c.FormValue("pagina"))
+	score, err := strconv.Atoi(c.FormValue("voto"))
+	if page == "" || err != nil {
+		return web.NewError(http.StatusUnprocessableEntity, "pagerating.invalid")
+	}
+	ctx := c.Request().Context()
+	if err := feedback.RecordPage(ctx, enti.For(ctx, a.db), page, score, c.FormValue("commento")); err != nil {
+		if errors.Is(err, feedback.ErrScore) || errors.Is(err, feedback.ErrComment) || errors.Is(err, feedback.ErrPath) {
+			return web.NewError(http.StatusUnprocessableEntity, "pagerating.invalid")
+		}
+		return err
+	}
+	web.AddFlash(c, "success", "pagerating.thanks")
+	return web.Redirect(c, page)
 }

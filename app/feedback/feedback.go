@@ -89,5 +89,5 @@ func Migrations() []*store.Migration {
 	return []*store.Migration{{
 		ID:      "feedback/0001_ratings",
 		Migrate: func(tx *gorm.DB) error { return tx.Table("service_ratings").AutoMigrate(&serviceRating{}) },
-	}}
+	}, pageMigration()}
 }

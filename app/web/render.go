@@ -174,6 +174,18 @@ var funcs = template.FuncMap{
 		return m, nil
 	},
 	"hasPrefix": strings.HasPrefix,
+	// list builds a slice, for a partial that takes several values in order (the
+	// breadcrumb's label keys and addresses).
+	"list": func(v ...any) []any { return v },
+	"mod":  func(a, b int) int { return a % b },
+	// crumbLabel is a breadcrumb's text: a message key, or data after "=".
+	"crumbLabel": func(p *Page, v any) string {
+		s := fmt.Sprint(v)
+		if rest, ok := strings.CutPrefix(s, "="); ok {
+			return rest
+		}
+		return p.T(s)
+	},
 }
 
 // NewRenderer parses the templates in fsys: layouts/*.html and partials/*.html are

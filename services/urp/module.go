@@ -48,6 +48,15 @@ func (*Module) Info() services.Info {
 		Audience:    "urp.audience",
 		Start:       "",
 		Order:       10,
+		HowTo:       "urp.card.howto",
+		Outcome:     "urp.card.outcome",
+		Times:       "urp.card.times",
+		Cost:        "urp.card.cost",
+		Conditions:  "urp.card.conditions",
+		Office:      "urp.card.office",
+		Topics:      []string{"topic.uffici"},
+		LifeEvents:  []string{"cambio-residenza"},
+		Updated:     "2026-12-02",
 	}
 }
 
