@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
+	"github.com/comuni-italiani/sportello/app/search"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -93,6 +95,9 @@ func (a *App) routes() {
 	e.GET("/accessibilita", a.static("pages/accessibility.html"))
 	e.POST("/valutazione", a.rate)
 	e.POST("/valutazione-pagina", a.ratePage)
+	e.GET("/cerca", a.search)
+	e.GET("/domande-frequenti", a.faqPage)
+	e.GET("/segnala-disservizio", a.static("pages/disservice.html"))
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metricsHandler())
@@ -272,4 +277,79 @@ func (a *App) ratePage(c echo.Context) error {
 	}
 	web.AddFlash(c, "success", "pagerating.thanks")
 	return web.Redirect(c, page)
+}
+
+// FAQCount is how many frequently asked questions the platform's messages hold
+// ("faq.<n>.q" and "faq.<n>.a", from 1).
+const FAQCount = 6
+
+// faqs returns the frequently asked questions in lang, as search documents.
+func (a *App) faqs(lang string) []search.Doc {
+	i := a.render.I18n()
+	out := make([]search.Doc, 0, FAQCount)
+	for n := 1; n <= FAQCount; n++ {
+		q, ans := i.T(lang, fmt.Sprintf("faq.%d.q", n)), i.T(lang, fmt.Sprintf("faq.%d.a", n))
+		out = append(out, search.Doc{Kind: search.KindFAQ, Title: q, Text: ans, Summary: ans,
+			Href: fmt.Sprintf("/domande-frequenti#faq-%d", n)})
+	}
+	return out
+}
+
+func (a *App) faqPage(c echo.Context) error {
+	return a.render.Render(c, http.StatusOK, "pages/faq.html", map[string]any{"FAQs": a.faqs(web.Lang(c))})
+}
+
+// search answers the search box: the services the ente offers (their whole card),
+// the records modules offer through services.Searcher (offices) and the FAQs, matched
+// in Italian by app/search. A module that fails to answer costs its own results only.
+func (a *App) search(c echo.Context) error {
+	raw := strings.TrimSpace(c.QueryParam("q"))
+	lang := web.Lang(c)
+	data := map[string]any{"Q": raw}
+	q := search.ParseQuery(raw)
+	if raw != "" && q.Empty() {
+		data["TooVague"] = true
+	}
+	if !q.Empty() {
+		ctx := c.Request().Context()
+		ente := enti.Current(c)
+		i := a.render.I18n()
+		var docs []search.Doc
+		for _, m := range a.modules {
+			info := m.Info()
+			if ente != nil && !ente.Offers(info.ID) {
+				continue
+			}
+			text := []string{i.T(lang, info.Summary), i.T(lang, info.Description), i.T(lang, info.Audience), i.T(lang, info.HowTo),
+				i.T(lang, info.Outcome), i.T(lang, "area."+string(info.Area)+".title")}
+			for _, k := range info.Topics {
+				text = append(text, i.T(lang, k))
+			}
+			for _, ev := range info.LifeEvents {
+				text = append(text, i.T(lang, "lifeevent."+ev))
+			}
+			docs = append(docs, search.Doc{Kind: search.KindService, Title: i.T(lang, info.Title), Summary: i.T(lang, info.Summary),
+				Text: strings.Join(text, " "), Href: "/servizi/" + info.ID})
+		}
+		for _, m := range a.modules {
+			s, ok := m.(services.Searcher)
+			if !ok || (ente != nil && !ente.Offers(m.Info().ID)) {
+				continue
+			}
+			more, err := s.SearchDocs(ctx, lang)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				a.log.ErrorContext(ctx, "search: module failed", "module", m.Info().ID, "err", err, "request_id", web.RequestID(c))
+				data["Partial"] = true
+				continue
+			}
+			docs = append(docs, more...)
+		}
+		docs = append(docs, a.faqs(lang)...)
+		data["Hits"] = search.Search(q, docs)
+		data["Searched"] = true
+	}
+	return a.render.Render(c, http.StatusOK, "pages/search.html", data)
 }

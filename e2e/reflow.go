@@ -68,7 +68,10 @@ const reflowJS = `(() => {
 			[...worst.classList].map(c => '.' + c).join('') : 'html';
 		out.push({kind: 'wide', tag: name, text: 'the page scrolls sideways', right: document.documentElement.scrollWidth});
 	}
-	for (let i = 0; i < lines.length; i++) for (let j = i + 1; j < lines.length; j++) {
+	// Sorted by top, each line is compared only with the lines that start above its
+	// bottom: linear on a page of text, rather than every pair.
+	lines.sort((x, y) => x.t - y.t);
+	for (let i = 0; i < lines.length; i++) for (let j = i + 1; j < lines.length && lines[j].t < lines[i].b; j++) {
 		const a = lines[i], o = lines[j];
 		if (a.n === o.n) continue;
 		const ow = Math.min(a.r, o.r) - Math.max(a.l, o.l), oh = Math.min(a.b, o.b) - Math.max(a.t, o.t);
