@@ -7,7 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/auth"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
 )
@@ -60,7 +62,29 @@ func (a *App) personalArea(c echo.Context) error {
 		}
 		sections = append(sections, areaSection{AreaSection: s, Failed: err != nil})
 	}
+	prof := auth.CurrentProfile(c)
+	// The register knows the person's sex: the greeting agrees with it ("Benvenuta,
+	// Giulia"); a person the register does not know gets a neutral wording.
+	welcome := "area.welcome.n"
+	if p, err := anagrafe.ByFiscalCode(ctx, enti.For(ctx, a.db), v.FiscalCode); err == nil {
+		switch p.Sex {
+		case anagrafe.Female:
+			welcome = "area.welcome.f"
+		case anagrafe.Male:
+			welcome = "area.welcome.m"
+		}
+	} else if !anagrafe.IsNotFound(err) {
+		a.log.WarnContext(ctx, "personal area: register lookup failed", "err", err, "request_id", web.RequestID(c))
+	}
+	name := prof.GivenName
+	if name == "" {
+		name = v.DisplayName
+	}
+	var birth time.Time
+	if prof.BirthDate != "" {
+		birth, _ = time.ParseInLocation("2006-01-02", prof.BirthDate, web.Rome)
+	}
 	return a.render.Render(c, http.StatusOK, "area/index.html", map[string]any{
-		"Profile": auth.CurrentProfile(c), "Sections": sections,
+		"Profile": prof, "Sections": sections, "Welcome": welcome, "Name": name, "BirthDate": birth,
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
@@ -147,6 +148,32 @@ func TestPageRating(t *testing.T) {
 		s.LoginAs(staff, web.Viewer{Kind: "staff", ID: "op1", DisplayName: "Operatrice", Roles: []string{"admin"}})
 		if r := staff.Get("/backoffice"); r.Status != http.StatusOK || strings.Contains(r.Body, "Quanto sono chiare") {
 			t.Errorf("back office: status %d, clarity question shown %v", r.Status, strings.Contains(r.Body, "Quanto sono chiare"))
+		}
+	})
+}
+
+// The personal area greets the person in agreement with the sex the register knows,
+// neutrally when it does not know the person, and shows dates as dd/mm/yyyy; it has
+// a breadcrumb. On both databases.
+func TestPersonalAreaWords(t *testing.T) {
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		if _, err := s.App.SeedDemo(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		giulia := s.Client()
+		s.LoginAs(giulia, web.Viewer{Kind: "citizen", ID: "giulia", DisplayName: "Giulia Bianchi", FiscalCode: anagrafe.DemoCitizenCF})
+		r := giulia.Get("/area-personale")
+		if r.Status != http.StatusOK || !strings.Contains(r.Body, "Benvenuta, Giulia Bianchi.") {
+			t.Errorf("personal area of a woman in the register: status %d, no %q", r.Status, "Benvenuta, Giulia Bianchi.")
+		}
+		if !strings.Contains(r.Body, `aria-label="Percorso di navigazione"`) {
+			t.Errorf("personal area: no breadcrumb")
+		}
+		other := s.Client()
+		s.LoginAs(other, web.Viewer{Kind: "citizen", ID: "x", DisplayName: "Alex Rossi", FiscalCode: "RSSLXA90A01H501X"})
+		r = other.Get("/area-personale")
+		if !strings.Contains(r.Body, "Ti diamo il benvenuto, Alex Rossi.") || strings.Contains(r.Body, "Benvenut") {
+			t.Errorf("personal area of a person the register does not know: no neutral greeting")
 		}
 	})
 }

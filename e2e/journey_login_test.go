@@ -16,7 +16,7 @@ import (
 // Texts the login journeys expect (Italian, the default language).
 const (
 	msgWrongPassword = "Nome utente o password non corretti"
-	msgLoggedOut     = "Sei uscito dall'area personale"
+	msgLoggedOut     = "Uscita dall'area personale completata"
 	msgForbidden     = "Accesso negato"
 	msgCFCheckChar   = "Il carattere di controllo (l'ultimo) non corrisponde: il codice fiscale contiene un errore di trascrizione."
 	msgActivated     = "Credenziali attivate"

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -120,4 +122,37 @@ func (b *Browser) setWidth(width int64) {
 		return err
 	}))
 	run(b, "wait for the layout", chromedp.Evaluate[bool](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, chromedp.EvalAwaitPromise))
+}
+
+// DocScreenshotWidth is the phone width of the screenshots kept in docs/screenshots.
+const DocScreenshotWidth = 390
+
+// DocScreenshot saves the current page as a phone shows it (DocScreenshotWidth px
+// wide, the first 844 px of the page) to docs/screenshots/<name>.png for reviewers,
+// when SPORTELLO_E2E_SCREENSHOTS=1 (so that ordinary runs leave the tree clean).
+func (b *Browser) DocScreenshot(name string) {
+	b.t.Helper()
+	if os.Getenv("SPORTELLO_E2E_SCREENSHOTS") != "1" {
+		return
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		b.t.Fatalf("e2e: screenshot %s: %v", name, err)
+	}
+	run(b, "phone viewport", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: DocScreenshotWidth, Height: 844, DeviceScaleFactor: 1, Mobile: true,
+		})
+		return err
+	}))
+	defer b.setWidth(0)
+	run(b, "wait for the layout", chromedp.Evaluate[bool](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, chromedp.EvalAwaitPromise))
+	png := run(b, "screenshot "+name, chromedp.CaptureScreenshot())
+	dir := filepath.Join(root, "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
 }

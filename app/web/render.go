@@ -98,6 +98,10 @@ type Page struct {
 // T translates a message key into the page's language.
 func (p *Page) T(key string, args ...any) string { return p.i18n.T(p.Lang, key, args...) }
 
+// Has reports whether the message key exists (for labels with a fallback, such as
+// an audit action recorded by a module that has no words for it yet).
+func (p *Page) Has(key string) bool { return p.i18n.Has(key) }
+
 // OtherLang is the language the switch offers.
 func (p *Page) OtherLang() string {
 	if p.Lang == "it" {
