@@ -107,7 +107,10 @@ func (a *App) routes() {
 }
 
 func (a *App) home(c echo.Context) error {
-	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{"Areas": a.catalogueOf(enti.Current(c))})
+	// "Non hai SPID o CIE?" only where SPID or CIE (an external provider) is offered.
+	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{
+		"Areas": a.catalogueOf(enti.Current(c)), "External": len(a.cfg.Auth.Providers) > 0,
+	})
 }
 
 func (a *App) catalogue(c echo.Context) error {

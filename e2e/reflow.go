@@ -64,7 +64,9 @@ const reflowJS = `(() => {
 		let worst = null;
 		for (const e of document.body.querySelectorAll('*')) {
 			const r = e.getBoundingClientRect();
-			if (r.right > vw + 1 && r.width > 0 && shown(e) && !scrolled(e.parentElement)) worst = e;
+			// Tiny elements count too: a visually hidden text positioned outside its
+			// table's scroll container widens the page all the same.
+			if (r.right > vw + 1 && getComputedStyle(e).display !== 'none' && !scrolled(e.parentElement)) worst = e;
 		}
 		const name = worst ? worst.tagName.toLowerCase() + (worst.id ? '#' + worst.id : '') +
 			[...worst.classList].map(c => '.' + c).join('') : 'html';
