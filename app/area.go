@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -13,6 +14,10 @@ import (
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
 )
+
+// areaTabs are the personal area's tabs ("" is the Scrivania, which shows every
+// section; "servizi" lists the services).
+var areaTabs = []string{services.TabDesk, services.TabMessages, services.TabActivity, "servizi"}
 
 // areaSection is a personal-area section as the page shows it: the module's own, or,
 // when the module failed, a section under the module's title that says so.
@@ -84,7 +89,24 @@ func (a *App) personalArea(c echo.Context) error {
 	if prof.BirthDate != "" {
 		birth, _ = time.ParseInLocation("2006-01-02", prof.BirthDate, web.Rome)
 	}
+	// The tabs of the model (Scrivania, Messaggi, Attività, Servizi) are links to
+	// this same page, so they work without script and each has its own address.
+	tab := c.QueryParam("scheda")
+	if !slices.Contains(areaTabs, tab) {
+		tab = ""
+	}
+	var shown []areaSection
+	for _, s := range sections {
+		if tab == "" || s.Tab == tab {
+			shown = append(shown, s)
+		}
+	}
+	var offered []services.Info
+	for _, g := range a.catalogueOf(enti.Current(c)) {
+		offered = append(offered, g.Services...)
+	}
 	return a.render.Render(c, http.StatusOK, "area/index.html", map[string]any{
-		"Profile": prof, "Sections": sections, "Welcome": welcome, "Name": name, "BirthDate": birth,
+		"Profile": prof, "Sections": shown, "Welcome": welcome, "Name": name, "BirthDate": birth,
+		"Tab": tab, "Tabs": areaTabs, "Services": offered,
 	})
 }

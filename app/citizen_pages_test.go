@@ -169,6 +169,24 @@ func TestPersonalAreaWords(t *testing.T) {
 		if !strings.Contains(r.Body, `aria-label="Percorso di navigazione"`) {
 			t.Errorf("personal area: no breadcrumb")
 		}
+		for _, tab := range []string{"Scrivania", "Messaggi", "Attività", "Servizi"} {
+			if !strings.Contains(r.Body, ">"+tab+"</a>") {
+				t.Errorf("personal area: no tab %q", tab)
+			}
+		}
+		if r := giulia.Get("/area-personale?scheda=attivita"); r.Status != http.StatusOK || !strings.Contains(r.Body, "I tuoi certificati") ||
+			!strings.Contains(r.Body, `aria-current="page">Attività`) {
+			t.Errorf("activity tab: status %d, no certificates section or tab not current", r.Status)
+		}
+		if r := giulia.Get("/area-personale?scheda=messaggi"); !strings.Contains(r.Body, "Nessun messaggio") || strings.Contains(r.Body, "I tuoi certificati") {
+			t.Errorf("messages tab: want the empty notice and no certificates")
+		}
+		if r := giulia.Get("/area-personale?scheda=servizi"); !strings.Contains(r.Body, `href="/servizi/certificati"`) {
+			t.Errorf("services tab: no link to the certificates service")
+		}
+		if r := giulia.Get("/area-personale?scheda=%3Cx%3E"); r.Status != http.StatusOK || !strings.Contains(r.Body, `aria-current="page">Scrivania`) {
+			t.Errorf("unknown tab: status %d, want the desk", r.Status)
+		}
 		other := s.Client()
 		s.LoginAs(other, web.Viewer{Kind: "citizen", ID: "x", DisplayName: "Alex Rossi", FiscalCode: "RSSLXA90A01H501X"})
 		r = other.Get("/area-personale")

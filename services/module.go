@@ -200,7 +200,18 @@ type AreaSection struct {
 	Items []AreaItem
 	// More links to the module's full list.
 	More string
+	// Tab is the personal area's tab of the Designers Italia model the section
+	// belongs to: TabDesk (default: "Scrivania"), TabMessages ("Messaggi"),
+	// TabActivity ("Attività"). The "Servizi" tab lists the services themselves.
+	Tab string
 }
+
+// The personal area's tabs a section may name.
+const (
+	TabDesk     = ""
+	TabMessages = "messaggi"
+	TabActivity = "attivita"
+)
 
 // AreaItem is one entry in a personal-area section.
 type AreaItem struct {

@@ -18,7 +18,7 @@ func (m *Module) PersonalArea(ctx context.Context, cf, lang string) ([]services.
 	if err != nil {
 		return nil, err
 	}
-	sec := services.AreaSection{Title: "certificati.area.title", More: "/servizi/" + ID + "/miei"}
+	sec := services.AreaSection{Title: "certificati.area.title", More: "/servizi/" + ID + "/miei", Tab: services.TabActivity}
 	for _, r := range rows {
 		t, _ := TypeByID(r.Type)
 		key := "certificati.area.detail"
