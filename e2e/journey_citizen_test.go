@@ -124,7 +124,15 @@ func TestCitizenModelJourney(t *testing.T) {
 		if main := b.Text("main"); regexp.MustCompile(`\b\d{4}-\d\d-\d\d\b`).MatchString(main) {
 			t.Errorf("personal area: a date as yyyy-mm-dd in %q", abbrev(main))
 		}
+		if tabs := b.Texts(".area-tabs .nav-link"); !slices.Equal(tabs, []string{"Scrivania", "Messaggi", "Attività", "Servizi"}) {
+			t.Errorf("personal area: tabs %q", tabs)
+		}
 		shot("area-personale")
+		b.FollowLink("Attività")
+		b.CheckA11y(t)
+		if got := b.Texts("main h2"); !slices.Contains(got, "I tuoi certificati") {
+			t.Errorf("activity tab: sections %q", got)
+		}
 		b.VisitAndCheck("/servizi/certificati/miei")
 		shot("certificati-miei")
 		b.Logout()
