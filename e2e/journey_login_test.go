@@ -193,7 +193,7 @@ func deskActivationJourney(t *testing.T, p *Portal) {
 		t.Fatalf("the desk is at %s, want /backoffice/credenziali", got)
 	}
 	b.Fill("#q", cf)
-	b.Submit(`form[role="search"] button[type="submit"]`)
+	b.Submit(`main form[role="search"] button[type="submit"]`)
 	b.CheckA11y(t)
 	if got := b.Text(`main p[role="status"]`); got != "0 account trovati." {
 		t.Errorf("search for a new codice fiscale: status %q, want %q", got, "0 account trovati.")

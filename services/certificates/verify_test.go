@@ -113,6 +113,9 @@ func TestVerdicts(t *testing.T) {
 			if !strings.Contains(page.Body, ">REVOCATO<") || !strings.Contains(page.Body, "alert-danger") {
 				t.Fatal("revoked page")
 			}
+			if strings.Contains(page.Body, ">Validità<") {
+				t.Error("the verification page of a revoked certificate still says how long it is valid")
+			}
 			evs, n, err := audit.List(ctx, s.DB, audit.Filter{Action: "certificates.revoke"})
 			if err != nil || n != 1 || evs[0].ObjectID != res.ID || evs[0].ActorID != "m.rossi" || evs[0].SubjectCF != giulia.FiscalCode ||
 				!strings.Contains(evs[0].Details, "Emesso per errore") {
