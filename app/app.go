@@ -250,7 +250,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.render.SetComuneFunc(func(ctx context.Context) (config.Comune, bool) {
 		if e := enti.FromContext(ctx); e != nil {
-			return e.Comune(), true
+			c := e.Comune()
+			// The institutional site's links and the VAT number live in the
+			// configuration only (the enti table does not hold them).
+			for _, conf := range cfg.AllEnti() {
+				if conf.ID == c.ID {
+					c.VATNumber, c.Links = conf.VATNumber, conf.Links
+				}
+			}
+			return c, true
 		}
 		return config.Comune{}, false
 	})

@@ -3,14 +3,21 @@ package app
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/auth"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
 )
+
+// areaTabs are the personal area's tabs ("" is the Scrivania, which shows every
+// section; "servizi" lists the services).
+var areaTabs = []string{services.TabDesk, services.TabMessages, services.TabActivity, "servizi"}
 
 // areaSection is a personal-area section as the page shows it: the module's own, or,
 // when the module failed, a section under the module's title that says so.
@@ -67,7 +74,46 @@ func (a *App) personalArea(c echo.Context) error {
 		}
 		sections = append(sections, areaSection{AreaSection: s, Failed: err != nil})
 	}
+	prof := auth.CurrentProfile(c)
+	// The register knows the person's sex: the greeting agrees with it ("Benvenuta,
+	// Giulia"); a person the register does not know gets a neutral wording.
+	welcome := "area.welcome.n"
+	if p, err := anagrafe.ByFiscalCode(ctx, enti.For(ctx, a.db), v.FiscalCode); err == nil {
+		switch p.Sex {
+		case anagrafe.Female:
+			welcome = "area.welcome.f"
+		case anagrafe.Male:
+			welcome = "area.welcome.m"
+		}
+	} else if !anagrafe.IsNotFound(err) {
+		a.log.WarnContext(ctx, "personal area: register lookup failed", "err", err, "request_id", web.RequestID(c))
+	}
+	name := prof.GivenName
+	if name == "" {
+		name = v.DisplayName
+	}
+	var birth time.Time
+	if prof.BirthDate != "" {
+		birth, _ = time.ParseInLocation("2006-01-02", prof.BirthDate, web.Rome)
+	}
+	// The tabs of the model (Scrivania, Messaggi, Attività, Servizi) are links to
+	// this same page, so they work without script and each has its own address.
+	tab := c.QueryParam("scheda")
+	if !slices.Contains(areaTabs, tab) {
+		tab = ""
+	}
+	var shown []areaSection
+	for _, s := range sections {
+		if tab == "" || s.Tab == tab {
+			shown = append(shown, s)
+		}
+	}
+	var offered []services.Info
+	for _, g := range a.catalogueOf(enti.Current(c)) {
+		offered = append(offered, g.Services...)
+	}
 	return a.render.Render(c, http.StatusOK, "area/index.html", map[string]any{
-		"Profile": auth.CurrentProfile(c), "Sections": sections,
+		"Profile": prof, "Sections": shown, "Welcome": welcome, "Name": name, "BirthDate": birth,
+		"Tab": tab, "Tabs": areaTabs, "Services": offered,
 	})
 }

@@ -130,7 +130,7 @@ func (a *App) casesArea(ctx context.Context, cf, lang string) (services.AreaSect
 		return services.AreaSection{Title: "cases.area.title"}, err
 	}
 	i18n := a.render.I18n()
-	sec := services.AreaSection{Title: "cases.area.title", More: cases.CitizenBase}
+	sec := services.AreaSection{Title: "cases.area.title", More: cases.CitizenBase, Tab: services.TabActivity}
 	for _, c := range list {
 		t, ok := a.cases.Type(c.Module, c.Type)
 		if !ok {

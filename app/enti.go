@@ -17,6 +17,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
 	"github.com/comuni-italiani/sportello/services"
@@ -169,7 +170,7 @@ var installedGuards sync.Map
 // enteTables lists every ente-owned table: the platform's and the modules'
 // (services.EnteTables). The guard refuses unscoped statements on them.
 func (a *App) enteTables() []string {
-	t := []string{"audit_events", "outbox_messages", "service_ratings"}
+	t := []string{"audit_events", "outbox_messages", "service_ratings", feedback.PageRatingsTable}
 	t = append(t, anagrafe.Tables...)
 	t = append(t, cases.Tables...)
 	for _, m := range a.modules {

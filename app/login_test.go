@@ -146,7 +146,7 @@ func TestCitizenJourney(t *testing.T) {
 			t.Fatalf("logout redirect: %d %s", bye.Status, loc)
 		}
 		out := c.Follow(bye)
-		if out.Status != 200 || !strings.Contains(out.Body, "Sei uscito") {
+		if out.Status != 200 || !strings.Contains(out.Body, "area personale completata") {
 			t.Fatalf("logout: %d %s", out.Status, out.URL)
 		}
 		if r := c.Get("/area-personale"); r.Status != http.StatusSeeOther {
@@ -312,7 +312,7 @@ func TestExternalProvider(t *testing.T) {
 			t.Fatalf("logout on B through A's end_session: %d %s", confirm.Status, confirm.URL)
 		}
 		out := cb.Follow(cb.Submit(confirm, nil))
-		if !strings.Contains(out.URL, "localhost") || !strings.Contains(out.Body, "Sei uscito") {
+		if !strings.Contains(out.URL, "localhost") || !strings.Contains(out.Body, "area personale completata") {
 			t.Fatalf("logout on B through A's end_session: %d %s", out.Status, out.URL)
 		}
 	})
@@ -447,7 +447,7 @@ func TestCommandsLeavePortalClientAlone(t *testing.T) {
 		c := s.Client()
 		activate(t, c, cred, testPassword)
 		area := login(t, c, "/area-personale", "comune", cred.Username, testPassword, "")
-		if out := c.Follow(c.Submit(area, nil)); out.Status != 200 || !strings.Contains(out.Body, "Sei uscito") {
+		if out := c.Follow(c.Submit(area, nil)); out.Status != 200 || !strings.Contains(out.Body, "area personale completata") {
 			t.Fatalf("logout after the command: %d %s", out.Status, out.URL)
 		}
 	})

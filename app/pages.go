@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
+	"github.com/comuni-italiani/sportello/app/search"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -51,6 +53,39 @@ func (a *App) catalogueOf(ente *enti.Ente) []AreaGroup {
 	return out
 }
 
+// LifeEvents are the "eventi della vita" of the Designers Italia model the catalogue
+// knows, in the order it shows them; each has the message key "lifeevent.<id>". A
+// module may name only these (app/contract_test.go checks it).
+var LifeEvents = []string{
+	"nascita-figlio", "iscrizione-scuola", "cambio-residenza", "matrimonio", "acquisto-auto",
+	"avvio-impresa", "difficolta-economiche", "anziani", "lutto",
+}
+
+// LifeEventGroup is one life event with the services that help in it.
+type LifeEventGroup struct {
+	ID       string
+	Services []services.Info
+}
+
+// lifeEventsOf groups the modules ente offers by life event, in LifeEvents' order;
+// events with no service are left out.
+func (a *App) lifeEventsOf(ente *enti.Ente) []LifeEventGroup {
+	var out []LifeEventGroup
+	for _, ev := range LifeEvents {
+		g := LifeEventGroup{ID: ev}
+		for _, m := range a.modules {
+			if info := m.Info(); slices.Contains(info.LifeEvents, ev) && (ente == nil || ente.Offers(info.ID)) {
+				g.Services = append(g.Services, info)
+			}
+		}
+		slices.SortStableFunc(g.Services, func(x, y services.Info) int { return strings.Compare(x.ID, y.ID) })
+		if len(g.Services) > 0 {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 func (a *App) routes() {
 	e := a.echo
 	e.GET("/", a.home)
@@ -59,6 +94,10 @@ func (a *App) routes() {
 	e.GET("/privacy", a.static("pages/privacy.html"))
 	e.GET("/accessibilita", a.static("pages/accessibility.html"))
 	e.POST("/valutazione", a.rate)
+	e.POST("/valutazione-pagina", a.ratePage)
+	e.GET("/cerca", a.search)
+	e.GET("/domande-frequenti", a.faqPage)
+	e.GET("/segnala-disservizio", a.static("pages/disservice.html"))
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metricsHandler())
@@ -68,11 +107,16 @@ func (a *App) routes() {
 }
 
 func (a *App) home(c echo.Context) error {
-	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{"Areas": a.catalogueOf(enti.Current(c))})
+	// "Non hai SPID o CIE?" only where SPID or CIE (an external provider) is offered.
+	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{
+		"Areas": a.catalogueOf(enti.Current(c)), "External": len(a.cfg.Auth.Providers) > 0,
+	})
 }
 
 func (a *App) catalogue(c echo.Context) error {
-	return a.render.Render(c, http.StatusOK, "catalogue/index.html", map[string]any{"Areas": a.catalogueOf(enti.Current(c))})
+	return a.render.Render(c, http.StatusOK, "catalogue/index.html", map[string]any{
+		"Areas": a.catalogueOf(enti.Current(c)), "LifeEvents": a.lifeEventsOf(enti.Current(c)),
+	})
 }
 
 func (a *App) service(c echo.Context) error {
@@ -82,7 +126,8 @@ func (a *App) service(c echo.Context) error {
 	}
 	for _, m := range a.modules {
 		if info := m.Info(); info.ID == id {
-			return a.render.Render(c, http.StatusOK, "catalogue/service.html", info)
+			updated, _ := time.ParseInLocation("2006-01-02", info.Updated, web.Rome)
+			return a.render.Render(c, http.StatusOK, "catalogue/service.html", map[string]any{"Info": info, "Updated": updated})
 		}
 	}
 	return web.ErrNotFound
@@ -221,4 +266,98 @@ func (a *App) rate(c echo.Context) error {
 		back = "/servizi/" + service
 	}
 	return web.Redirect(c, back)
+}
+
+// ratePage records the answer to "Quanto sono chiare le informazioni su questa
+// pagina?", asked at the foot of every public page, and sends the visitor back.
+func (a *App) ratePage(c echo.Context) error {
+	page := web.SafeLocalPath(c.FormValue("pagina"))
+	score, err := strconv.Atoi(c.FormValue("voto"))
+	if page == "" || err != nil {
+		return web.NewError(http.StatusUnprocessableEntity, "pagerating.invalid")
+	}
+	ctx := c.Request().Context()
+	if err := feedback.RecordPage(ctx, enti.For(ctx, a.db), page, score, c.FormValue("commento")); err != nil {
+		if errors.Is(err, feedback.ErrScore) || errors.Is(err, feedback.ErrComment) || errors.Is(err, feedback.ErrPath) {
+			return web.NewError(http.StatusUnprocessableEntity, "pagerating.invalid")
+		}
+		return err
+	}
+	web.AddFlash(c, "success", "pagerating.thanks")
+	return web.Redirect(c, page)
+}
+
+// FAQCount is how many frequently asked questions the platform's messages hold
+// ("faq.<n>.q" and "faq.<n>.a", from 1).
+const FAQCount = 6
+
+// faqs returns the frequently asked questions in lang, as search documents.
+func (a *App) faqs(lang string) []search.Doc {
+	i := a.render.I18n()
+	out := make([]search.Doc, 0, FAQCount)
+	for n := 1; n <= FAQCount; n++ {
+		q, ans := i.T(lang, fmt.Sprintf("faq.%d.q", n)), i.T(lang, fmt.Sprintf("faq.%d.a", n))
+		out = append(out, search.Doc{Kind: search.KindFAQ, Title: q, Text: ans, Summary: ans,
+			Href: fmt.Sprintf("/domande-frequenti#faq-%d", n)})
+	}
+	return out
+}
+
+func (a *App) faqPage(c echo.Context) error {
+	return a.render.Render(c, http.StatusOK, "pages/faq.html", map[string]any{"FAQs": a.faqs(web.Lang(c))})
+}
+
+// search answers the search box: the services the ente offers (their whole card),
+// the records modules offer through services.Searcher (offices) and the FAQs, matched
+// in Italian by app/search. A module that fails to answer costs its own results only.
+func (a *App) search(c echo.Context) error {
+	raw := strings.TrimSpace(c.QueryParam("q"))
+	lang := web.Lang(c)
+	data := map[string]any{"Q": raw}
+	q := search.ParseQuery(raw)
+	if raw != "" && q.Empty() {
+		data["TooVague"] = true
+	}
+	if !q.Empty() {
+		ctx := c.Request().Context()
+		ente := enti.Current(c)
+		i := a.render.I18n()
+		var docs []search.Doc
+		for _, m := range a.modules {
+			info := m.Info()
+			if ente != nil && !ente.Offers(info.ID) {
+				continue
+			}
+			text := []string{i.T(lang, info.Summary), i.T(lang, info.Description), i.T(lang, info.Audience), i.T(lang, info.HowTo),
+				i.T(lang, info.Outcome), i.T(lang, "area."+string(info.Area)+".title")}
+			for _, k := range info.Topics {
+				text = append(text, i.T(lang, k))
+			}
+			for _, ev := range info.LifeEvents {
+				text = append(text, i.T(lang, "lifeevent."+ev))
+			}
+			docs = append(docs, search.Doc{Kind: search.KindService, Title: i.T(lang, info.Title), Summary: i.T(lang, info.Summary),
+				Text: strings.Join(text, " "), Href: "/servizi/" + info.ID})
+		}
+		for _, m := range a.modules {
+			s, ok := m.(services.Searcher)
+			if !ok || (ente != nil && !ente.Offers(m.Info().ID)) {
+				continue
+			}
+			more, err := s.SearchDocs(ctx, lang)
+			if err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				a.log.ErrorContext(ctx, "search: module failed", "module", m.Info().ID, "err", err, "request_id", web.RequestID(c))
+				data["Partial"] = true
+				continue
+			}
+			docs = append(docs, more...)
+		}
+		docs = append(docs, a.faqs(lang)...)
+		data["Hits"] = search.Search(q, docs)
+		data["Searched"] = true
+	}
+	return a.render.Render(c, http.StatusOK, "pages/search.html", data)
 }

@@ -93,6 +93,32 @@ type Comune struct {
 	Hosts []string `yaml:"hosts"`
 	// DisabledModules lists modules this ente does not offer.
 	DisabledModules []string `yaml:"disabled_modules"`
+	// VATNumber is the ente's partita IVA when it differs from FiscalCode.
+	VATNumber string `yaml:"vat_number"`
+	// Links are the pages of the comune's institutional site the portal's header and
+	// footer point to, as the Designers Italia model for comuni asks.
+	Links SiteLinks `yaml:"links"`
+}
+
+// SiteLinks are addresses on the comune's institutional site (absolute URLs). An empty
+// one is left out of the header (the first-level menu then shows Servizi only) or, in
+// the footer, replaced by the portal's own page where it has one.
+type SiteLinks struct {
+	// The first-level menu of the model: Amministrazione, Novità, Vivere il Comune
+	// (Servizi is the portal itself).
+	Administration string `yaml:"amministrazione"`
+	News           string `yaml:"novita"`
+	Living         string `yaml:"vivere_il_comune"`
+	// Transparency is the "Amministrazione trasparente" section (D.Lgs. 33/2013).
+	Transparency string `yaml:"amministrazione_trasparente"`
+	// LegalNotes is the "Note legali" page.
+	LegalNotes string `yaml:"note_legali"`
+	// Search is the institutional site's search page; the portal searches its own
+	// services, offices and FAQs either way.
+	Search string `yaml:"ricerca"`
+	// DPO is the data protection officer's contact (responsabile della protezione dei
+	// dati), shown on the privacy page.
+	DPO string `yaml:"rpd"`
 }
 
 // AllEnti returns the configured enti: comune first, then enti.
@@ -193,11 +219,21 @@ func Default() Config {
 			Name:      "Comune di Valdoria",
 			Province:  "Provincia di Valdoria",
 			IstatCode: "099999",
-			Address:   "Piazza del Municipio 1, 00000 Valdoria",
-			Phone:     "+39 0000 000000",
-			Email:     "urp@comune.valdoria.example",
-			PEC:       "protocollo@pec.comune.valdoria.example",
-			Website:   "https://www.comune.valdoria.example",
+			// Fictional, like the rest of the demo comune.
+			FiscalCode: "00000000000",
+			Address:    "Piazza del Municipio 1, 00000 Valdoria",
+			Phone:      "+39 0000 000000",
+			Email:      "urp@comune.valdoria.example",
+			PEC:        "protocollo@pec.comune.valdoria.example",
+			Website:    "https://www.comune.valdoria.example",
+			Links: SiteLinks{
+				Administration: "https://www.comune.valdoria.example/amministrazione",
+				News:           "https://www.comune.valdoria.example/novita",
+				Living:         "https://www.comune.valdoria.example/vivere-il-comune",
+				Transparency:   "https://www.comune.valdoria.example/amministrazione-trasparente",
+				LegalNotes:     "https://www.comune.valdoria.example/note-legali",
+				DPO:            "rpd@comune.valdoria.example",
+			},
 		},
 		HTTP: HTTP{
 			Addr:            "127.0.0.1:8080",

@@ -110,7 +110,9 @@ const maxNodes = 5
 // targets of the first offending nodes and axe's explanation for the first one. What
 // axe cannot decide alone ("incomplete", such as contrast over a background image) is
 // logged for a human to review. It also reports form labels that other text covers
-// (see labelOverlapsJS), which axe does not check. It marks the page as checked.
+// (see labelOverlapsJS), which axe does not check, and the page's reflow at 320 px
+// (CheckReflow: nothing past the viewport, no text over text). It marks the page as
+// checked.
 //
 // About the Content-Security-Policy: the portal sends script-src 'self' with neither
 // 'unsafe-inline' nor 'unsafe-eval'. Evaluating axe.min.js with Runtime.evaluate is
@@ -186,6 +188,7 @@ func (b *Browser) CheckA11y(t testing.TB) {
 	}
 	t.Log(msg)
 	b.checkLabelOverlaps(t, where)
+	b.CheckReflow(t, where)
 	eval[bool](b, `(window.__e2eA11y = 'checked') !== ''`)
 }
 

@@ -411,6 +411,7 @@ func certificateJourney(t *testing.T, p *Portal) {
 		t.Errorf("revocation without a reason: the certificate's status is %q, want it still %q", got, "Valido")
 	}
 	staff.Fill("#motivo", revokeReason)
+	staff.Click(`label[for="conferma"]`) // revoking asks for an explicit confirmation
 	if code := staff.Submit(revoke); code != http.StatusOK {
 		t.Errorf("revocation: status %d, want 200", code)
 	}

@@ -16,7 +16,7 @@ import (
 // Texts the login journeys expect (Italian, the default language).
 const (
 	msgWrongPassword = "Nome utente o password non corretti"
-	msgLoggedOut     = "Sei uscito dall'area personale"
+	msgLoggedOut     = "Uscita dall'area personale completata"
 	msgForbidden     = "Accesso negato"
 	msgCFCheckChar   = "Il carattere di controllo (l'ultimo) non corrisponde: il codice fiscale contiene un errore di trascrizione."
 	msgActivated     = "Credenziali attivate"
@@ -193,7 +193,7 @@ func deskActivationJourney(t *testing.T, p *Portal) {
 		t.Fatalf("the desk is at %s, want /backoffice/credenziali", got)
 	}
 	b.Fill("#q", cf)
-	b.Submit(`form[role="search"] button[type="submit"]`)
+	b.Submit(`main form[role="search"] button[type="submit"]`)
 	b.CheckA11y(t)
 	if got := b.Text(`main p[role="status"]`); got != "0 account trovati." {
 		t.Errorf("search for a new codice fiscale: status %q, want %q", got, "0 account trovati.")

@@ -8,7 +8,7 @@
 // the back-office dashboard), PersonalArea (sections of the citizen's personal area),
 // DemoSeeder (fictional data for `sportello demo`), Roles (the staff roles its pages
 // need), Jobs (scheduled work, see app/jobs), Commands (`sportello <id> <command>`)
-// and Stopper (work to finish at shutdown).
+// Searcher (records the search box finds) and Stopper (work to finish at shutdown).
 // The list of built-in modules is explicit, in app/modules.go; the configuration can
 // switch any of them off.
 //
@@ -33,6 +33,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/search"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -211,7 +212,18 @@ type AreaSection struct {
 	Items []AreaItem
 	// More links to the module's full list.
 	More string
+	// Tab is the personal area's tab of the Designers Italia model the section
+	// belongs to: TabDesk (default: "Scrivania"), TabMessages ("Messaggi"),
+	// TabActivity ("Attività"). The "Servizi" tab lists the services themselves.
+	Tab string
 }
+
+// The personal area's tabs a section may name.
+const (
+	TabDesk     = ""
+	TabMessages = "messaggi"
+	TabActivity = "attivita"
+)
 
 // AreaItem is one entry in a personal-area section.
 type AreaItem struct {
@@ -289,6 +301,13 @@ type CommandEnv struct {
 // dispatches `sportello <module id> ...` to them without knowing the module.
 type Commands interface {
 	Commands() []Command
+}
+
+// Searcher is implemented by modules whose records the portal's search box should
+// find besides the service's own card (the offices of the URP, say). SearchDocs returns
+// them in lang, for the ente of ctx; the platform matches the query (app/search).
+type Searcher interface {
+	SearchDocs(ctx context.Context, lang string) ([]search.Doc, error)
 }
 
 // Stopper is implemented by modules that hold work in memory (a batch of log rows, a

@@ -27,11 +27,14 @@ const activationTTL = 30 * time.Minute
 
 // activation is the state of an activation in progress.
 type activation struct {
-	Username  string    `json:"u"`
-	Code      string    `json:"c,omitempty"`
-	AccountID int64     `json:"a"`
-	Staff     bool      `json:"s,omitempty"`
-	TOTP      bool      `json:"o,omitempty"`
+	Username  string `json:"u"`
+	Code      string `json:"c,omitempty"`
+	AccountID int64  `json:"a"`
+	Staff     bool   `json:"s,omitempty"`
+	TOTP      bool   `json:"o,omitempty"`
+	// Skipped says the citizen declined the authenticator step (the stepper says so
+	// instead of "completed").
+	Skipped   bool      `json:"x,omitempty"`
 	Activated bool      `json:"d,omitempty"`
 	Secret    string    `json:"k,omitempty"`
 	URL       string    `json:"l,omitempty"`
@@ -45,6 +48,8 @@ type Step struct {
 	Done  bool
 	// Current marks the step the page is.
 	Current bool
+	// Skipped marks an optional step the person chose not to take.
+	Skipped bool
 }
 
 // ActivationPage is the data of the activation pages.
@@ -278,7 +283,7 @@ func (p *Provider) activateTOTPSubmit(c echo.Context) error {
 		return web.Redirect(c, next)
 	}
 	if c.FormValue("skip") != "" && !st.Staff {
-		st.TOTP = true // declined: nothing more to do
+		st.TOTP, st.Skipped = true, true // declined: nothing more to do
 		st.Secret, st.URL = "", ""
 		p.saveActivation(c, st)
 		return web.Redirect(c, Path+"/attiva/fatto")
@@ -322,6 +327,9 @@ func (p *Provider) activateDone(c echo.Context) error {
 	}
 	p.remove(c, sessActivation)
 	page := p.activationPage(st, 3)
+	if st.Skipped && !st.Staff {
+		page.Steps[len(page.Steps)-1].Done, page.Steps[len(page.Steps)-1].Skipped = false, true
+	}
 	return p.render.Render(c, http.StatusOK, "idp/activate_done.html", page)
 }
 

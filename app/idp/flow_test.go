@@ -502,7 +502,7 @@ func TestLogout(t *testing.T) {
 		f = client.start()
 		client.exchange(t, f, e.login(t, b, f, p))
 		page := b.get(b.get("/idp/logout").Location)
-		expect(t, b.submit(page, nil), http.StatusOK, "Sei uscito")
+		expect(t, b.submit(page, nil), http.StatusOK, "Uscita completata")
 		if r := b.get(client.start().url); !strings.Contains(r.Location, "/idp/accedi?req=") {
 			t.Fatalf("after confirmed logout: %d %q", r.Status, r.Location)
 		}

@@ -101,6 +101,10 @@ type Page struct {
 // T translates a message key into the page's language.
 func (p *Page) T(key string, args ...any) string { return p.i18n.T(p.Lang, key, args...) }
 
+// Has reports whether the message key exists (for labels with a fallback, such as
+// an audit action recorded by a module that has no words for it yet).
+func (p *Page) Has(key string) bool { return p.i18n.Has(key) }
+
 // OtherLang is the language the switch offers.
 func (p *Page) OtherLang() string {
 	if p.Lang == "it" {
@@ -177,6 +181,18 @@ var funcs = template.FuncMap{
 		return m, nil
 	},
 	"hasPrefix": strings.HasPrefix,
+	// list builds a slice, for a partial that takes several values in order (the
+	// breadcrumb's label keys and addresses).
+	"list": func(v ...any) []any { return v },
+	"mod":  func(a, b int) int { return a % b },
+	// crumbLabel is a breadcrumb's text: a message key, or data after "=".
+	"crumbLabel": func(p *Page, v any) string {
+		s := fmt.Sprint(v)
+		if rest, ok := strings.CutPrefix(s, "="); ok {
+			return rest
+		}
+		return p.T(s)
+	},
 }
 
 // NewRenderer parses the templates in fsys: layouts/*.html and partials/*.html are

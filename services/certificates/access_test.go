@@ -310,7 +310,7 @@ func TestStaffPagesAndStats(t *testing.T) {
 			if r := citizen(t, s, giulia).Get("/backoffice/certificati/"); r.Status != http.StatusForbidden {
 				t.Fatalf("citizen in the back office: %d", r.Status)
 			}
-			st.PostForm("/backoffice/certificati/"+b.ID+"/revoca", url.Values{"motivo": {"prova"}})
+			st.PostForm("/backoffice/certificati/"+b.ID+"/revoca", url.Values{"motivo": {"prova"}, "conferma": {"1"}})
 			stats, err := m.Stats(ctx)
 			if err != nil {
 				t.Fatal(err)

@@ -19,10 +19,14 @@ func (m *Module) PersonalArea(ctx context.Context, cf, lang string) ([]services.
 	if err != nil {
 		return nil, err
 	}
-	sec := services.AreaSection{Title: "certificati.area.title", More: "/servizi/" + ID + "/miei"}
+	sec := services.AreaSection{Title: "certificati.area.title", More: "/servizi/" + ID + "/miei", Tab: services.TabActivity}
 	for _, r := range rows {
 		t, _ := TypeByID(r.Type)
-		detail := m.i18n.T(lang, "certificati.area.detail", "Date", r.IssuedAt.In(rome).Format("02/01/2006"),
+		key := "certificati.area.detail"
+		if r.Verifications == 0 {
+			key = "certificati.area.detail_never" // not "verificato 0 volte"
+		}
+		detail := m.i18n.T(lang, key, "Date", r.IssuedAt.In(rome).Format("02/01/2006"),
 			"Holder", r.HolderName, "Count", r.Verifications)
 		sec.Items = append(sec.Items, services.AreaItem{Label: m.i18n.T(lang, t.TitleKey()), Detail: detail,
 			Status: r.Verdict.StatusKey(), Href: "/servizi/" + ID + "/miei/" + r.ID})

@@ -105,6 +105,15 @@ func (*Module) Info() services.Info {
 		Needs:       []string{"certificati.needs.bollo", "certificati.needs.printer"},
 		Start:       "nuovo",
 		Order:       10,
+		HowTo:       "certificati.card.howto",
+		Outcome:     "certificati.card.outcome",
+		Times:       "certificati.card.times",
+		Cost:        "certificati.card.cost",
+		Conditions:  "certificati.card.conditions",
+		Office:      "certificati.card.office",
+		Topics:      []string{"topic.anagrafe", "topic.certificati"},
+		LifeEvents:  []string{"cambio-residenza", "nascita-figlio", "matrimonio"},
+		Updated:     "2026-12-02",
 	}
 }
 

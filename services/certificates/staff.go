@@ -155,6 +155,11 @@ func (m *Module) staffRevoke(c echo.Context) error {
 	case utf8.RuneCountInString(reason) > MaxRevokeReason:
 		errs.Add("motivo", "validation.max")
 	}
+	// Revoking cannot be undone and voids a paper the holder may already have handed
+	// over: the clerk confirms it explicitly.
+	if c.FormValue("conferma") != "1" {
+		errs.Add("conferma", "certificati.staff.confirm_required")
+	}
 	if errs.Any() {
 		return m.renderStaffDetail(c, http.StatusUnprocessableEntity, cert, errs, reason)
 	}

@@ -95,7 +95,15 @@ func TestVerdicts(t *testing.T) {
 				!strings.Contains(r.Body, "Indica il motivo della revoca.") {
 				t.Fatalf("revoke without reason: %d", r.Status)
 			}
-			if r := staff.PostForm("/backoffice/certificati/"+res.ID+"/revoca", url.Values{"motivo": {"Emesso per errore sull'indirizzo"}}); r.Status != http.StatusSeeOther {
+			// Without the explicit confirmation nothing changes.
+			if r := staff.PostForm("/backoffice/certificati/"+res.ID+"/revoca", url.Values{"motivo": {"Emesso per errore"}}); r.Status != http.StatusUnprocessableEntity ||
+				!strings.Contains(r.Body, "Per revocare il certificato spunta la conferma.") {
+				t.Fatalf("revoke without confirmation: %d", r.Status)
+			}
+			if v := verdictOf(t, s, res.ID); v.Verdict != certificates.Valid {
+				t.Fatalf("revoke without confirmation changed the certificate: %s", v.Verdict)
+			}
+			if r := staff.PostForm("/backoffice/certificati/"+res.ID+"/revoca", url.Values{"motivo": {"Emesso per errore sull'indirizzo"}, "conferma": {"1"}}); r.Status != http.StatusSeeOther {
 				t.Fatalf("revoke: %d %s", r.Status, r.Body)
 			}
 			if v := verdictOf(t, s, res.ID); v.Verdict != certificates.Revoked || v.RevokedAt == nil {
@@ -105,13 +113,16 @@ func TestVerdicts(t *testing.T) {
 			if !strings.Contains(page.Body, ">REVOCATO<") || !strings.Contains(page.Body, "alert-danger") {
 				t.Fatal("revoked page")
 			}
+			if strings.Contains(page.Body, ">Validità<") {
+				t.Error("the verification page of a revoked certificate still says how long it is valid")
+			}
 			evs, n, err := audit.List(s.Ctx(ctx), s.DB, audit.Filter{Action: "certificates.revoke"})
 			if err != nil || n != 1 || evs[0].ObjectID != res.ID || evs[0].ActorID != "m.rossi" || evs[0].SubjectCF != giulia.FiscalCode ||
 				!strings.Contains(evs[0].Details, "Emesso per errore") {
 				t.Fatalf("revoke audit: %+v %v", evs, err)
 			}
 			// Revoking twice changes nothing.
-			staff.PostForm("/backoffice/certificati/"+res.ID+"/revoca", url.Values{"motivo": {"di nuovo"}})
+			staff.PostForm("/backoffice/certificati/"+res.ID+"/revoca", url.Values{"motivo": {"di nuovo"}, "conferma": {"1"}})
 			if _, n, _ := audit.List(s.Ctx(ctx), s.DB, audit.Filter{Action: "certificates.revoke"}); n != 1 {
 				t.Fatalf("second revocation audited: %d", n)
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/search"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -48,6 +49,15 @@ func (*Module) Info() services.Info {
 		Audience:    "urp.audience",
 		Start:       "",
 		Order:       10,
+		HowTo:       "urp.card.howto",
+		Outcome:     "urp.card.outcome",
+		Times:       "urp.card.times",
+		Cost:        "urp.card.cost",
+		Conditions:  "urp.card.conditions",
+		Office:      "urp.card.office",
+		Topics:      []string{"topic.uffici"},
+		LifeEvents:  []string{"cambio-residenza"},
+		Updated:     "2026-12-02",
 	}
 }
 
@@ -79,6 +89,24 @@ func (m *Module) list(ctx context.Context) ([]Office, error) {
 		return db.Order("weekday, opens")
 	}).Order("sort, id").Find(&out).Error
 	return out, err
+}
+
+// SearchDocs implements services.Searcher: the offices, by name, description,
+// address and notice, each leading to its card on the offices page.
+func (m *Module) SearchDocs(ctx context.Context, lang string) ([]search.Doc, error) {
+	list, err := m.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]search.Doc, 0, len(list))
+	for _, o := range list {
+		out = append(out, search.Doc{
+			Kind: search.KindOffice, Title: o.Name(lang), Summary: o.Description(lang),
+			Text: strings.Join([]string{o.Description(lang), o.Address, o.Notice(lang)}, " "),
+			Href: "/servizi/" + ID + "/#office-" + o.Slug,
+		})
+	}
+	return out, nil
 }
 
 // OfficeView is an office as the public page shows it.

@@ -10,3 +10,23 @@ document.addEventListener('DOMContentLoaded', function () {
   var alert = document.querySelector('main [role="alert"][tabindex="-1"]');
   if (alert) { alert.focus(); }
 });
+// A table's responsive wrapper that actually scrolls becomes a focusable region
+// named after the table (WCAG 2.1.1; axe: scrollable-region-focusable), so the
+// keyboard can scroll it; one that fits is left out of the tab order.
+function sportelloScrollRegions() {
+  document.querySelectorAll('.table-responsive').forEach(function (w) {
+    if (w.scrollWidth > w.clientWidth + 1) {
+      var cap = w.querySelector('caption');
+      w.setAttribute('tabindex', '0');
+      w.setAttribute('role', 'region');
+      if (!w.hasAttribute('aria-label') && !w.hasAttribute('aria-labelledby')) {
+        w.setAttribute('aria-label', cap ? cap.textContent.trim() : (document.documentElement.lang === 'en' ? 'Table, scrolls sideways' : 'Tabella, scorre in orizzontale'));
+      }
+    } else if (w.getAttribute('tabindex') === '0') {
+      w.removeAttribute('tabindex');
+      w.removeAttribute('role');
+    }
+  });
+}
+document.addEventListener('DOMContentLoaded', sportelloScrollRegions);
+window.addEventListener('resize', sportelloScrollRegions);
