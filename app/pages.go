@@ -57,7 +57,7 @@ func (a *App) catalogueOf(ente *enti.Ente) []AreaGroup {
 // knows, in the order it shows them; each has the message key "lifeevent.<id>". A
 // module may name only these (app/contract_test.go checks it).
 var LifeEvents = []string{
-	"nascita-figlio", "iscrizione-scuola", "cambio-residenza", "matrimonio", "acquisto-auto",
+	"nascita-figlio", "adozione-figlio", "iscrizione-scuola", "cambio-residenza", "documento-identita", "matrimonio", "acquisto-auto",
 	"avvio-impresa", "difficolta-economiche", "anziani", "lutto",
 }
 

@@ -19,13 +19,32 @@ import (
 // messagesOf reads every message key of lang from the portal's message files.
 func messagesOf(t *testing.T, lang string) map[string]bool {
 	t.Helper()
-	files, err := fs.Glob(templates.FS, path.Join("locales", lang, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no message files for %s: %v", lang, err)
+	// The portal's message files and those modules carry in their own package
+	// (services.Assets).
+	systems := []fs.FS{templates.FS}
+	for _, m := range app.Builtin() {
+		if a, ok := m.(services.Assets); ok {
+			systems = append(systems, a.Assets())
+		}
 	}
 	keys := map[string]bool{}
+	for _, fsys := range systems {
+		readMessages(t, fsys, lang, keys)
+	}
+	if len(keys) == 0 {
+		t.Fatalf("no message files for %s", lang)
+	}
+	return keys
+}
+
+func readMessages(t *testing.T, fsys fs.FS, lang string, keys map[string]bool) {
+	t.Helper()
+	files, err := fs.Glob(fsys, path.Join("locales", lang, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range files {
-		b, err := fs.ReadFile(templates.FS, f)
+		b, err := fs.ReadFile(fsys, f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +56,6 @@ func messagesOf(t *testing.T, lang string) map[string]bool {
 			keys[k] = true
 		}
 	}
-	return keys
 }
 
 // cardProblems lists what the service card of info lacks: every section of the

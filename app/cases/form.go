@@ -100,6 +100,8 @@ func (f *Form) maxLen(fd Field) int {
 type StepView struct {
 	Label         string
 	Done, Current bool
+	// Skipped marks a step the citizen need not fill (the shared stepper shows it).
+	Skipped bool
 }
 
 // FormPage is the data of the form's pages.

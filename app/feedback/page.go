@@ -99,7 +99,7 @@ func pageMigration() *store.Migration {
 		Comment   string    `gorm:"type:text;not null;default:''"`
 	}
 	return &store.Migration{
-		ID:      "feedback/0002_page_ratings",
+		ID:      "feedback/0003_page_ratings",
 		Migrate: func(tx *gorm.DB) error { return tx.Table(PageRatingsTable).AutoMigrate(&pageRating{}) },
 	}
 }

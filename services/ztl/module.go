@@ -88,7 +88,7 @@ func (*Module) Info() services.Info {
 		Needs: []string{"ztl.needs.plate", "ztl.needs.documents"}, Start: "domanda", Order: 10,
 		HowTo: "ztl.card.howto", Outcome: "ztl.card.outcome", Times: "ztl.card.times", Cost: "ztl.card.cost",
 		Conditions: "ztl.card.conditions", Office: "ztl.card.office", Topics: []string{"ztl.topic.mobility", "ztl.topic.traffic"},
-		LifeEvents: []string{"possesso-veicolo", "cambio-residenza"}, Updated: "2026-12-02",
+		LifeEvents: []string{"acquisto-auto", "cambio-residenza"}, Updated: "2026-12-02",
 	}
 }
 
