@@ -78,6 +78,8 @@ func TestHarnessCatchesMistakes(t *testing.T) {
 	rec.want(t, "axe-core on /servizi: image-alt (impact critical)", "#e2e-no-alt", "https://dequeuniversity.com/rules/axe/")
 	rec.want(t, "axe-core on /servizi: label (impact critical)", "#e2e-no-label", "first node: Fix any of the following")
 	rec.want(t, `layout on /servizi: the label "Etichetta piantata" of #e2e-covered overlaps the text "Titolo piantato" of a <h2>`)
+	// The reflow check at 320 px sees the same overlap.
+	rec.want(t, `reflow on /servizi at 320 px: the text "Titolo piantato" of a <h2> overlaps "Etichetta piantata" of a <label>`)
 
 	rec.mu.Lock()
 	rec.passthrough = true // from here on (and in the cleanups) errors are real

@@ -1,16 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/chromedp"
 )
 
 // TestJourneyZTL is the browser journey of the ZTL permits: the demo citizen applies
@@ -29,23 +24,7 @@ func TestJourneyZTL(t *testing.T) {
 // platform's (checked by its own journeys). The desktop window is restored after.
 func fits320(t *testing.T, b *Browser) {
 	t.Helper()
-	metrics := func(w, h int64) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
-				Width: w, Height: h, DeviceScaleFactor: 1})
-			return err
-		})
-	}
-	run(b, "viewport 320", metrics(320, 800))
-	defer run(b, "viewport 1280", metrics(1280, 900))
-	time.Sleep(150 * time.Millisecond) // one layout
-	wide := eval[[]string](b, `Array.from(document.querySelectorAll('main *')).filter(e =>
-		!e.closest('.table-responsive') && e.getClientRects().length > 0 &&
-		e.getBoundingClientRect().right > 321).map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' +
-		Math.round(e.getBoundingClientRect().right)).slice(0, 5)`)
-	if len(wide) > 0 {
-		t.Errorf("%s at 320 px: main content reaches beyond the screen: %q", b.Path(), wide)
-	}
+	b.fits320(t, b.Path())
 }
 
 func ztlJourney(t *testing.T, p *Portal) {

@@ -67,6 +67,10 @@ func anagrafeCommand(ctx context.Context, cfg config.Config, args []string, stdo
 		return fmt.Errorf("anagrafe import: %w", err)
 	}
 	ctx = enti.WithEnte(ctx, &enti.Ente{ID: id})
+	// The guard sets the ente of every row written (and refuses a query without it).
+	if err := enti.NewGuard(append([]string{"audit_events"}, anagrafe.Tables...)...).Install(db); err != nil {
+		return err
+	}
 	rep, err := anagrafe.Import(ctx, db, f, *dry)
 	fmt.Fprint(stdout, rep.String())
 	if err != nil {

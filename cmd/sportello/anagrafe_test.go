@@ -48,9 +48,9 @@ func TestAnagrafeImportCommand(t *testing.T) {
 	if err := anagrafeCommand(ctx, cfg, []string{"import", "../../app/anagrafe/testdata/esempio.csv"}, &out); err != nil {
 		t.Fatal(err, out.String())
 	}
-	db.Model(&anagrafe.Person{}).Count(&n)
+	db.Model(&anagrafe.Person{}).Where("ente_id = ?", cfg.Comune.ID).Count(&n)
 	if n != 4 {
-		t.Fatalf("imported %d persons:\n%s", n, out.String())
+		t.Fatalf("imported %d persons of %s:\n%s", n, cfg.Comune.ID, out.String())
 	}
 	bad := t.TempDir() + "/bad.csv"
 	anagrafeWriteFile(t, bad, "F;X1;famiglia;;Via A 1\nP;RSSMRA60A01H501X;ROSSI;MARIO;M;1960-01-01;ROMA;RM;;ITALIA;coniugato;;X1;intestatario;1990-01-01\n")

@@ -98,6 +98,10 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 		return fmt.Errorf("staff %s: %w", sub, err)
 	}
 	ctx = enti.WithEnte(ctx, &enti.Ente{ID: home})
+	// The guard sets the ente of the audit entries written.
+	if err := enti.NewGuard("audit_events").Install(db); err != nil {
+		return err
+	}
 	svc := accounts.New(db, accounts.Options{BaseURL: cfg.HTTP.BaseURL, Issuer: cfg.Comune.Name, Roles: portalRoles})
 	const actor = "system:cli"
 
