@@ -49,7 +49,7 @@ test: assets lint
 
 ## e2e: browser journeys in headless Chromium with axe-core accessibility checks
 e2e: build
-	SPORTELLO_E2E=1 SPORTELLO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m ./e2e/
+	SPORTELLO_E2E=1 SPORTELLO_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 25m ./e2e/
 
 ## bench: benchmarks (catalogue throughput, memory, and the packages' own benchmarks)
 bench: build
