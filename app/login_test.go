@@ -140,7 +140,7 @@ func TestCitizenJourney(t *testing.T) {
 		}
 		// Logout ends the portal session and the provider's; the ID token (with the
 		// tax code) does not travel in the redirect URL.
-		bye := c.Submit(area, nil)
+		bye := c.Logout(area)
 		if loc := bye.Header.Get("Location"); bye.Status != http.StatusSeeOther || strings.Contains(loc, "id_token_hint") ||
 			strings.Contains(loc, "eyJ") || !strings.Contains(loc, "client_id=sportello") {
 			t.Fatalf("logout redirect: %d %s", bye.Status, loc)
@@ -307,7 +307,7 @@ func TestExternalProvider(t *testing.T) {
 		}
 		// B names itself (client_id) and its return address, without the ID token: A,
 		// where the person is still logged in, asks to confirm, then returns to B.
-		confirm := cb.Follow(cb.Submit(area, nil))
+		confirm := cb.Follow(cb.Logout(area))
 		if !strings.HasPrefix(confirm.URL, a.BaseURL+"/idp/uscita?") || !strings.Contains(confirm.Body, "Vuoi uscire?") {
 			t.Fatalf("logout on B through A's end_session: %d %s", confirm.Status, confirm.URL)
 		}
@@ -447,7 +447,7 @@ func TestCommandsLeavePortalClientAlone(t *testing.T) {
 		c := s.Client()
 		activate(t, c, cred, testPassword)
 		area := login(t, c, "/area-personale", "comune", cred.Username, testPassword, "")
-		if out := c.Follow(c.Submit(area, nil)); out.Status != 200 || !strings.Contains(out.Body, "area personale completata") {
+		if out := c.Follow(c.Logout(area)); out.Status != 200 || !strings.Contains(out.Body, "area personale completata") {
 			t.Fatalf("logout after the command: %d %s", out.Status, out.URL)
 		}
 	})

@@ -320,18 +320,30 @@ var (
 // pending request ids) plus fields, as a browser does.
 func (c *Client) Submit(page *Response, fields url.Values) *Response {
 	c.t.Helper()
-	m := formAction.FindStringSubmatch(page.Body)
-	if m == nil {
+	return c.SubmitAction(page, "", fields)
+}
+
+// Logout submits the header's logout form of a logged-in page.
+func (c *Client) Logout(page *Response) *Response {
+	c.t.Helper()
+	return c.SubmitAction(page, "/auth/logout", nil)
+}
+
+// SubmitAction is Submit for the page's POST form with the given action ("" for the
+// first form other than the header's logout form).
+func (c *Client) SubmitAction(page *Response, want string, fields url.Values) *Response {
+	c.t.Helper()
+	action, body, ok := findForm(page.Body, want)
+	if !ok {
 		c.t.Fatalf("apptest: no POST form in page %s:\n%s", page.URL, page.Body)
 	}
 	form := url.Values{}
-	for _, h := range hiddenField.FindAllStringSubmatch(page.Body, -1) {
+	for _, h := range hiddenField.FindAllStringSubmatch(body, -1) {
 		form.Set(h[1], html.UnescapeString(h[2]))
 	}
 	for k, v := range fields {
 		form[k] = v
 	}
-	action := html.UnescapeString(m[1])
 	base, _ := url.Parse(page.URL)
 	if page.URL == "" {
 		base, _ = url.Parse(c.base)
@@ -340,6 +352,25 @@ func (c *Client) Submit(page *Response, fields url.Values) *Response {
 	req, _ := http.NewRequest(http.MethodPost, target.String(), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return c.Do(req)
+}
+
+// findForm finds the page's POST form with action want, or with want "" the first
+// one other than the header's logout form (which comes first on every logged-in
+// page), and returns its action and markup, so that only that form's hidden fields
+// are sent.
+func findForm(page, want string) (action, body string, ok bool) {
+	for _, loc := range formAction.FindAllStringSubmatchIndex(page, -1) {
+		a := html.UnescapeString(page[loc[2]:loc[3]])
+		if (want == "" && a == "/auth/logout") || (want != "" && a != want) {
+			continue
+		}
+		rest := page[loc[0]:]
+		if end := strings.Index(rest, "</form>"); end >= 0 {
+			rest = rest[:end]
+		}
+		return a, rest, true
+	}
+	return "", "", false
 }
 
 // Ctx returns ctx carrying the portal's first ente, as a request on its host would:
