@@ -61,8 +61,9 @@ func loadSchedule(db *gorm.DB, officeID, service string) (*Schedule, error) {
 }
 
 // policy returns the rules for an office.
-func (m *Module) policy(o Office) Policy {
-	return Policy{MinLead: m.settings.minLead(), CancelBefore: m.settings.cancelBefore(), HorizonDays: o.HorizonDays}
+func (m *Module) policy(ctx context.Context, o Office) Policy {
+	s := m.settingsFor(ctx)
+	return Policy{MinLead: s.minLead(), CancelBefore: s.cancelBefore(), HorizonDays: o.HorizonDays}
 }
 
 // FreeSlot is one bookable slot with its free places.
@@ -82,7 +83,7 @@ type FreeDay struct {
 // places. It reads the schedule, the closures and the booked counts in three
 // queries, however many days and desks.
 func (m *Module) Availability(ctx context.Context, s *Schedule, now time.Time) ([]FreeDay, error) {
-	p := m.policy(s.Office)
+	p := m.policy(ctx, s.Office)
 	from, to := now.UTC(), p.HorizonEnd(now).UTC()
 	db := m.store(ctx)
 	var cs []Closure
@@ -158,7 +159,7 @@ func (m *Module) checkSlot(ctx context.Context, s *Schedule, start, now time.Tim
 		start.Add(s.Length()).UTC()).Find(&cs).Error; err != nil {
 		return err
 	}
-	if why := m.policy(s.Office).Bookable(now, start, s.Length(), cs); why != "" {
+	if why := m.policy(ctx, s.Office).Bookable(now, start, s.Length(), cs); why != "" {
 		return fmt.Errorf("%w: %s", ErrNotBookable, why)
 	}
 	return nil
@@ -267,7 +268,7 @@ func (m *Module) cancelTx(tx *gorm.DB, id, cf string, now time.Time, reason, by 
 		q = q.Where("citizen_cf = ?", cf)
 	}
 	if citizen {
-		q = q.Where("starts_at >= ?", now.Add(m.settings.cancelBefore()))
+		q = q.Where("starts_at >= ?", now.Add(m.settingsFor(tx.Statement.Context).cancelBefore()))
 	}
 	res := q.Updates(map[string]any{"status": StatusCancelled, "cancelled_at": now, "cancel_reason": reason, "cancelled_by": by})
 	if res.Error != nil {

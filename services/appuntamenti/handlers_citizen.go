@@ -2,6 +2,7 @@ package appuntamenti
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -78,13 +79,14 @@ type ServiceView struct {
 	Bring    string // configured text, overrides BringKey
 }
 
-func (m *Module) serviceView(id string) ServiceView {
+func (m *Module) serviceView(ctx context.Context, id string) ServiceView {
+	set := m.settingsFor(ctx)
 	v := ServiceView{ID: id, TitleKey: "appuntamenti.service." + id, BringKey: "appuntamenti.bring." + id}
 	switch id {
 	case ServiceCIE:
-		v.Bring = m.settings.BringCIE
+		v.Bring = set.BringCIE
 	case ServiceResidenza:
-		v.Bring = m.settings.BringResidenza
+		v.Bring = set.BringResidenza
 	}
 	return v
 }
@@ -103,7 +105,7 @@ func (m *Module) stepService(c echo.Context) error {
 	}
 	var svcs []ServiceView
 	for _, s := range ServiceIDs {
-		svcs = append(svcs, m.serviceView(s))
+		svcs = append(svcs, m.serviceView(c.Request().Context(), s))
 	}
 	errs := web.FormErrors{}
 	status := http.StatusOK
@@ -137,7 +139,7 @@ func (m *Module) stepDays(c echo.Context) error {
 		return err
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/days.html", map[string]any{
-		"Choice": ch, "Schedule": s, "Service": m.serviceView(ch.Service), "Days": days, "Step": 2})
+		"Choice": ch, "Schedule": s, "Service": m.serviceView(c.Request().Context(), ch.Service), "Days": days, "Step": 2})
 }
 
 func (m *Module) stepTimes(c echo.Context) error {
@@ -169,7 +171,7 @@ func (m *Module) renderTimes(c echo.Context, ch choice, status int, problem stri
 		}
 	}
 	return m.render.Render(c, status, ID+"/times.html", map[string]any{
-		"Choice": ch, "Schedule": s, "Service": m.serviceView(ch.Service), "Day": d, "Slots": slots,
+		"Choice": ch, "Schedule": s, "Service": m.serviceView(c.Request().Context(), ch.Service), "Day": d, "Slots": slots,
 		"Problem": problem, "Step": 3})
 }
 
@@ -195,8 +197,8 @@ func (m *Module) renderConfirm(c echo.Context, ch choice, f confirmForm, errs we
 		ch.Day = DayOf(start).String()
 	}
 	return m.render.Render(c, status, ID+"/confirm.html", map[string]any{
-		"Choice": ch, "Schedule": s, "Service": m.serviceView(ch.Service), "Start": start,
-		"Fee": m.settings.Fee(web.Lang(c)), "Form": f, "Errors": errs, "Step": 4})
+		"Choice": ch, "Schedule": s, "Service": m.serviceView(c.Request().Context(), ch.Service), "Start": start,
+		"Fee": m.settingsFor(c.Request().Context()).Fee(web.Lang(c)), "Form": f, "Errors": errs, "Step": 4})
 }
 
 func (m *Module) bookHandler(c echo.Context) error {
@@ -285,8 +287,8 @@ type BookingView struct {
 
 func (m *Module) view(c echo.Context, b Booking, offices map[string]Office) BookingView {
 	now := m.now()
-	return BookingView{Booking: b, Office: offices[b.OfficeID], Service: m.serviceView(b.Service),
-		CanChange: b.Active() && Policy{CancelBefore: m.settings.cancelBefore()}.CanChange(now, b.StartsAt),
+	return BookingView{Booking: b, Office: offices[b.OfficeID], Service: m.serviceView(c.Request().Context(), b.Service),
+		CanChange: b.Active() && Policy{CancelBefore: m.settingsFor(c.Request().Context()).cancelBefore()}.CanChange(now, b.StartsAt),
 		Upcoming:  b.Active() && b.StartsAt.After(now)}
 }
 
@@ -312,7 +314,8 @@ func (m *Module) detail(c echo.Context) error {
 		return err
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/detail.html", map[string]any{
-		"B": m.view(c, *b, om), "Fee": m.settings.Fee(web.Lang(c)), "CancelHours": m.settings.CancelHours})
+		"B": m.view(c, *b, om), "Fee": m.settingsFor(c.Request().Context()).Fee(web.Lang(c)),
+		"CancelHours": m.settingsFor(c.Request().Context()).CancelHours})
 }
 
 func (m *Module) mine(c echo.Context) error {

@@ -28,7 +28,7 @@ func (m *Module) SendReminders(ctx context.Context, now time.Time) error {
 		var due []Booking
 		db := m.store(ctx)
 		if err := db.Where("status = ? AND reminded_at IS NULL AND starts_at > ? AND starts_at <= ?", StatusBooked,
-			now.UTC(), now.Add(time.Duration(m.settings.ReminderHours)*time.Hour).UTC()).
+			now.UTC(), now.Add(time.Duration(m.settingsFor(ctx).ReminderHours)*time.Hour).UTC()).
 			Order("starts_at").Limit(1000).Find(&due).Error; err != nil {
 			return err
 		}

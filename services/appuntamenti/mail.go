@@ -59,7 +59,7 @@ func (m *Module) bookingMail(ctx context.Context, b Booking, o Office, key, lang
 	t := func(k string) string {
 		return m.i18n.T(lang, k, "Service", m.i18n.T(lang, "appuntamenti.service."+b.Service), "When", when(b.StartsAt, lang),
 			"Office", o.Name, "Address", o.Address, "Ref", b.ID, "Link", m.baseURL(ctx)+base+"/prenotazione/"+b.ID,
-			"Fee", m.settings.Fee(lang), "Hours", m.settings.CancelHours)
+			"Fee", m.settingsFor(ctx).Fee(lang), "Hours", m.settingsFor(ctx).CancelHours)
 	}
 	msg := notify.Message{To: b.Email, ToName: b.Name, Subject: t("appuntamenti.mail." + key + ".subject"),
 		Text: t("appuntamenti.mail." + key + ".text"), Kind: ID + "." + key, CitizenCF: b.CitizenCF}

@@ -1,6 +1,7 @@
 package appuntamenti
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -21,6 +22,14 @@ type Settings struct {
 	// keeps the standard text in the citizen's language).
 	BringCIE       string `yaml:"bring_cie"`
 	BringResidenza string `yaml:"bring_residenza"`
+}
+
+// settingsFor returns the settings in force for the ente of ctx. Every read of the
+// module's settings goes through it: today they are the installation's (modules.
+// settings.appuntamenti); per-ente settings (Mount.SettingsFor) replace this one body.
+func (m *Module) settingsFor(ctx context.Context) Settings {
+	_ = ctx
+	return m.settings
 }
 
 // DefaultSettings are the settings when the configuration says nothing.

@@ -71,7 +71,7 @@ func (m *Module) addClosure(c echo.Context) error {
 	}
 	views := make([]BookingView, len(hit))
 	for i, b := range hit {
-		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(b.Service)}
+		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(c.Request().Context(), b.Service)}
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/closure.html", map[string]any{
 		"Office": office, "From": from, "To": to, "Reason": reason, "Bookings": views})
@@ -105,7 +105,7 @@ func (m *Module) agenda(c echo.Context) error {
 	}
 	views := make([]BookingView, len(list))
 	for i, b := range list {
-		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(b.Service)}
+		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(c.Request().Context(), b.Service)}
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/agenda.html", map[string]any{
 		"Offices": offices, "Office": office, "Day": day, "Prev": DayOf(day.Start().Add(-12 * time.Hour)), "Next": day.Next(),

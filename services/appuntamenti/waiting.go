@@ -58,7 +58,8 @@ var ErrOfferGone = errors.New("appuntamenti: the offer is no longer valid")
 // the place, which stays held; without one the place is released. It returns the
 // waiter offered, if any (the caller mails them after commit).
 func (m *Module) offerFreed(tx *gorm.DB, officeID, service string, start, now time.Time) (*Waiter, error) {
-	if start.After(now.Add(m.settings.minLead())) {
+	lead := m.settingsFor(tx.Statement.Context).minLead()
+	if start.After(now.Add(lead)) {
 		var line []Waiter
 		if err := tx.Where("office_id = ? AND service = ? AND status = ?", officeID, service, WaitWaiting).
 			Order("created_at, id").Limit(20).Find(&line).Error; err != nil {
@@ -75,8 +76,8 @@ func (m *Module) offerFreed(tx *gorm.DB, officeID, service string, start, now ti
 				continue
 			}
 			exp := now.Add(OfferHold)
-			if exp.After(start.Add(-m.settings.minLead())) {
-				exp = start.Add(-m.settings.minLead())
+			if exp.After(start.Add(-lead)) {
+				exp = start.Add(-lead)
 			}
 			res := tx.Model(&Waiter{}).Where("id = ? AND status = ?", w.ID, WaitWaiting).
 				Updates(map[string]any{"status": WaitOffered, "offer_start": start, "offer_expires": exp})
@@ -263,7 +264,7 @@ func (m *Module) offerPage(c echo.Context) error {
 		return err
 	}
 	live := w.Status == WaitOffered && w.OfferExpires != nil && w.OfferExpires.After(m.now())
-	data := map[string]any{"W": w, "Office": o, "Service": m.serviceView(w.Service), "Live": live}
+	data := map[string]any{"W": w, "Office": o, "Service": m.serviceView(c.Request().Context(), w.Service), "Live": live}
 	if live {
 		data["Start"], data["Until"] = *w.OfferStart, *w.OfferExpires
 	}
