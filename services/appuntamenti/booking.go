@@ -176,6 +176,8 @@ type Request struct {
 	Replaces string
 	// By names who acts, for the cancellation of a moved booking ("citizen").
 	By string
+	// Lang is the citizen's language, for the later mails.
+	Lang string
 	// Notify, when set, runs in the booking's transaction once the place is taken (the
 	// confirmation mail is queued there, so that booking and mail commit together).
 	Notify func(tx *gorm.DB, b *Booking) error
@@ -208,7 +210,8 @@ func (m *Module) Book(ctx context.Context, r Request) (*Booking, error) {
 		return nil, err
 	}
 	b := &Booking{ID: id, OfficeID: s.Office.ID, Service: r.Service, StartsAt: start, EndsAt: start.Add(s.Length()),
-		CitizenCF: r.CitizenCF, Name: r.Name, Email: r.Email, Status: StatusBooked, CreatedAt: now, FirstFreeAt: first}
+		CitizenCF: r.CitizenCF, Name: r.Name, Email: r.Email, Status: StatusBooked, Lang: mailLang(r.Lang), CreatedAt: now, FirstFreeAt: first,
+		ConfirmBy: m.settingsFor(ctx).confirmBy(start, now)}
 	var next *Waiter
 	err = m.store(ctx).Transaction(func(tx *gorm.DB) error {
 		if r.Replaces != "" {
@@ -341,7 +344,7 @@ func (m *Module) offerMail(ctx context.Context, w *Waiter) {
 	if w == nil || m.mail == nil || m.i18n == nil {
 		return
 	}
-	if err := m.mailOffer(ctx, w, "it"); err != nil {
+	if err := m.mailOffer(ctx, w); err != nil {
 		m.log.ErrorContext(ctx, "offer mail not queued", "waiter", w.ID, "err", err)
 	}
 }

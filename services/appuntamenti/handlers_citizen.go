@@ -34,6 +34,7 @@ func (m *Module) routes(mt *services.Mount) {
 	c.GET("/prenotazione/:id/qr.png", m.qr)
 	c.GET("/prenotazione/:id/invito.ics", m.ics)
 	c.POST("/prenotazione/:id/annulla", m.cancelHandler)
+	c.POST("/prenotazione/:id/conferma", m.confirmHandler)
 	c.POST("/attesa", m.joinHandler)
 	c.GET("/offerta/:id", m.offerPage)
 	c.POST("/offerta/:id/accetta", m.acceptHandler)
@@ -222,7 +223,7 @@ func (m *Module) bookHandler(c echo.Context) error {
 		}
 	}
 	b, err := m.Book(ctx, Request{OfficeID: ch.Office, Service: ch.Service, Start: time.Unix(ch.Start, 0),
-		CitizenCF: v.FiscalCode, Name: v.DisplayName, Email: f.Email, Replaces: ch.Move, By: v.FiscalCode,
+		CitizenCF: v.FiscalCode, Name: v.DisplayName, Email: f.Email, Replaces: ch.Move, By: v.FiscalCode, Lang: web.Lang(c),
 		Notify: m.bookedMail(ctx, web.Lang(c), ch.Move != "")})
 	switch {
 	case errors.Is(err, ErrSlotFull):
@@ -283,13 +284,15 @@ type BookingView struct {
 	Service   ServiceView
 	CanChange bool
 	Upcoming  bool
+	// NeedsConfirm: the citizen must still confirm (by ConfirmBy).
+	NeedsConfirm bool
 }
 
 func (m *Module) view(c echo.Context, b Booking, offices map[string]Office) BookingView {
 	now := m.now()
 	return BookingView{Booking: b, Office: offices[b.OfficeID], Service: m.serviceView(c.Request().Context(), b.Service),
 		CanChange: b.Active() && Policy{CancelBefore: m.settingsFor(c.Request().Context()).cancelBefore()}.CanChange(now, b.StartsAt),
-		Upcoming:  b.Active() && b.StartsAt.After(now)}
+		Upcoming:  b.Active() && b.StartsAt.After(now), NeedsConfirm: b.NeedsConfirm(now)}
 }
 
 func (m *Module) officeMap(c echo.Context) (map[string]Office, error) {

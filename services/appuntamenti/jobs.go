@@ -10,12 +10,14 @@ import (
 	"github.com/comuni-italiani/sportello/app/jobs"
 )
 
-// Jobs implements services.Jobs: the reminder mail every 15 minutes and the expiry of
-// waiting-list offers every minute, per ente.
+// Jobs implements services.Jobs: the reminder mail every 15 minutes, the expiry of
+// waiting-list offers and the confirmations (asked, or the booking released) every
+// minute, per ente.
 func (m *Module) Jobs() []jobs.Job {
 	return []jobs.Job{
 		{Name: ID + "/promemoria", Schedule: jobs.Every(15 * time.Minute), Run: m.SendReminders},
 		{Name: ID + "/offerte", Schedule: jobs.Every(time.Minute), Run: m.ExpireOffers},
+		{Name: ID + "/conferme", Schedule: jobs.Every(time.Minute), Run: m.ConfirmJob},
 	}
 }
 
@@ -50,7 +52,7 @@ func (m *Module) SendReminders(ctx context.Context, now time.Time) error {
 				if res.Error != nil || res.RowsAffected != 1 {
 					return res.Error
 				}
-				msg, err := m.bookingMail(ctx, b, o, "reminder", "it", true)
+				msg, err := m.bookingMail(ctx, b, o, "reminder", mailLang(b.Lang), true)
 				if err != nil {
 					return err
 				}

@@ -53,11 +53,15 @@ func when(t time.Time, lang string) string {
 
 var weekdayIT = [...]string{"domenica", "lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato"}
 
-// bookingMail builds a mail about b; key is "booked", "moved", "cancelled" or
-// "reminder" (the message keys appuntamenti.mail.<key>.subject and .text).
+// bookingMail builds a mail about b; key is "booked", "moved", "cancelled",
+// "reminder", "confirm" or "released" (the message keys appuntamenti.mail.<key>.subject and .text).
 func (m *Module) bookingMail(ctx context.Context, b Booking, o Office, key, lang string, withICS bool) (notify.Message, error) {
+	until := ""
+	if b.ConfirmBy != nil {
+		until = when(*b.ConfirmBy, lang)
+	}
 	t := func(k string) string {
-		return m.i18n.T(lang, k, "Service", m.i18n.T(lang, "appuntamenti.service."+b.Service), "When", when(b.StartsAt, lang),
+		return m.i18n.T(lang, k, "Service", m.i18n.T(lang, "appuntamenti.service."+b.Service), "When", when(b.StartsAt, lang), "Until", until,
 			"Office", o.Name, "Address", o.Address, "Ref", b.ID, "Link", m.baseURL(ctx)+base+"/prenotazione/"+b.ID,
 			"Fee", m.settingsFor(ctx).Fee(lang), "Hours", m.settingsFor(ctx).CancelHours)
 	}

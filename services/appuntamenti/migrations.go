@@ -98,5 +98,25 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return nil
 		},
+	}, {
+		ID: "appuntamenti/0003_confirm_lang",
+		Migrate: func(tx *gorm.DB) error {
+			t := ts[tx.Dialector.Name()]
+			for _, s := range []string{
+				`ALTER TABLE appt_bookings ADD COLUMN confirm_by ` + t,
+				`ALTER TABLE appt_bookings ADD COLUMN confirmed_at ` + t,
+				`ALTER TABLE appt_bookings ADD COLUMN confirm_asked_at ` + t,
+				// The citizen's language, for the mails sent later by jobs.
+				`ALTER TABLE appt_bookings ADD COLUMN lang VARCHAR(5) NOT NULL DEFAULT 'it'`,
+				`ALTER TABLE appt_waiters ADD COLUMN lang VARCHAR(5) NOT NULL DEFAULT 'it'`,
+				// The confirmation job's scan: active bookings by deadline.
+				`CREATE INDEX appt_bookings_confirm ON appt_bookings (ente_id, status, confirm_by)`,
+			} {
+				if err := tx.Exec(s).Error; err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}}
 }

@@ -127,6 +127,29 @@ type Booking struct {
 	CancelledBy  string
 	RemindedAt   *time.Time
 	CheckedInAt  *time.Time
+	// ConfirmBy is the deadline to confirm the booking (Settings.ConfirmHours), nil
+	// when none is asked; ConfirmedAt is when the citizen confirmed; ConfirmAskedAt
+	// when the mail asking for it was queued.
+	ConfirmBy      *time.Time
+	ConfirmedAt    *time.Time
+	ConfirmAskedAt *time.Time
+	// Lang is the citizen's language when booking ("it" or "en"): later mails (the
+	// reminder, the confirmation, the offer) are written in it.
+	Lang string
+}
+
+// mailLang is the language of the mails to a citizen who chose lang.
+func mailLang(lang string) string {
+	if lang == "en" {
+		return "en"
+	}
+	return "it"
+}
+
+// NeedsConfirm reports whether the booking still waits for the citizen's
+// confirmation at now.
+func (b Booking) NeedsConfirm(now time.Time) bool {
+	return b.Active() && b.ConfirmBy != nil && b.ConfirmedAt == nil && b.ConfirmBy.After(now)
 }
 
 // TableName fixes the table name.

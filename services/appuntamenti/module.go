@@ -58,6 +58,10 @@ type Option func(*Module)
 // WithClock replaces the clock (tests: deadlines, summer time).
 func WithClock(now func() time.Time) Option { return func(m *Module) { m.now = now } }
 
+// WithSettings starts from s instead of DefaultSettings (tests; the configuration's
+// modules.settings.appuntamenti still applies on Mount).
+func WithSettings(s Settings) Option { return func(m *Module) { m.settings = s } }
+
 // New returns the module, ready to be mounted.
 func New(opts ...Option) *Module {
 	m := &Module{now: time.Now, settings: DefaultSettings()}

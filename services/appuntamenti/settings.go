@@ -22,7 +22,17 @@ type Settings struct {
 	// keeps the standard text in the citizen's language).
 	BringCIE       string `yaml:"bring_cie"`
 	BringResidenza string `yaml:"bring_residenza"`
+	// ConfirmHours, when not 0, switches on "confirm or lose the slot": a booking must
+	// be confirmed by the citizen up to this many hours before the appointment (a mail
+	// asks for it ConfirmNotice before that deadline); an unconfirmed booking is
+	// released at the deadline by the job appuntamenti/conferme and its place goes to
+	// the waiting list. Bookings made after their deadline would fall need none.
+	ConfirmHours int `yaml:"confirm_hours"`
 }
+
+// ConfirmNotice is how long before the confirmation deadline the mail asking for the
+// confirmation goes (at once for a booking made later than that).
+const ConfirmNotice = 48 * time.Hour
 
 // settingsFor returns the settings in force for the ente of ctx. Every read of the
 // module's settings goes through it: today they are the installation's (modules.
@@ -48,12 +58,27 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("appuntamenti: min_lead_minutes must not be negative")
 	case s.ReminderHours < 1 || s.ReminderHours > 24*14:
 		return fmt.Errorf("appuntamenti: reminder_hours must be 1-336")
+	case s.ConfirmHours < 0 || s.ConfirmHours > 24*30:
+		return fmt.Errorf("appuntamenti: confirm_hours must be 0-720 (0: no confirmation asked)")
 	}
 	return nil
 }
 
 func (s Settings) cancelBefore() time.Duration { return time.Duration(s.CancelHours) * time.Hour }
 func (s Settings) minLead() time.Duration      { return time.Duration(s.MinLeadMinutes) * time.Minute }
+
+// confirmBy is the confirmation deadline of a booking starting at start and made at
+// now: nil when the rule is off or the deadline would already have passed.
+func (s Settings) confirmBy(start, now time.Time) *time.Time {
+	if s.ConfirmHours == 0 {
+		return nil
+	}
+	by := start.Add(-time.Duration(s.ConfirmHours) * time.Hour).UTC()
+	if !by.After(now) {
+		return nil
+	}
+	return &by
+}
 
 // Fee formats the CIE fee as "22,21 €" / "EUR 22.21".
 func (s Settings) Fee(lang string) string {

@@ -45,6 +45,8 @@ type Waiter struct {
 	OfferExpires *time.Time
 	// Offers counts the places offered to the waiter and not taken.
 	Offers int
+	// Lang is the citizen's language (see Booking.Lang).
+	Lang string
 }
 
 // TableName fixes the table name.
@@ -95,7 +97,7 @@ func (m *Module) offerFreed(tx *gorm.DB, officeID, service string, start, now ti
 }
 
 // Join puts a citizen in line for an office and service.
-func (m *Module) Join(ctx context.Context, officeID, service, cf, name, email string) (*Waiter, error) {
+func (m *Module) Join(ctx context.Context, officeID, service, cf, name, email, lang string) (*Waiter, error) {
 	if _, err := m.schedule(ctx, officeID, service); err != nil {
 		return nil, err
 	}
@@ -104,7 +106,7 @@ func (m *Module) Join(ctx context.Context, officeID, service, cf, name, email st
 		return nil, err
 	}
 	w := &Waiter{ID: id, OfficeID: officeID, Service: service, CitizenCF: cf, Name: name, Email: email,
-		Status: WaitWaiting, CreatedAt: m.now().UTC()}
+		Status: WaitWaiting, CreatedAt: m.now().UTC(), Lang: mailLang(lang)}
 	if err := m.store(ctx).Create(w).Error; err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
 			return nil, ErrAlreadyBooked
@@ -158,7 +160,8 @@ func (m *Module) Accept(ctx context.Context, waiterID, cf string, notify func(tx
 			return err
 		}
 		b = &Booking{ID: id, OfficeID: w.OfficeID, Service: w.Service, StartsAt: w.OfferStart.UTC(),
-			EndsAt: w.OfferStart.UTC().Add(s.Length()), CitizenCF: cf, Name: w.Name, Email: w.Email, Status: StatusBooked, CreatedAt: now}
+			EndsAt: w.OfferStart.UTC().Add(s.Length()), CitizenCF: cf, Name: w.Name, Email: w.Email, Status: StatusBooked, CreatedAt: now, Lang: w.Lang,
+			ConfirmBy: m.settingsFor(ctx).confirmBy(w.OfferStart.UTC(), now)}
 		if err := tx.Create(b).Error; err != nil { // the place is the one held: no counter change
 			return err
 		}
@@ -199,7 +202,7 @@ func (m *Module) ExpireOffers(ctx context.Context, now time.Time) error {
 				continue
 			}
 			if next != nil {
-				if err := m.mailOffer(ctx, next, "it"); err != nil {
+				if err := m.mailOffer(ctx, next); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -209,7 +212,8 @@ func (m *Module) ExpireOffers(ctx context.Context, now time.Time) error {
 }
 
 // mailOffer tells a waiter a place is held for them.
-func (m *Module) mailOffer(ctx context.Context, w *Waiter, lang string) error {
+func (m *Module) mailOffer(ctx context.Context, w *Waiter) error {
+	lang := mailLang(w.Lang)
 	o, err := m.officeOf(ctx, w.OfficeID)
 	if err != nil {
 		return err
@@ -231,7 +235,7 @@ func (m *Module) joinHandler(c echo.Context) error {
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
 		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.error.email")
 	}
-	_, err := m.Join(ctx, ch.Office, ch.Service, v.FiscalCode, v.DisplayName, email)
+	_, err := m.Join(ctx, ch.Office, ch.Service, v.FiscalCode, v.DisplayName, email, web.Lang(c))
 	switch {
 	case errors.Is(err, ErrAlreadyBooked):
 		return web.NewError(http.StatusConflict, "appuntamenti.error.already_waiting")
@@ -284,7 +288,7 @@ func (m *Module) acceptHandler(c echo.Context) error {
 		return err
 	}
 	if next != nil {
-		if err := m.mailOffer(ctx, next, "it"); err != nil {
+		if err := m.mailOffer(ctx, next); err != nil {
 			m.log.ErrorContext(ctx, "offer mail not queued", "waiter", next.ID, "err", err)
 		}
 	}
