@@ -74,3 +74,110 @@ func TestSetDesks(t *testing.T) {
 		}
 	})
 }
+
+// New capacity goes to the waiting list first: more desks, a new opening interval and
+// a closure called off each offer the places they open, earliest first, to the first
+// in line, through the path of a cancellation (held, then offered or released).
+func TestNewCapacityOffersTheLine(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, (&Module{}).Migrations(), func(t *testing.T, db *gorm.DB) {
+		m := storeModule(t, db, testNow)
+		ctx := enteCtx("alfa")
+		st := m.store(ctx)
+		// Office "p": open on Tuesdays 09:00-09:40 only (two 20-minute slots, one desk),
+		// booking horizon 7 days: Tuesday 24 March is the only day.
+		if err := st.Create(&Office{ID: "p", Name: "Sportello piccolo", HorizonDays: 7}).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Create(&OfficeService{OfficeID: "p", Service: ServiceCIE, SlotMinutes: 20, Desks: 1}).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Create(&Hours{OfficeID: "p", Service: ServiceCIE, Weekday: 2, Opens: "09:00", Closes: "09:40"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		s900, s920, s1000, s1100 := romeAt(2026, 3, 24, 9, 0), romeAt(2026, 3, 24, 9, 20), romeAt(2026, 3, 24, 10, 0), romeAt(2026, 3, 24, 11, 0)
+		for i, s := range []time.Time{s900, s920} {
+			if _, err := m.Book(ctx, Request{OfficeID: "p", Service: ServiceCIE, Start: s, CitizenCF: cf(i + 1), Email: "p@example.it"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		join := func(i int) {
+			t.Helper()
+			if _, err := m.Join(ctx, "p", ServiceCIE, cf(i), "Prova", "w@example.it", "it"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond) // the line is in order of joining
+		}
+		waiter := func(i int) Waiter {
+			t.Helper()
+			var w Waiter
+			if err := st.Where("citizen_cf = ?", cf(i)).Take(&w).Error; err != nil {
+				t.Fatal(err)
+			}
+			return w
+		}
+		offeredAt := func(i int, at time.Time) {
+			t.Helper()
+			if w := waiter(i); w.Status != WaitOffered || !w.OfferStart.Equal(at) {
+				t.Fatalf("waiter %d: %s at %v, want offered %v", i, w.Status, w.OfferStart, at)
+			}
+		}
+		counter := func(at time.Time, booked, capacity int) {
+			t.Helper()
+			if s, err := m.capacityAt(ctx, "p", ServiceCIE, at); err != nil || s.Booked != booked || s.Capacity != capacity {
+				t.Fatalf("slot %v: %+v %v, want %d of %d", at, s, err, booked, capacity)
+			}
+		}
+		for i := 3; i <= 5; i++ {
+			m.now = func() time.Time { return testNow.Add(time.Duration(i) * time.Second) }
+			join(i)
+		}
+		m.now = func() time.Time { return testNow.Add(time.Minute) }
+		// A second desk: the two new places go to the first two in line, held.
+		if _, err := m.SetDesks(ctx, "p", ServiceCIE, 2); err != nil {
+			t.Fatal(err)
+		}
+		offeredAt(3, s900)
+		offeredAt(4, s920)
+		if w := waiter(5); w.Status != WaitWaiting {
+			t.Fatalf("third in line: %s", w.Status)
+		}
+		counter(s900, 2, 2)
+		counter(s920, 2, 2)
+		// A new opening 10:00-10:20 (two desks): one place to the third in line, the
+		// other released as the line is empty.
+		if n, err := m.AddHours(ctx, Hours{OfficeID: "p", Service: ServiceCIE, Weekday: 2, Opens: "10:00", Closes: "10:20"}); err != nil || n != 1 {
+			t.Fatalf("new opening: %d offers, %v", n, err)
+		}
+		offeredAt(5, s1000)
+		counter(s1000, 1, 2)
+		for _, bad := range []Hours{{Weekday: 2, Opens: "09:30", Closes: "10:00"}, {Weekday: 2, Opens: "12:00", Closes: "11:00"},
+			{Weekday: 8, Opens: "09:00", Closes: "10:00"}, {Weekday: 3, Opens: "9:00", Closes: "10:00"}} {
+			bad.OfficeID, bad.Service = "p", ServiceCIE
+			if _, err := m.AddHours(ctx, bad); !errors.Is(err, ErrBadHours) {
+				t.Errorf("hours %+v: %v", bad, err)
+			}
+		}
+		// A strike on Tuesday 11:00-12:00, then an opening there (the line is empty now).
+		// A citizen joins; the strike is called off: the reopened place goes to them.
+		if err := st.Create(&Closure{ID: "sciopero", OfficeID: "p", StartsAt: s1100.UTC(), EndsAt: s1100.Add(time.Hour).UTC(),
+			Reason: "Sciopero", CreatedAt: testNow}).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n, err := m.AddHours(ctx, Hours{OfficeID: "p", Service: ServiceCIE, Weekday: 2, Opens: "11:00", Closes: "11:20"}); err != nil || n != 0 {
+			t.Fatalf("opening in a closure: %d offers, %v", n, err)
+		}
+		join(6)
+		if _, _, err := m.RemoveClosure(enteCtx("beta"), "sciopero"); !errors.Is(err, gorm.ErrRecordNotFound) {
+			t.Fatalf("another ente removed the closure: %v", err)
+		}
+		if _, n, err := m.RemoveClosure(ctx, "sciopero"); err != nil || n != 1 {
+			t.Fatalf("closure called off: %d offers, %v", n, err)
+		}
+		offeredAt(6, s1100)
+		counter(s1100, 1, 2)
+		if _, _, err := m.RemoveClosure(ctx, "sciopero"); !errors.Is(err, gorm.ErrRecordNotFound) {
+			t.Fatalf("second removal: %v", err)
+		}
+	})
+}
