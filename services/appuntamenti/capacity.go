@@ -92,7 +92,8 @@ func (m *Module) offerNewPlaces(ctx context.Context, officeID, service string, f
 	offered := 0
 	for _, d := range days {
 		for _, fs := range d.Slots {
-			if fs.Start.Before(from) || !fs.Start.Before(to) {
+			// offerFreed offers only places starting after the minimum lead.
+			if fs.Start.Before(from) || !fs.Start.Before(to) || !fs.Start.After(now.Add(m.settingsFor(ctx).minLead())) {
 				continue
 			}
 			for range fs.Free {

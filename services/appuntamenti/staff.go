@@ -23,6 +23,7 @@ func (m *Module) staffRoutes(mt *services.Mount) {
 	s.POST("/:id/assente", m.staffMark(StatusNoShow, "appuntamenti.no_show"))
 	s.POST("/:id/annulla", m.staffCancel)
 	s.POST("/chiusure", m.addClosure)
+	m.staffCapacityRoutes(s)
 }
 
 // addClosure closes an office from "dal" to "al" (local date and time) with a reason,
@@ -107,9 +108,23 @@ func (m *Module) agenda(c echo.Context) error {
 	for i, b := range list {
 		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(c.Request().Context(), b.Service)}
 	}
+	var closures []Closure
+	if err := m.store(ctx).Where("office_id = ? AND ends_at > ?", office.ID, m.now().UTC()).Order("starts_at").Limit(50).
+		Find(&closures).Error; err != nil {
+		return err
+	}
+	var svcs []OfficeService
+	if err := m.store(ctx).Where("office_id = ?", office.ID).Order("service").Find(&svcs).Error; err != nil {
+		return err
+	}
+	var hours []Hours
+	if err := m.store(ctx).Where("office_id = ?", office.ID).Order("service, weekday, opens").Find(&hours).Error; err != nil {
+		return err
+	}
 	return m.render.Render(c, http.StatusOK, ID+"/agenda.html", map[string]any{
 		"Offices": offices, "Office": office, "Day": day, "Prev": DayOf(day.Start().Add(-12 * time.Hour)), "Next": day.Next(),
-		"Bookings": views, "Errors": web.FormErrors{}})
+		"Bookings": views, "Errors": web.FormErrors{}, "Closures": closures, "Services": svcs, "Hours": hours,
+		"Weekdays": []int{1, 2, 3, 4, 5, 6, 7}})
 }
 
 // staffMark records a check-in or a no-show on a booking of the day (or earlier).

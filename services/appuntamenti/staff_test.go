@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -140,6 +141,98 @@ func TestStaffAgenda(t *testing.T) {
 		stats, err := p.mod.Stats(p.ctx)
 		if err != nil || len(stats) != 3 || stats[0].Value != 4 || stats[2].Value != 50 {
 			t.Fatalf("stats %+v %v", stats, err)
+		}
+	})
+}
+
+// The desk's capacity pages: desks, opening hours, a closure called off; bad input
+// refused with 422 and nothing changed; added places offered to the line first;
+// another role refused; every change audited.
+func TestStaffCapacityPages(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, p portal) {
+		w := citizen(p, "VRDLGU75B02F205X", "Luigi Verdi")
+		if r := w.PostForm("/servizi/appuntamenti/attesa", url.Values{"servizio": {"residenza"}, "ufficio": {appuntamenti.DemoOffice},
+			"email": {"luigi@example.it"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("join: %d", r.Status)
+		}
+		other := p.Client()
+		p.LoginAs(other, web.Viewer{Kind: "staff", ID: "ufficio.tributi", DisplayName: "Tributi", Roles: []string{"urp"}})
+		if r := other.PostForm("/backoffice/appuntamenti/sportelli", url.Values{"ufficio": {appuntamenti.DemoOffice},
+			"servizio": {"residenza"}, "sportelli": {"5"}}); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
+			t.Fatalf("staff without the role: %d", r.Status)
+		}
+		desk := p.Client()
+		p.LoginAs(desk, web.Viewer{Kind: "staff", ID: "sportello.uno", DisplayName: "Sportello", Roles: []string{appuntamenti.RoleDesk}})
+		for _, bad := range []url.Values{{"sportelli": {"0"}, "servizio": {"residenza"}}, {"sportelli": {"tre"}, "servizio": {"residenza"}},
+			{"sportelli": {"101"}, "servizio": {"residenza"}}, {"sportelli": {"2"}, "servizio": {"passaporto"}}} {
+			bad.Set("ufficio", appuntamenti.DemoOffice)
+			if r := desk.PostForm("/backoffice/appuntamenti/sportelli", bad); r.Status != http.StatusUnprocessableEntity {
+				t.Fatalf("desks %v: %d", bad, r.Status)
+			}
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/sportelli", url.Values{"ufficio": {"altrove"}, "servizio": {"residenza"},
+			"sportelli": {"2"}}); r.Status != http.StatusNotFound {
+			t.Fatalf("unknown office: %d", r.Status)
+		}
+		if wt := waiterOf(t, p, "VRDLGU75B02F205X"); wt.Status != appuntamenti.WaitWaiting {
+			t.Fatalf("refused changes offered a place: %s", wt.Status)
+		}
+		// A second desk for the change of address: Luigi is offered the earliest place.
+		if r := desk.PostForm("/backoffice/appuntamenti/sportelli", url.Values{"ufficio": {appuntamenti.DemoOffice},
+			"servizio": {"residenza"}, "sportelli": {"2"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("desks: %d", r.Status)
+		}
+		wt := waiterOf(t, p, "VRDLGU75B02F205X")
+		if wt.Status != appuntamenti.WaitOffered || !wt.OfferStart.Equal(time.Date(2026, 3, 23, 10, 30, 0, 0, web.Rome)) {
+			t.Fatalf("after the new desk: %s %v", wt.Status, wt.OfferStart)
+		}
+		if offers := outbox(t, p.DB, "appuntamenti.offer"); len(offers) != 1 || offers[0].To != "luigi@example.it" {
+			t.Fatalf("offer mails: %+v", offers)
+		}
+		// Opening hours: bad ones refused, Saturday morning added and shown.
+		for _, bad := range []url.Values{{"apre": {"10:00"}, "chiude": {"09:00"}, "giorno_settimana": {"6"}},
+			{"apre": {"09:00"}, "chiude": {"10:00"}, "giorno_settimana": {"9"}},
+			{"apre": {"11:00"}, "chiude": {"13:00"}, "giorno_settimana": {"1"}}} { // overlaps 08:30-12:30
+			bad.Set("ufficio", appuntamenti.DemoOffice)
+			bad.Set("servizio", "cie")
+			if r := desk.PostForm("/backoffice/appuntamenti/orari", bad); r.Status != http.StatusUnprocessableEntity {
+				t.Fatalf("hours %v: %d", bad, r.Status)
+			}
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/orari", url.Values{"ufficio": {appuntamenti.DemoOffice}, "servizio": {"cie"},
+			"giorno_settimana": {"6"}, "apre": {"09:00"}, "chiude": {"10:00"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("hours: %d", r.Status)
+		}
+		if r := w.Get("/servizi/appuntamenti/nuovo/giorni?servizio=cie&ufficio=" + appuntamenti.DemoOffice); !strings.Contains(r.Body, "giorno=2026-03-28") {
+			t.Fatal("Saturday 28 March is not offered after the new opening")
+		}
+		// A closure, then called off.
+		if r := desk.PostForm("/backoffice/appuntamenti/chiusure", url.Values{"ufficio": {appuntamenti.DemoOffice},
+			"dal": {"2026-03-26T08:00"}, "al": {"2026-03-26T18:00"}, "motivo": {"Sciopero del personale"}}); r.Status != 200 {
+			t.Fatalf("closure: %d", r.Status)
+		}
+		page := desk.Get("/backoffice/appuntamenti/?ufficio=" + appuntamenti.DemoOffice)
+		m := regexp.MustCompile(`/backoffice/appuntamenti/chiusure/([^/]+)/rimuovi`).FindStringSubmatch(page.Body)
+		if page.Status != 200 || m == nil || !strings.Contains(page.Body, "Sabato 09:00-10:00") {
+			t.Fatalf("agenda without the closure or the new hours: %d", page.Status)
+		}
+		if r := other.PostForm("/backoffice/appuntamenti/chiusure/"+m[1]+"/rimuovi", nil); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
+			t.Fatalf("closure removed by another role: %d", r.Status)
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/chiusure/"+m[1]+"/rimuovi", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("remove closure: %d", r.Status)
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/chiusure/"+m[1]+"/rimuovi", nil); r.Status != http.StatusNotFound {
+			t.Fatalf("remove closure twice: %d", r.Status)
+		}
+		if r := w.Get("/servizi/appuntamenti/nuovo/giorni?servizio=cie&ufficio=" + appuntamenti.DemoOffice); !strings.Contains(r.Body, "giorno=2026-03-26") {
+			t.Fatal("26 March is not offered again after the closure was called off")
+		}
+		var n int64
+		if err := enti.AllEnti(p.DB, "test").Model(&audit.Event{}).Where("actor_id = ? AND action IN ?", "sportello.uno",
+			[]string{"appuntamenti.desks", "appuntamenti.hours", "appuntamenti.closure", "appuntamenti.closure_removed"}).Count(&n).Error; err != nil || n != 4 {
+			t.Fatalf("audit entries: %d %v", n, err)
 		}
 	})
 }
