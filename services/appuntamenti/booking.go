@@ -178,6 +178,11 @@ type Request struct {
 	By string
 	// Lang is the citizen's language, for the later mails.
 	Lang string
+	// Guest marks a booking made without an account.
+	Guest bool
+	// Before, when set, runs first in the booking's transaction (a guest's
+	// confirmation link is spent there, so that link and booking commit together).
+	Before func(tx *gorm.DB, b *Booking) error
 	// Notify, when set, runs in the booking's transaction once the place is taken (the
 	// confirmation mail is queued there, so that booking and mail commit together).
 	Notify func(tx *gorm.DB, b *Booking) error
@@ -210,10 +215,15 @@ func (m *Module) Book(ctx context.Context, r Request) (*Booking, error) {
 		return nil, err
 	}
 	b := &Booking{ID: id, OfficeID: s.Office.ID, Service: r.Service, StartsAt: start, EndsAt: start.Add(s.Length()),
-		CitizenCF: r.CitizenCF, Name: r.Name, Email: r.Email, Status: StatusBooked, Lang: mailLang(r.Lang), CreatedAt: now, FirstFreeAt: first,
+		CitizenCF: r.CitizenCF, Name: r.Name, Email: r.Email, Status: StatusBooked, Lang: mailLang(r.Lang), Guest: r.Guest, CreatedAt: now, FirstFreeAt: first,
 		ConfirmBy: m.settingsFor(ctx).confirmBy(start, now)}
 	var next *Waiter
 	err = m.store(ctx).Transaction(func(tx *gorm.DB) error {
+		if r.Before != nil {
+			if err := r.Before(tx, b); err != nil {
+				return err
+			}
+		}
 		if r.Replaces != "" {
 			var err error
 			if next, err = m.cancelTx(tx, r.Replaces, r.CitizenCF, now, "moved", r.By, true); err != nil {

@@ -81,7 +81,7 @@ func (m *Module) AskConfirmations(ctx context.Context, now time.Time) error {
 			if err := tx.Where("id = ?", b.OfficeID).Take(&o).Error; err != nil {
 				return err
 			}
-			msg, err := m.bookingMail(ctx, b, o, "confirm", mailLang(b.Lang), false)
+			msg, err := m.bookingMail(ctx, tx, b, o, "confirm", mailLang(b.Lang), false)
 			if err != nil {
 				return err
 			}
@@ -124,7 +124,8 @@ func (m *Module) ReleaseUnconfirmed(ctx context.Context, now time.Time) error {
 			if err := tx.Where("id = ?", b.OfficeID).Take(&o).Error; err != nil {
 				return err
 			}
-			msg, err := m.bookingMail(ctx, b, o, "released", mailLang(b.Lang), false)
+			b.Status = StatusCancelled
+			msg, err := m.bookingMail(ctx, tx, b, o, "released", mailLang(b.Lang), false)
 			if err != nil {
 				return err
 			}

@@ -38,6 +38,19 @@ func (m *Module) routes(mt *services.Mount) {
 	c.POST("/attesa", m.joinHandler)
 	c.GET("/offerta/:id", m.offerPage)
 	c.POST("/offerta/:id/accetta", m.acceptHandler)
+	// Without an account: the same steps under /ospite, then the mailed links.
+	p := mt.Public
+	p.GET("/ospite", func(c echo.Context) error { return m.stepServiceFor(c, true) })
+	p.GET("/ospite/giorni", func(c echo.Context) error { return m.stepDaysFor(c, true) })
+	p.GET("/ospite/orari", func(c echo.Context) error { return m.renderTimesFor(c, readChoice(c), true, http.StatusOK, "") })
+	p.GET("/ospite/conferma", func(c echo.Context) error {
+		return m.renderConfirmFor(c, readChoice(c), true, confirmForm{}, web.FormErrors{}, http.StatusOK)
+	})
+	p.POST("/ospite", m.guestBookHandler)
+	p.GET("/ospite/c/:token", m.guestConfirmPage)
+	p.POST("/ospite/c/:token", m.guestConfirmHandler)
+	p.GET("/ospite/g/:token", m.guestManagePage)
+	p.POST("/ospite/g/:token/annulla", m.guestCancelHandler)
 	m.staffRoutes(mt)
 }
 
@@ -47,16 +60,19 @@ type choice struct {
 	Day             string
 	Start           int64  // Unix seconds
 	Move            string // the booking being moved, or ""
+	// Manage is the manage token of a booking without an account being moved, or "".
+	Manage string
 }
 
 func readChoice(c echo.Context) choice {
 	start, _ := strconv.ParseInt(c.QueryParam("inizio"), 10, 64)
 	if c.Request().Method == http.MethodPost {
 		start, _ = strconv.ParseInt(c.FormValue("inizio"), 10, 64)
-		return choice{Service: c.FormValue("servizio"), Office: c.FormValue("ufficio"), Start: start, Move: c.FormValue("sposta")}
+		return choice{Service: c.FormValue("servizio"), Office: c.FormValue("ufficio"), Start: start, Move: c.FormValue("sposta"),
+			Manage: c.FormValue("gestione")}
 	}
 	return choice{Service: c.QueryParam("servizio"), Office: c.QueryParam("ufficio"), Day: c.QueryParam("giorno"),
-		Start: start, Move: c.QueryParam("sposta")}
+		Start: start, Move: c.QueryParam("sposta"), Manage: c.QueryParam("gestione")}
 }
 
 // Query encodes the choice for redirects (templates write each parameter on its own:
@@ -68,6 +84,9 @@ func (ch choice) Query() string {
 	}
 	if ch.Move != "" {
 		v.Set("sposta", ch.Move)
+	}
+	if ch.Manage != "" {
+		v.Set("gestione", ch.Manage)
 	}
 	return v.Encode()
 }
@@ -98,7 +117,17 @@ func (m *Module) offices(c echo.Context) ([]Office, error) {
 	return out, err
 }
 
-func (m *Module) stepService(c echo.Context) error {
+func (m *Module) stepService(c echo.Context) error { return m.stepServiceFor(c, false) }
+
+// stepBase is the path of the booking steps: logged in, or without an account.
+func stepBase(guest bool) string {
+	if guest {
+		return guestBase
+	}
+	return base + "/nuovo"
+}
+
+func (m *Module) stepServiceFor(c echo.Context, guest bool) error {
 	ch := readChoice(c)
 	offices, err := m.offices(c)
 	if err != nil {
@@ -106,6 +135,9 @@ func (m *Module) stepService(c echo.Context) error {
 	}
 	var svcs []ServiceView
 	for _, s := range ServiceIDs {
+		if guest && !m.settingsFor(c.Request().Context()).guestAllowed(s) {
+			continue
+		}
 		svcs = append(svcs, m.serviceView(c.Request().Context(), s))
 	}
 	errs := web.FormErrors{}
@@ -115,23 +147,25 @@ func (m *Module) stepService(c echo.Context) error {
 		status = http.StatusUnprocessableEntity
 	}
 	return m.render.Render(c, status, ID+"/service.html", map[string]any{
-		"Choice": ch, "Services": svcs, "Offices": offices, "Errors": errs, "Step": 1})
+		"Choice": ch, "Services": svcs, "Offices": offices, "Errors": errs, "Step": 1, "Base": stepBase(guest), "Guest": guest})
 }
 
 // loadChoice reads the schedule the choice names; a bad service or office sends the
 // citizen back to the first step.
-func (m *Module) loadChoice(c echo.Context, ch choice) (*Schedule, error) {
-	if !validService(ch.Service) {
+func (m *Module) loadChoice(c echo.Context, ch choice, guest bool) (*Schedule, error) {
+	if !validService(ch.Service) || (guest && !m.settingsFor(c.Request().Context()).guestAllowed(ch.Service)) {
 		return nil, store.ErrNotFound
 	}
 	return m.schedule(c.Request().Context(), ch.Office, ch.Service)
 }
 
-func (m *Module) stepDays(c echo.Context) error {
+func (m *Module) stepDays(c echo.Context) error { return m.stepDaysFor(c, false) }
+
+func (m *Module) stepDaysFor(c echo.Context, guest bool) error {
 	ch := readChoice(c)
-	s, err := m.loadChoice(c, ch)
+	s, err := m.loadChoice(c, ch, guest)
 	if errors.Is(err, store.ErrNotFound) {
-		return web.Redirect(c, base+"/nuovo?errore=1")
+		return web.Redirect(c, stepBase(guest)+"?errore=1")
 	} else if err != nil {
 		return err
 	}
@@ -140,7 +174,8 @@ func (m *Module) stepDays(c echo.Context) error {
 		return err
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/days.html", map[string]any{
-		"Choice": ch, "Schedule": s, "Service": m.serviceView(c.Request().Context(), ch.Service), "Days": days, "Step": 2})
+		"Choice": ch, "Schedule": s, "Service": m.serviceView(c.Request().Context(), ch.Service), "Days": days, "Step": 2,
+		"Base": stepBase(guest), "Guest": guest})
 }
 
 func (m *Module) stepTimes(c echo.Context) error {
@@ -151,15 +186,19 @@ func (m *Module) stepTimes(c echo.Context) error {
 // renderTimes shows the free times of the chosen day; problem is a message key shown
 // above them (a slot just taken by someone else).
 func (m *Module) renderTimes(c echo.Context, ch choice, status int, problem string) error {
-	s, err := m.loadChoice(c, ch)
+	return m.renderTimesFor(c, ch, false, status, problem)
+}
+
+func (m *Module) renderTimesFor(c echo.Context, ch choice, guest bool, status int, problem string) error {
+	s, err := m.loadChoice(c, ch, guest)
 	if errors.Is(err, store.ErrNotFound) {
-		return web.Redirect(c, base+"/nuovo?errore=1")
+		return web.Redirect(c, stepBase(guest)+"?errore=1")
 	} else if err != nil {
 		return err
 	}
 	d, err := ParseDay(ch.Day)
 	if err != nil {
-		return web.Redirect(c, base+"/nuovo/giorni?"+ch.Query())
+		return web.Redirect(c, stepBase(guest)+"/giorni?"+ch.Query())
 	}
 	days, err := m.Availability(c.Request().Context(), s, m.now())
 	if err != nil {
@@ -173,12 +212,14 @@ func (m *Module) renderTimes(c echo.Context, ch choice, status int, problem stri
 	}
 	return m.render.Render(c, status, ID+"/times.html", map[string]any{
 		"Choice": ch, "Schedule": s, "Service": m.serviceView(c.Request().Context(), ch.Service), "Day": d, "Slots": slots,
-		"Problem": problem, "Step": 3})
+		"Problem": problem, "Step": 3, "Base": stepBase(guest), "Guest": guest})
 }
 
 // confirmForm is what the last step posts.
 type confirmForm struct {
 	Email string
+	// Name and CF: without an account.
+	Name, CF string
 }
 
 func (m *Module) stepConfirm(c echo.Context) error {
@@ -187,9 +228,13 @@ func (m *Module) stepConfirm(c echo.Context) error {
 }
 
 func (m *Module) renderConfirm(c echo.Context, ch choice, f confirmForm, errs web.FormErrors, status int) error {
-	s, err := m.loadChoice(c, ch)
+	return m.renderConfirmFor(c, ch, false, f, errs, status)
+}
+
+func (m *Module) renderConfirmFor(c echo.Context, ch choice, guest bool, f confirmForm, errs web.FormErrors, status int) error {
+	s, err := m.loadChoice(c, ch, guest)
 	if errors.Is(err, store.ErrNotFound) {
-		return web.Redirect(c, base+"/nuovo?errore=1")
+		return web.Redirect(c, stepBase(guest)+"?errore=1")
 	} else if err != nil {
 		return err
 	}
@@ -199,7 +244,8 @@ func (m *Module) renderConfirm(c echo.Context, ch choice, f confirmForm, errs we
 	}
 	return m.render.Render(c, status, ID+"/confirm.html", map[string]any{
 		"Choice": ch, "Schedule": s, "Service": m.serviceView(c.Request().Context(), ch.Service), "Start": start,
-		"Fee": m.settingsFor(c.Request().Context()).Fee(web.Lang(c)), "Form": f, "Errors": errs, "Step": 4})
+		"Fee": m.settingsFor(c.Request().Context()).Fee(web.Lang(c)), "Form": f, "Errors": errs, "Step": 4,
+		"Base": stepBase(guest), "Guest": guest})
 }
 
 func (m *Module) bookHandler(c echo.Context) error {

@@ -52,7 +52,7 @@ func (m *Module) SendReminders(ctx context.Context, now time.Time) error {
 				if res.Error != nil || res.RowsAffected != 1 {
 					return res.Error
 				}
-				msg, err := m.bookingMail(ctx, b, o, "reminder", mailLang(b.Lang), true)
+				msg, err := m.bookingMail(ctx, tx, b, o, "reminder", mailLang(b.Lang), true)
 				if err != nil {
 					return err
 				}

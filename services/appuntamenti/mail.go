@@ -55,14 +55,28 @@ var weekdayIT = [...]string{"domenica", "lunedì", "martedì", "mercoledì", "gi
 
 // bookingMail builds a mail about b; key is "booked", "moved", "cancelled",
 // "reminder", "confirm" or "released" (the message keys appuntamenti.mail.<key>.subject and .text).
-func (m *Module) bookingMail(ctx context.Context, b Booking, o Office, key, lang string, withICS bool) (notify.Message, error) {
+func (m *Module) bookingMail(ctx context.Context, tx *gorm.DB, b Booking, o Office, key, lang string, withICS bool) (notify.Message, error) {
+	link := m.baseURL(ctx) + base + "/prenotazione/" + b.ID
+	if b.Guest && b.Active() {
+		// Without an account the citizen manages the booking from a mailed link.
+		if b.ManageLink == "" {
+			raw, err := m.mintManage(tx, b)
+			if err != nil {
+				return notify.Message{}, err
+			}
+			b.ManageLink = guestManagePath(raw)
+		}
+		link = m.baseURL(ctx) + b.ManageLink
+	} else if b.Guest {
+		link = m.baseURL(ctx) + guestBase
+	}
 	until := ""
 	if b.ConfirmBy != nil {
 		until = when(*b.ConfirmBy, lang)
 	}
 	t := func(k string) string {
 		return m.i18n.T(lang, k, "Service", m.i18n.T(lang, "appuntamenti.service."+b.Service), "When", when(b.StartsAt, lang), "Until", until,
-			"Office", o.Name, "Address", o.Address, "Ref", b.ID, "Link", m.baseURL(ctx)+base+"/prenotazione/"+b.ID,
+			"Office", o.Name, "Address", o.Address, "Ref", b.ID, "Link", link,
 			"Fee", m.settingsFor(ctx).Fee(lang), "Hours", m.settingsFor(ctx).CancelHours)
 	}
 	msg := notify.Message{To: b.Email, ToName: b.Name, Subject: t("appuntamenti.mail." + key + ".subject"),
@@ -95,7 +109,7 @@ func (m *Module) bookedMail(ctx context.Context, lang string, moved bool) func(t
 		if moved {
 			key = "moved"
 		}
-		msg, err := m.bookingMail(ctx, *b, o, key, lang, true)
+		msg, err := m.bookingMail(ctx, tx, *b, o, key, lang, true)
 		if err != nil {
 			return err
 		}
@@ -112,7 +126,7 @@ func (m *Module) cancelledMail(ctx context.Context, lang string) func(tx *gorm.D
 		if err := tx.Where("id = ?", b.OfficeID).Take(&o).Error; err != nil {
 			return err
 		}
-		msg, err := m.bookingMail(ctx, *b, o, "cancelled", lang, false)
+		msg, err := m.bookingMail(ctx, tx, *b, o, "cancelled", lang, false)
 		if err != nil {
 			return err
 		}

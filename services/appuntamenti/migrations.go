@@ -118,5 +118,36 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return nil
 		},
+	}, {
+		ID: "appuntamenti/0004_guests",
+		Migrate: func(tx *gorm.DB) error {
+			t := ts[tx.Dialector.Name()]
+			for _, s := range []string{
+				`ALTER TABLE appt_bookings ADD COLUMN guest BOOLEAN NOT NULL DEFAULT FALSE`,
+				// Links mailed to citizens without an account: only the SHA-256 of the token
+				// is stored. "confirm" carries the request until it is confirmed (single use);
+				// "manage" opens one booking until it is over.
+				`CREATE TABLE appt_guest_tokens (
+					ente_id TEXT NOT NULL, hash VARCHAR(64) NOT NULL, kind VARCHAR(10) NOT NULL,
+					booking_id VARCHAR(20) NOT NULL DEFAULT '', office_id VARCHAR(60) NOT NULL,
+					service VARCHAR(20) NOT NULL, starts_at ` + t + ` NOT NULL,
+					citizen_cf VARCHAR(16) NOT NULL, name VARCHAR(200) NOT NULL, email VARCHAR(254) NOT NULL,
+					lang VARCHAR(5) NOT NULL DEFAULT 'it', created_at ` + t + ` NOT NULL,
+					expires_at ` + t + ` NOT NULL, used_at ` + t + `,
+					PRIMARY KEY (ente_id, hash),
+					FOREIGN KEY (ente_id, office_id, service) REFERENCES appt_office_services (ente_id, office_id, service))`,
+				// Fixed-window counters of the requests without an account (per address, per
+				// email), taken with one conditional UPDATE.
+				`CREATE TABLE appt_guest_limits (
+					ente_id TEXT NOT NULL, limit_key VARCHAR(300) NOT NULL, window_start ` + t + ` NOT NULL,
+					n INTEGER NOT NULL DEFAULT 0,
+					PRIMARY KEY (ente_id, limit_key))`,
+			} {
+				if err := tx.Exec(s).Error; err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}}
 }

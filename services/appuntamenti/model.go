@@ -136,6 +136,11 @@ type Booking struct {
 	// Lang is the citizen's language when booking ("it" or "en"): later mails (the
 	// reminder, the confirmation, the offer) are written in it.
 	Lang string
+	// Guest: booked without an account (confirmed from a mailed link); its mails carry
+	// a link that manages it without logging in.
+	Guest bool
+	// ManageLink, when set, is the link the next mail gives (not stored).
+	ManageLink string `gorm:"-"`
 }
 
 // mailLang is the language of the mails to a citizen who chose lang.

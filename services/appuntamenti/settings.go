@@ -28,6 +28,20 @@ type Settings struct {
 	// released at the deadline by the job appuntamenti/conferme and its place goes to
 	// the waiting list. Bookings made after their deadline would fall need none.
 	ConfirmHours int `yaml:"confirm_hours"`
+	// GuestServices are the services a citizen may book without an account (name,
+	// codice fiscale and email, confirmed from a mailed link): the change of address by
+	// default; the comune adds "cie" to allow it for the identity card.
+	GuestServices []string `yaml:"guest_services"`
+}
+
+// guestAllowed reports whether service may be booked without an account.
+func (s Settings) guestAllowed(service string) bool {
+	for _, g := range s.GuestServices {
+		if g == service {
+			return true
+		}
+	}
+	return false
 }
 
 // ConfirmNotice is how long before the confirmation deadline the mail asking for the
@@ -44,7 +58,8 @@ func (m *Module) settingsFor(ctx context.Context) Settings {
 
 // DefaultSettings are the settings when the configuration says nothing.
 func DefaultSettings() Settings {
-	return Settings{CIEFeeCents: 2221, CancelHours: 24, MinLeadMinutes: 120, ReminderHours: 48}
+	return Settings{CIEFeeCents: 2221, CancelHours: 24, MinLeadMinutes: 120, ReminderHours: 48,
+		GuestServices: []string{ServiceResidenza}}
 }
 
 // Validate refuses settings that cannot work.
@@ -60,6 +75,11 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("appuntamenti: reminder_hours must be 1-336")
 	case s.ConfirmHours < 0 || s.ConfirmHours > 24*30:
 		return fmt.Errorf("appuntamenti: confirm_hours must be 0-720 (0: no confirmation asked)")
+	}
+	for _, g := range s.GuestServices {
+		if !validService(g) {
+			return fmt.Errorf("appuntamenti: guest_services: unknown service %q (cie, residenza)", g)
+		}
 	}
 	return nil
 }

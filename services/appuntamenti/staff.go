@@ -193,7 +193,7 @@ func (m *Module) staffCancel(c echo.Context) error {
 		if err := tx.Where("id = ?", b.OfficeID).Take(&o).Error; err != nil {
 			return err
 		}
-		msg, err := m.bookingMail(ctx, b, o, "staff_cancelled", mailLang(b.Lang), false)
+		msg, err := m.bookingMail(ctx, tx, b, o, "staff_cancelled", mailLang(b.Lang), false)
 		if err != nil {
 			return err
 		}
