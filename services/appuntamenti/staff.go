@@ -24,6 +24,8 @@ func (m *Module) staffRoutes(mt *services.Mount) {
 	s.POST("/:id/annulla", m.staffCancel)
 	s.POST("/chiusure", m.addClosure)
 	m.staffCapacityRoutes(s)
+	s.GET("/statistiche", m.statsPage)
+	s.GET("/statistiche.csv", m.statsCSV)
 }
 
 // addClosure closes an office from "dal" to "al" (local date and time) with a reason,

@@ -236,3 +236,72 @@ func TestStaffCapacityPages(t *testing.T) {
 		}
 	})
 }
+
+// Statistics per office and month, on the page and as CSV: bookings, cancellations
+// (not moves), no-shows, attendances, average days to the first free slot; a bad month
+// is a 400, an unknown office a 404, other roles are refused.
+func TestStaffStatistics(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, p portal) {
+		a := citizen(p, "RSSMRA80A01H501U", "Mario Rossi")
+		seen := bookAt(t, a, "cie", time.Date(2026, 3, 23, 10, 10, 0, 0, web.Rome), "mario@example.it")
+		b := citizen(p, "VRDLGU75B02F205X", "Luigi Verdi")
+		away := bookAt(t, b, "cie", time.Date(2026, 3, 23, 10, 30, 0, 0, web.Rome), "luigi@example.it")
+		c := citizen(p, "BNCNNA90C41L219Y", "Anna Bianchi")
+		first := bookAt(t, c, "residenza", time.Date(2026, 3, 25, 9, 0, 0, 0, web.Rome), "anna@example.it")
+		// Anna moves (not a cancellation), then cancels.
+		r := c.PostForm("/servizi/appuntamenti/nuovo", url.Values{"servizio": {"residenza"}, "ufficio": {appuntamenti.DemoOffice},
+			"inizio": {fmt.Sprint(time.Date(2026, 3, 26, 9, 0, 0, 0, web.Rome).Unix())}, "email": {"anna@example.it"}, "sposta": {first}})
+		moved := refRE.FindStringSubmatch(r.Header.Get("Location"))
+		if r.Status != http.StatusSeeOther || moved == nil {
+			t.Fatalf("move: %d", r.Status)
+		}
+		if r := c.PostForm("/servizi/appuntamenti/prenotazione/"+moved[1]+"/annulla", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("cancel: %d", r.Status)
+		}
+		desk := p.Client()
+		p.LoginAs(desk, web.Viewer{Kind: "staff", ID: "sportello.uno", DisplayName: "Sportello", Roles: []string{appuntamenti.RoleDesk}})
+		desk.PostForm("/backoffice/appuntamenti/"+seen+"/presente", nil)
+		desk.PostForm("/backoffice/appuntamenti/"+away+"/assente", nil)
+
+		page := desk.Get("/backoffice/appuntamenti/statistiche?ufficio=" + appuntamenti.DemoOffice + "&mese=2026-03")
+		if page.Status != 200 || !strings.Contains(page.Body, "Statistiche per sportello e mese") {
+			t.Fatalf("stats page: %d", page.Status)
+		}
+		csvR := desk.Get("/backoffice/appuntamenti/statistiche.csv?ufficio=" + appuntamenti.DemoOffice + "&mese=2026-03")
+		if csvR.Status != 200 || !strings.HasPrefix(csvR.Header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("csv: %d %s", csvR.Status, csvR.Header.Get("Content-Type"))
+		}
+		lines := strings.Split(strings.TrimSpace(csvR.Body), "\n")
+		// Both CIE bookings were made at 08:00 with the first free slot at 10:00 (the
+		// minimum lead): 2 hours, 0.1 days.
+		want := []string{
+			"Mese;Servizio;Appuntamenti prenotati;Annullati;Non presentati;Presentati;Giorni medi al primo posto libero",
+			"2026-03;Carta d'identità elettronica (CIE);2;0;1;1;0,1",
+			"2026-03;Cambio di residenza o di indirizzo;2;1;0;0;0,1",
+			"2026-03;Totale;4;1;1;1;0,1",
+		}
+		if len(lines) != len(want) {
+			t.Fatalf("csv lines:\n%s", csvR.Body)
+		}
+		for i := range want {
+			if strings.TrimRight(lines[i], "\r") != want[i] {
+				t.Errorf("csv line %d: %q, want %q", i, lines[i], want[i])
+			}
+		}
+		if r := desk.Get("/backoffice/appuntamenti/statistiche.csv?ufficio=" + appuntamenti.DemoOffice + "&mese=2026-04"); !strings.Contains(r.Body, "2026-04;Totale;0;0;0;0;") {
+			t.Errorf("an empty month: %q", r.Body)
+		}
+		if r := desk.Get("/backoffice/appuntamenti/statistiche?mese=marzo"); r.Status != http.StatusBadRequest {
+			t.Errorf("bad month: %d", r.Status)
+		}
+		if r := desk.Get("/backoffice/appuntamenti/statistiche?ufficio=altrove"); r.Status != http.StatusNotFound {
+			t.Errorf("unknown office: %d", r.Status)
+		}
+		other := p.Client()
+		p.LoginAs(other, web.Viewer{Kind: "staff", ID: "ufficio.tributi", DisplayName: "Tributi", Roles: []string{"urp"}})
+		if r := other.Get("/backoffice/appuntamenti/statistiche.csv"); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
+			t.Errorf("another role: %d", r.Status)
+		}
+	})
+}
