@@ -223,3 +223,46 @@ func TestConfirmRacesRelease(t *testing.T) {
 		})
 	}
 }
+
+// A booking without an account, when the comune asks for confirmations: the request
+// mail carries a link that works without logging in, and confirms.
+func TestGuestConfirmsByDeadline(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			clk := &clock{t: now}
+			p := confirmPortal(t, d, clk)
+			anon := p.Client()
+			slot := time.Date(2026, 3, 27, 9, 0, 0, 0, web.Rome)
+			if r := anon.PostForm("/servizi/appuntamenti/ospite", guestForm(slot, "Mario Rossi", "RSSMRA80A01H501U", "mario@example.it")); r.Status != 200 {
+				t.Fatalf("request: %d", r.Status)
+			}
+			m := confirmLinkRE.FindStringSubmatch(outbox(t, p.DB, "appuntamenti.guest_confirm")[0].Text)
+			if r := anon.PostForm("/servizi/appuntamenti/ospite/c/"+m[1], nil); r.Status != http.StatusSeeOther {
+				t.Fatalf("confirm the request: %d", r.Status)
+			}
+			if err := p.mod.ConfirmJob(context.Background(), clk.Now()); err != nil {
+				t.Fatal(err)
+			}
+			asked := outbox(t, p.DB, "appuntamenti.confirm")
+			if len(asked) != 1 {
+				t.Fatalf("confirmation requests: %d", len(asked))
+			}
+			mm := manageLinkRE.FindStringSubmatch(asked[0].Text)
+			if mm == nil || strings.Contains(asked[0].Text, "/prenotazione/") {
+				t.Fatalf("the request's link needs a login: %q", asked[0].Text)
+			}
+			if r := anon.Get("/servizi/appuntamenti/ospite/g/" + mm[1]); r.Status != 200 || !strings.Contains(r.Body, "/conferma\"") {
+				t.Fatalf("manage page without the confirmation: %d", r.Status)
+			}
+			if r := anon.PostForm("/servizi/appuntamenti/ospite/g/"+mm[1]+"/conferma", nil); r.Status != http.StatusSeeOther {
+				t.Fatalf("confirm: %d", r.Status)
+			}
+			var b appuntamenti.Booking
+			if err := enti.AllEnti(p.DB, "test check").Take(&b).Error; err != nil || b.ConfirmedAt == nil {
+				t.Fatalf("booking after the confirmation: %+v %v", b, err)
+			}
+		})
+	}
+}

@@ -394,6 +394,26 @@ func (m *Module) guestCancelHandler(c echo.Context) error {
 	return web.Redirect(c, guestManagePath(c.Param("token")))
 }
 
+// guestConfirmBookingHandler confirms, from its link, a booking without an account
+// when the comune asks for confirmations (confirm_hours).
+func (m *Module) guestConfirmBookingHandler(c echo.Context) error {
+	_, b, err := m.managed(c)
+	if err != nil {
+		return err
+	}
+	_, err = m.Confirm(c.Request().Context(), b.ID, b.CitizenCF)
+	switch {
+	case errors.Is(err, ErrConfirmLate):
+		return web.NewError(http.StatusConflict, "appuntamenti.error.confirm_late")
+	case errors.Is(err, ErrNotActive):
+		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
+	case err != nil:
+		return err
+	}
+	web.AddFlash(c, "success", "appuntamenti.flash.confirmed")
+	return web.Redirect(c, guestManagePath(c.Param("token")))
+}
+
 // guestMove books the new time for the booking of the manage token ch.Manage and
 // cancels the old one, in one transaction; the new booking gets its own link.
 func (m *Module) guestMove(c echo.Context, ch choice) error {

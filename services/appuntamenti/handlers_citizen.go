@@ -51,6 +51,7 @@ func (m *Module) routes(mt *services.Mount) {
 	p.POST("/ospite/c/:token", m.guestConfirmHandler)
 	p.GET("/ospite/g/:token", m.guestManagePage)
 	p.POST("/ospite/g/:token/annulla", m.guestCancelHandler)
+	p.POST("/ospite/g/:token/conferma", m.guestConfirmBookingHandler)
 	m.staffRoutes(mt)
 }
 

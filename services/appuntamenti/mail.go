@@ -26,7 +26,11 @@ func (m *Module) invitation(ctx context.Context, b Booking, o Office, lang strin
 	ev.SetSummary(m.i18n.T(lang, "appuntamenti.mail.ics_summary", "Service", m.i18n.T(lang, "appuntamenti.service."+b.Service)))
 	ev.SetLocation(o.Name + ", " + o.Address)
 	ev.SetDescription(m.i18n.T(lang, "appuntamenti.mail.ics_description", "Ref", b.ID))
-	ev.SetURL(m.baseURL(ctx) + base + "/prenotazione/" + b.ID)
+	if b.Guest && b.ManageLink != "" {
+		ev.SetURL(m.baseURL(ctx) + b.ManageLink)
+	} else {
+		ev.SetURL(m.baseURL(ctx) + base + "/prenotazione/" + b.ID)
+	}
 	var sb strings.Builder
 	if err := cal.SerializeTo(&sb); err != nil {
 		return nil, err
