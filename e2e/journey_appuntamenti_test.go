@@ -214,6 +214,60 @@ func appuntamentiJourney(t *testing.T, p *Portal) {
 		Scan(&booked).Error; err != nil || booked != 0 {
 		t.Errorf("the slot cancelled last holds %d places (err %v), want 0", booked, err)
 	}
+
+	// 7. The desk's statistics of the month.
+	st.VisitAndCheck("/backoffice/appuntamenti/statistiche")
+	if got := st.Count(`table[data-testid="stats"] tbody tr`); got != 3 {
+		t.Errorf("the statistics have %d rows, want 3 (two services and the total)", got)
+	}
+
+	// 8. A change of address booked without an account: the form, the mail's
+	// confirmation link, the booking's own link, a cancellation from it.
+	anon := NewBrowser(t)
+	anon.BaseURL = p.URL
+	anon.VisitAndCheck("/servizi/appuntamenti/ospite")
+	apptShot(t, anon, "ospite")
+	anon.Submit(`form[action="/servizi/appuntamenti/ospite/giorni"] button[type="submit"]`)
+	anon.CheckA11y(t)
+	gday := apptPickDay(t, anon, today.AddDate(0, 0, 2), false)
+	anon.Follow(`ul[data-testid="free-days"] a[href*="giorno=` + gday + `"]`)
+	anon.CheckA11y(t)
+	anon.Submit(`form[action="/servizi/appuntamenti/ospite/conferma"] button[type="submit"]`)
+	anon.CheckA11y(t)
+	anon.Fill("#nome", apptOtherName)
+	anon.Fill("#codice_fiscale", "RSSMRA80A01H501X") // wrong check character
+	anon.Fill("#email", "mario.rossi@example.org")
+	if code := anon.Submit(`main form[action="/servizi/appuntamenti/ospite"] button[type="submit"]`); code != 422 {
+		t.Errorf("wrong codice fiscale: status %d, want 422", code)
+	}
+	anon.CheckA11y(t)
+	apptShot(t, anon, "ospite-errore")
+	anon.Fill("#codice_fiscale", apptOtherCF)
+	anon.Submit(`main form[action="/servizi/appuntamenti/ospite"] button[type="submit"]`)
+	anon.CheckA11y(t)
+	if n := anon.Count(`[data-testid="sent"]`); n != 1 {
+		t.Fatalf("no \"check your email\" page: %q", anon.Text("main"))
+	}
+	link := regexp.MustCompile(`/servizi/appuntamenti/ospite/c/[A-Za-z0-9_-]+`).FindString(apptMail(t, adm, "Conferma la prenotazione"))
+	if link == "" {
+		t.Fatal("the confirmation mail has no link")
+	}
+	anon.VisitAndCheck(link)
+	anon.Submit(`main form button[type="submit"]`)
+	anon.CheckA11y(t)
+	apptShot(t, anon, "ospite-prenotazione")
+	if !strings.HasPrefix(anon.Path(), "/servizi/appuntamenti/ospite/g/") || anon.Text(`[data-testid="ref"]`) == "" {
+		t.Fatalf("after confirming at %s (alerts %q)", anon.Path(), anon.Texts(".alert"))
+	}
+	manage := anon.Path()
+	if body := apptMail(t, adm, "Appuntamento confermato"); !strings.Contains(body, "/servizi/appuntamenti/ospite/g/") {
+		t.Errorf("the booking mail has no link to manage it without an account: %q", body)
+	}
+	anon.Submit(`main form[action$="/annulla"] button[type="submit"]`)
+	anon.CheckA11y(t)
+	if got := anon.Path(); got != manage || !strings.Contains(anon.Text("main"), "Annullato") {
+		t.Errorf("after cancelling without an account at %s: %q", got, anon.Text("main"))
+	}
 }
 
 // apptShot looks at the page as a 390 px phone shows it (kept under
