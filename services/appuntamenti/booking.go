@@ -261,6 +261,10 @@ func takePlace(tx *gorm.DB, b *Booking, desks int) error {
 	if res.RowsAffected != 1 {
 		return ErrSlotFull
 	}
+	var err error
+	if b.Desk, err = freeDesk(tx, b.OfficeID, b.Service, b.StartsAt); err != nil {
+		return err
+	}
 	if err := tx.Create(b).Error; err != nil {
 		if errors.Is(err, store.ErrDuplicate) {
 			return ErrAlreadyBooked
@@ -268,6 +272,28 @@ func takePlace(tx *gorm.DB, b *Booking, desks int) error {
 		return err
 	}
 	return nil
+}
+
+// freeDesk returns the lowest desk number no active booking of the slot holds. It runs
+// after the slot's counter was updated in the same transaction: on PostgreSQL that row
+// stays locked until commit, so the bookings of one slot choose their desks one after
+// the other (and see each other's); SQLite runs one writer at a time. The partial
+// unique index appt_bookings_desk stands behind it.
+func freeDesk(tx *gorm.DB, officeID, service string, start time.Time) (int, error) {
+	var taken []int
+	if err := tx.Model(&Booking{}).Where("office_id = ? AND service = ? AND starts_at = ? AND status = ? AND desk > 0",
+		officeID, service, start.UTC(), StatusBooked).Order("desk").Pluck("desk", &taken).Error; err != nil {
+		return 0, err
+	}
+	n := 1
+	for _, d := range taken {
+		if d == n {
+			n++
+		} else if d > n {
+			break
+		}
+	}
+	return n, nil
 }
 
 // cancelTx cancels booking id in tx and frees its place. cf, when not empty, must be

@@ -2,6 +2,7 @@ package appuntamenti
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,6 +179,59 @@ func TestNewCapacityOffersTheLine(t *testing.T) {
 		counter(s1100, 1, 2)
 		if _, _, err := m.RemoveClosure(ctx, "sciopero"); !errors.Is(err, gorm.ErrRecordNotFound) {
 			t.Fatalf("second removal: %v", err)
+		}
+	})
+}
+
+// Forty citizens book one slot of six desks at once: six bookings, on desks 1 to 6,
+// never two on one desk; a cancelled booking's desk goes to the next booking.
+func TestDesksUnderContention(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, (&Module{}).Migrations(), func(t *testing.T, db *gorm.DB) {
+		m := storeModule(t, db, testNow)
+		ctx := enteCtx("alfa")
+		seedOffice(t, ctx, m, 6)
+		slot := romeAt(2026, 3, 24, 9, 10)
+		ok, full, other := concurrentBook(t, m, ctx, 40, slot)
+		if ok != 6 || full != 34 || len(other) != 0 {
+			t.Fatalf("40 attempts on 6 desks: %d booked, %d full, %v", ok, full, other)
+		}
+		var list []Booking
+		if err := m.store(ctx).Where("starts_at = ? AND status = ?", slot.UTC(), StatusBooked).Order("desk").Find(&list).Error; err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range list {
+			if b.Desk != i+1 {
+				t.Fatalf("desks %v: booking %d on desk %d", list, i, b.Desk)
+			}
+		}
+		if _, err := m.Cancel(ctx, list[2].ID, list[2].CitizenCF, nil); err != nil {
+			t.Fatal(err)
+		}
+		b, err := m.Book(ctx, Request{OfficeID: "o", Service: ServiceCIE, Start: slot, CitizenCF: cf(900), Email: "p@example.it"})
+		if err != nil || b.Desk != 3 {
+			t.Fatalf("after a cancellation: desk %v, %v", b, err)
+		}
+		// Names: within the desks, at most 60 characters; another ente cannot name them.
+		for _, bad := range []struct {
+			n    int
+			name string
+		}{{0, "Zero"}, {7, "Sette"}, {1, strings.Repeat("x", 61)}, {1, "a\nb"}} {
+			if err := m.NameDesk(m.store(ctx), "o", ServiceCIE, bad.n, bad.name); !errors.Is(err, ErrBadDeskName) {
+				t.Errorf("desk %d %q: %v", bad.n, bad.name, err)
+			}
+		}
+		if err := m.NameDesk(m.store(enteCtx("beta")), "o", ServiceCIE, 1, "Altro"); !errors.Is(err, gorm.ErrRecordNotFound) {
+			t.Errorf("another ente named a desk: %v", err)
+		}
+		for _, name := range []string{"Sportello 1 - piano terra", "Sportello A"} { // the second renames
+			if err := m.NameDesk(m.store(ctx), "o", ServiceCIE, 1, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		names, err := deskNames(m.store(ctx), "o")
+		if err != nil || names[ServiceCIE][1] != "Sportello A" || len(names[ServiceCIE]) != 1 {
+			t.Fatalf("names %v %v", names, err)
 		}
 	})
 }

@@ -333,6 +333,8 @@ type BookingView struct {
 	Upcoming  bool
 	// NeedsConfirm: the citizen must still confirm (by ConfirmBy).
 	NeedsConfirm bool
+	// DeskName names the desk (the agenda).
+	DeskName string
 }
 
 func (m *Module) view(c echo.Context, b Booking, offices map[string]Office) BookingView {

@@ -78,8 +78,17 @@ func (m *Module) bookingMail(ctx context.Context, tx *gorm.DB, b Booking, o Offi
 	if b.ConfirmBy != nil {
 		until = when(*b.ConfirmBy, lang)
 	}
+	deskLine := ""
+	if b.Desk > 0 && tx != nil {
+		names, err := deskNames(tx, b.OfficeID)
+		if err != nil {
+			return notify.Message{}, err
+		}
+		deskLine = "\n" + m.i18n.T(lang, "appuntamenti.mail.desk", "Desk", m.deskLabel(lang, names, b.Service, b.Desk))
+	}
 	t := func(k string) string {
 		return m.i18n.T(lang, k, "Service", m.i18n.T(lang, "appuntamenti.service."+b.Service), "When", when(b.StartsAt, lang), "Until", until,
+			"DeskLine", deskLine,
 			"Office", o.Name, "Address", o.Address, "Ref", b.ID, "Link", link,
 			"Fee", m.settingsFor(ctx).Fee(lang), "Hours", m.settingsFor(ctx).CancelHours)
 	}

@@ -149,5 +149,27 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return nil
 		},
+	}, {
+		ID: "appuntamenti/0005_named_desks",
+		Migrate: func(tx *gorm.DB) error {
+			for _, s := range []string{
+				// The names of an office's desks for a service ("Sportello 2 - piano terra");
+				// a desk without a row is "Sportello <n>".
+				`CREATE TABLE appt_desks (
+					ente_id TEXT NOT NULL, office_id VARCHAR(60) NOT NULL, service VARCHAR(20) NOT NULL,
+					number INTEGER NOT NULL CHECK (number BETWEEN 1 AND 100), name VARCHAR(60) NOT NULL,
+					PRIMARY KEY (ente_id, office_id, service, number),
+					FOREIGN KEY (ente_id, office_id, service) REFERENCES appt_office_services (ente_id, office_id, service))`,
+				// The desk of each booking (0: booked before desks were numbered); two active
+				// bookings of one slot never share a desk.
+				`ALTER TABLE appt_bookings ADD COLUMN desk INTEGER NOT NULL DEFAULT 0`,
+				`CREATE UNIQUE INDEX appt_bookings_desk ON appt_bookings (ente_id, office_id, service, starts_at, desk) WHERE status = 'booked' AND desk > 0`,
+			} {
+				if err := tx.Exec(s).Error; err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}}
 }

@@ -139,6 +139,9 @@ type Booking struct {
 	// Guest: booked without an account (confirmed from a mailed link); its mails carry
 	// a link that manages it without logging in.
 	Guest bool
+	// Desk is the number of the desk serving the booking (1 ... desks; 0 for bookings
+	// made before desks were numbered). See Desk.
+	Desk int
 	// ManageLink, when set, is the link the next mail gives (not stored).
 	ManageLink string `gorm:"-"`
 }
@@ -159,6 +162,18 @@ func (b Booking) NeedsConfirm(now time.Time) bool {
 
 // TableName fixes the table name.
 func (Booking) TableName() string { return "appt_bookings" }
+
+// DeskName names desk number Number of an office for a service.
+type DeskName struct {
+	EnteID   string `gorm:"primaryKey"`
+	OfficeID string `gorm:"primaryKey"`
+	Service  string `gorm:"primaryKey"`
+	Number   int    `gorm:"primaryKey;autoIncrement:false"`
+	Name     string
+}
+
+// TableName fixes the table name.
+func (DeskName) TableName() string { return "appt_desks" }
 
 // Active reports whether the booking still holds its slot.
 func (b Booking) Active() bool { return b.Status == StatusBooked }

@@ -108,7 +108,7 @@ func (*Module) Assets() fs.FS {
 // EnteTables implements services.EnteTables.
 func (*Module) EnteTables() []string {
 	return []string{"appt_offices", "appt_office_services", "appt_hours", "appt_closures", "appt_slots", "appt_bookings", "appt_waiters",
-		"appt_guest_tokens", "appt_guest_limits"}
+		"appt_guest_tokens", "appt_guest_limits", "appt_desks"}
 }
 
 // Roles implements services.Roles.

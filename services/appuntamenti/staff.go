@@ -106,9 +106,14 @@ func (m *Module) agenda(c echo.Context) error {
 		day.Start().UTC(), day.Next().Start().UTC(), StatusCancelled).Order("starts_at, service, id").Find(&list).Error; err != nil {
 		return err
 	}
+	names, err := deskNames(m.store(ctx), office.ID)
+	if err != nil {
+		return err
+	}
 	views := make([]BookingView, len(list))
 	for i, b := range list {
-		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(c.Request().Context(), b.Service)}
+		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(c.Request().Context(), b.Service),
+			DeskName: m.deskLabel(web.Lang(c), names, b.Service, b.Desk)}
 	}
 	var closures []Closure
 	if err := m.store(ctx).Where("office_id = ? AND ends_at > ?", office.ID, m.now().UTC()).Order("starts_at").Limit(50).
@@ -125,7 +130,7 @@ func (m *Module) agenda(c echo.Context) error {
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/agenda.html", map[string]any{
 		"Offices": offices, "Office": office, "Day": day, "Prev": DayOf(day.Start().Add(-12 * time.Hour)), "Next": day.Next(),
-		"Bookings": views, "Errors": web.FormErrors{}, "Closures": closures, "Services": svcs, "Hours": hours,
+		"Bookings": views, "Errors": web.FormErrors{}, "Closures": closures, "Services": svcs, "Hours": hours, "DeskNames": names,
 		"Weekdays": []int{1, 2, 3, 4, 5, 6, 7}})
 }
 

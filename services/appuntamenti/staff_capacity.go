@@ -19,6 +19,7 @@ func (m *Module) staffCapacityRoutes(s *web.Routes) {
 	s.POST("/sportelli", m.setDesksHandler)
 	s.POST("/orari", m.addHoursHandler)
 	s.POST("/chiusure/:id/rimuovi", m.removeClosureHandler)
+	s.POST("/sportelli/nome", m.nameDeskHandler)
 }
 
 func (m *Module) capacityAudit(c echo.Context, action, office string, details map[string]any) {

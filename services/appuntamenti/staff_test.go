@@ -305,3 +305,47 @@ func TestStaffStatistics(t *testing.T) {
 		}
 	})
 }
+
+// Named desks: the desk names a desk of a service; bookings get a desk, shown on the
+// agenda and in the confirmation mail; bad names are refused with 422.
+func TestStaffNamesDesks(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, p portal) {
+		desk := p.Client()
+		p.LoginAs(desk, web.Viewer{Kind: "staff", ID: "sportello.uno", DisplayName: "Sportello", Roles: []string{appuntamenti.RoleDesk}})
+		name := url.Values{"ufficio": {appuntamenti.DemoOffice}, "servizio": {"cie"}, "numero": {"2"}, "nome": {"Sportello 2 - piano terra"}}
+		for _, bad := range []url.Values{{"numero": {"3"}}, {"numero": {"zero"}}, {"nome": {strings.Repeat("x", 61)}}} {
+			f := url.Values{}
+			for k, v := range name {
+				f[k] = v
+			}
+			for k, v := range bad {
+				f[k] = v
+			}
+			if r := desk.PostForm("/backoffice/appuntamenti/sportelli/nome", f); r.Status != http.StatusUnprocessableEntity {
+				t.Fatalf("desk name %v: %d", bad, r.Status)
+			}
+		}
+		if r := desk.PostForm("/backoffice/appuntamenti/sportelli/nome", name); r.Status != http.StatusSeeOther {
+			t.Fatalf("desk name: %d", r.Status)
+		}
+		slot := time.Date(2026, 3, 24, 9, 10, 0, 0, web.Rome)
+		a := citizen(p, "RSSMRA80A01H501U", "Mario Rossi")
+		first := bookAt(t, a, "cie", slot, "mario@example.it")
+		b := citizen(p, "VRDLGU75B02F205X", "Luigi Verdi")
+		second := bookAt(t, b, "cie", slot, "luigi@example.it")
+		if d1, d2 := bookingOf(t, p, first).Desk, bookingOf(t, p, second).Desk; d1 != 1 || d2 != 2 {
+			t.Fatalf("desks %d and %d, want 1 and 2", d1, d2)
+		}
+		page := desk.Get("/backoffice/appuntamenti/?ufficio=" + appuntamenti.DemoOffice + "&giorno=2026-03-24")
+		if page.Status != 200 || !strings.Contains(page.Body, "<td>Sportello 1</td>") || !strings.Contains(page.Body, "<td>Sportello 2 - piano terra</td>") {
+			t.Fatalf("agenda without the desks: %d", page.Status)
+		}
+		for _, m := range outbox(t, p.DB, "appuntamenti.booked") {
+			want := map[string]string{"mario@example.it": "Sportello: Sportello 1\n", "luigi@example.it": "Sportello: Sportello 2 - piano terra\n"}[m.To]
+			if !strings.Contains(m.Text, want) {
+				t.Errorf("mail to %s lacks %q: %q", m.To, want, m.Text)
+			}
+		}
+	})
+}

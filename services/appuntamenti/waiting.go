@@ -159,7 +159,16 @@ func (m *Module) Accept(ctx context.Context, waiterID, cf string, notify func(tx
 		if err != nil {
 			return err
 		}
-		b = &Booking{ID: id, OfficeID: w.OfficeID, Service: w.Service, StartsAt: w.OfferStart.UTC(),
+		// The held place gets a desk: the slot's row is locked first, as in takePlace.
+		if err := tx.Model(&Slot{}).Where("office_id = ? AND service = ? AND starts_at = ?", w.OfficeID, w.Service, w.OfferStart.UTC()).
+			Update("booked", gorm.Expr("booked")).Error; err != nil {
+			return err
+		}
+		desk, err := freeDesk(tx, w.OfficeID, w.Service, w.OfferStart.UTC())
+		if err != nil {
+			return err
+		}
+		b = &Booking{ID: id, OfficeID: w.OfficeID, Service: w.Service, StartsAt: w.OfferStart.UTC(), Desk: desk,
 			EndsAt: w.OfferStart.UTC().Add(s.Length()), CitizenCF: cf, Name: w.Name, Email: w.Email, Status: StatusBooked, CreatedAt: now, Lang: w.Lang,
 			ConfirmBy: m.settingsFor(ctx).confirmBy(w.OfferStart.UTC(), now)}
 		if err := tx.Create(b).Error; err != nil { // the place is the one held: no counter change
