@@ -50,12 +50,27 @@ func (m *Module) Confirm(ctx context.Context, id, cf string) (changed bool, err 
 }
 
 // ConfirmJob is the job appuntamenti/conferme, per ente: it asks for the
-// confirmations due (AskConfirmations) and releases the bookings whose deadline has
-// passed unconfirmed (ReleaseUnconfirmed).
+// confirmations due (AskConfirmations), releases the bookings whose deadline has
+// passed unconfirmed (ReleaseUnconfirmed) and forgets the spent links and counters of
+// the bookings without an account (PurgeGuest).
 func (m *Module) ConfirmJob(ctx context.Context, now time.Time) error {
 	return m.forEachEnte(ctx, func(ctx context.Context) error {
-		return errors.Join(m.AskConfirmations(ctx, now), m.ReleaseUnconfirmed(ctx, now))
+		return errors.Join(m.AskConfirmations(ctx, now), m.ReleaseUnconfirmed(ctx, now), m.PurgeGuest(ctx, now))
 	})
+}
+
+// GuestKeep is how long an expired link of a booking without an account is kept
+// (its hash, to answer "already used" rather than "unknown").
+const GuestKeep = 30 * 24 * time.Hour
+
+// PurgeGuest deletes the links expired for more than GuestKeep and the request
+// counters whose window is long over, for the ente of ctx.
+func (m *Module) PurgeGuest(ctx context.Context, now time.Time) error {
+	db := m.store(ctx)
+	if err := db.Where("expires_at < ?", now.Add(-GuestKeep).UTC()).Delete(&GuestToken{}).Error; err != nil {
+		return err
+	}
+	return db.Where("window_start < ?", now.Add(-2*GuestEmailWindow).UTC()).Delete(&guestLimit{}).Error
 }
 
 // AskConfirmations mails, once per booking (conditional UPDATE of confirm_asked_at),

@@ -255,3 +255,28 @@ func TestGuestCIEWhenAllowed(t *testing.T) {
 		})
 	}
 }
+
+// The confirmation job forgets the links expired for more than a month and the
+// counters whose window is long over; live ones stay.
+func TestGuestPurge(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, p portal) {
+		anon := p.Client()
+		if r := anon.PostForm("/servizi/appuntamenti/ospite", guestForm(time.Date(2026, 3, 24, 9, 0, 0, 0, web.Rome),
+			"Mario Rossi", "RSSMRA80A01H501U", "mario@example.it")); r.Status != 200 {
+			t.Fatalf("request: %d", r.Status)
+		}
+		if err := p.mod.ConfirmJob(context.Background(), now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if countRows(t, p, "appt_guest_tokens") != 1 || countRows(t, p, "appt_guest_limits") != 2 {
+			t.Fatal("live link or counters purged")
+		}
+		if err := p.mod.ConfirmJob(context.Background(), now.Add(appuntamenti.GuestKeep+48*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n, l := countRows(t, p, "appt_guest_tokens"), countRows(t, p, "appt_guest_limits"); n != 0 || l != 0 {
+			t.Fatalf("after the purge: %d links, %d counters", n, l)
+		}
+	})
+}
