@@ -120,6 +120,10 @@ type Account struct {
 	Phone         string
 	// IDDocType and IDDocNumber record the identity document seen at the desk.
 	IDDocType, IDDocNumber string
+	// IDDocIssuer is the authority that issued the document ("Comune di Valdoria",
+	// "Questura di Roma"); IDDocExpires its expiry date (zero when not recorded).
+	IDDocIssuer  string
+	IDDocExpires time.Time
 	// Roles are the staff member's roles.
 	Roles       []string
 	Status      Status
