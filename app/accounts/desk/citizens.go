@@ -82,6 +82,8 @@ type registerPage struct {
 	Lookup    string
 	Found     bool
 	LookupErr string
+	// Existing is the account the looked-up tax code already has at this desk.
+	Existing *accounts.Account
 }
 
 func (h *handlers) renderRegister(c echo.Context, status int, f citizenForm, errs web.FormErrors) error {
@@ -106,6 +108,9 @@ func (h *handlers) registerForm(c echo.Context) error {
 	if err := accounts.ValidateFiscalCode(cf); errors.As(err, &fe) {
 		p.LookupErr = fe.Key
 		return h.renderRegisterPage(c, http.StatusUnprocessableEntity, p)
+	}
+	if a, err := h.Accounts.ByFiscalCode(ctx(c), cf); err == nil && a.Kind == accounts.KindCitizen && ownAccount(c, a) {
+		p.Existing = a
 	}
 	person, err := anagrafe.ByFiscalCode(ctx(c), h.DB, cf)
 	switch {

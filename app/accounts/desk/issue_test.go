@@ -60,6 +60,12 @@ func TestDeskPrefillFromRegister(t *testing.T) {
 			}
 		}
 		noMissingKeys(t, r)
+		// A tax code that already has an account here: a link to it.
+		loc := register(t, op)
+		if r := op.Get("/backoffice/credenziali/anagrafe?cf=RSSMRA80A01H501U"); !strings.Contains(r.Body, `id="lookup-existing"`) ||
+			!strings.Contains(r.Body, `href="`+loc+`"`) {
+			t.Errorf("lookup of a tax code with an account: %d", r.Status)
+		}
 		r = op.Get("/backoffice/credenziali/anagrafe?cf=RSSMRA80A01H501U")
 		if r.Status != http.StatusOK || !strings.Contains(r.Body, "non è nell&#39;anagrafe del Comune") || strings.Contains(r.Body, `id="lookup-found"`) {
 			t.Errorf("lookup of an unknown tax code: %d", r.Status)
