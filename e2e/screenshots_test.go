@@ -40,6 +40,7 @@ func TestDocScreenshots(t *testing.T) {
 	if code := b.LoginComune(p, p.DemoAccount(t, "giulia.bianchi")); code != http.StatusOK {
 		t.Errorf("citizen login: %d", code)
 	}
+	b.CheckA11y(t)
 	page("/area-personale", "area-personale")
 	page("/servizi/certificati/miei", "certificati-miei")
 	page("/servizi/appuntamenti/nuovo", "prenota-appuntamento")
@@ -53,11 +54,13 @@ func TestDocScreenshots(t *testing.T) {
 		t.Errorf("ZTL case form: status %d", code)
 	}
 	b.Logout()
+	b.CheckA11y(t)
 
 	// The URP desk.
 	if code := b.LoginComune(p, p.DemoAccount(t, "demo.urp")); code != http.StatusOK {
 		t.Errorf("URP login: %d", code)
 	}
+	b.CheckA11y(t)
 	page("/backoffice/credenziali/anagrafe?cf=BNCGLI85C52L219J", "sportello-credenziali")
 	page("/backoffice/disservizi", "disservizi-backoffice")
 	page("/backoffice/valutazioni", "valutazioni-pagine")

@@ -113,6 +113,12 @@ func (h *handlers) registerForm(c echo.Context) error {
 		p.Existing = a
 	}
 	person, err := anagrafe.ByFiscalCode(ctx(c), h.DB, cf)
+	// Reading the register is an access to personal data: it is recorded, found or not.
+	e := web.AuditEntry(c, ActRegisterLookup)
+	e.SubjectCF, e.Outcome, e.Details = cf, audit.OK, map[string]any{"found": err == nil}
+	if aerr := audit.Record(ctx(c), h.DB, e); aerr != nil {
+		return aerr
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		p.LookupErr = "accounts.desk.lookup_not_found"
@@ -127,6 +133,9 @@ func (h *handlers) registerForm(c echo.Context) error {
 	}
 	return h.renderRegisterPage(c, http.StatusOK, p)
 }
+
+// ActRegisterLookup is the audit action of a desk lookup in the register.
+const ActRegisterLookup = "desk.register_lookup"
 
 // titleCase writes a name kept in capitals by the register as people write it
 // ("DE LUCA" → "De Luca", "D'ANGELO" → "D'Angelo"); mixed case is kept.
@@ -230,6 +239,7 @@ var knownActions = map[string]bool{
 	accounts.ActActivationFail: true, accounts.ActTOTPFailed: true, accounts.ActTOTPEnable: true,
 	accounts.ActResetRequest: true, accounts.ActReset: true, accounts.ActResetFail: true,
 	accounts.ActPasswordChange: true, accounts.ActStaffCreate: true, accounts.ActStaffUpdate: true,
+	ActRegisterLookup: true,
 }
 
 func (h *handlers) history(c echo.Context, a *accounts.Account) ([]historyItem, error) {

@@ -60,6 +60,10 @@ func TestDeskPrefillFromRegister(t *testing.T) {
 			}
 		}
 		noMissingKeys(t, r)
+		if ev, _, err := audit.List(ctx, s.DB, audit.Filter{Action: desk.ActRegisterLookup, SubjectCF: "DLCGLI85C52H501W"}); err != nil ||
+			len(ev) != 1 || ev[0].ActorID != "op1" || ev[0].IP == "" {
+			t.Errorf("the lookup is not in the audit log: %+v %v", ev, err)
+		}
 		// A tax code that already has an account here: a link to it.
 		loc := register(t, op)
 		if r := op.Get("/backoffice/credenziali/anagrafe?cf=RSSMRA80A01H501U"); !strings.Contains(r.Body, `id="lookup-existing"`) ||
