@@ -106,7 +106,7 @@ func disserviceMigration() *store.Migration {
 	type report struct {
 		EnteID      string    `gorm:"column:ente_id;primaryKey;size:40"`
 		ID          int64     `gorm:"primaryKey;autoIncrement:false"`
-		Reference   string    `gorm:"size:20;not null;uniqueIndex:disservice_reports_ref,priority:2"`
+		Reference   string    `gorm:"size:20;not null"`
 		CreatedAt   time.Time `gorm:"not null"`
 		UpdatedAt   time.Time `gorm:"not null"`
 		Category    string    `gorm:"size:40;not null"`
