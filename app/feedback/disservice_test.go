@@ -111,6 +111,13 @@ func TestDisserviceReport(t *testing.T) {
 		if list := reports(t, s); len(list) != 2 || list[1].CitizenCF != "RSSMRA80A01H501U" {
 			t.Fatalf("citizen's report stored: %+v", list)
 		}
+		// The English pages have every text.
+		for _, path := range []string{feedback.DisservicePath, feedback.DisservicePath + "/inviata?rif=" + ref} {
+			if r := c.GetLang(path, "en"); r.Status != http.StatusOK || strings.Contains(r.Body, "[disservice.") ||
+				(path == feedback.DisservicePath && !strings.Contains(r.Body, "Send the report")) {
+				t.Errorf("%s in English: %d", path, r.Status)
+			}
+		}
 		if r := cit.Get(feedback.DisserviceStaffPath); r.Status != http.StatusForbidden {
 			t.Errorf("citizen on the staff list: %d", r.Status)
 		}
@@ -121,6 +128,9 @@ func TestDisserviceReport(t *testing.T) {
 		r = op.Get(feedback.DisserviceStaffPath)
 		if r.Status != http.StatusOK || !strings.Contains(r.Body, ref) || !strings.Contains(r.Body, "Nuova (2)") || strings.Contains(r.Body, "[disservice.") {
 			t.Fatalf("staff list: %d", r.Status)
+		}
+		if r := op.GetLang(feedback.DisserviceStaffPath, "en"); !strings.Contains(r.Body, "Problem reports") || strings.Contains(r.Body, "[disservice.") {
+			t.Error("staff list in English")
 		}
 		if r := op.PostForm(feedback.DisserviceStaffPath+"/"+ref+"/stato", url.Values{"stato": {"in_lavorazione"}}); r.Status != http.StatusSeeOther {
 			t.Fatalf("status change: %d", r.Status)

@@ -63,6 +63,9 @@ func TestRatingsView(t *testing.T) {
 		if strings.Contains(r.Body, "altro comune") {
 			t.Error("the view shows another comune's comment")
 		}
+		if r := op.GetLang(feedback.RatingsPath, "en"); !strings.Contains(r.Body, "Page ratings") || strings.Contains(r.Body, "[feedback.") {
+			t.Error("ratings view in English")
+		}
 		today := time.Now().In(web.Rome).Format("2006-01-02")
 		r = op.Get(feedback.RatingsPath + "?dal=" + today + "&al=" + today)
 		if r.Status != http.StatusOK || !strings.Contains(r.Body, "4 risposte su 2 pagine.") || strings.Contains(r.Body, "Vecchio commento") {
