@@ -119,9 +119,10 @@ func MountStaff(g Router, d Deps) {
 	g.POST("/:id/lettera.pdf", h.letter(accounts.KindStaff))
 }
 
-// ctx is the request's context carrying the request id for the audit log.
+// ctx is the request's context carrying the request id and the client's address for
+// the audit log.
 func ctx(c echo.Context) context.Context {
-	return accounts.WithRequestID(c.Request().Context(), web.RequestID(c))
+	return accounts.WithClientIP(accounts.WithRequestID(c.Request().Context(), web.RequestID(c)), c.RealIP())
 }
 
 // actor is the logged-in staff member's username.

@@ -246,6 +246,9 @@ func TestCredentialDeskScenario(t *testing.T) {
 				t.Errorf("audit log lacks %s by op1 (has %v)", want, actions)
 			}
 		}
+		if !strings.Contains(r.Body, "Indirizzo del client") || !strings.Contains(r.Body, "<td>127.0.0.1</td>") {
+			t.Error("history on the account page lacks the client address of the desk's actions")
+		}
 		if !strings.Contains(r.Body, "Blocco dell&#39;account") {
 			t.Error("history on the account page lacks the block")
 		}

@@ -165,6 +165,9 @@ func TestDeskIssueOncePerForm(t *testing.T) {
 		for _, e := range events {
 			if e.Action == accounts.ActIssue || e.Action == accounts.ActReissue {
 				issues++
+				if e.IP == "" {
+					t.Error("the desk's issue is audited without the client address")
+				}
 			}
 		}
 		if issues != 1 {
