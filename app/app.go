@@ -565,9 +565,16 @@ func (a *App) mountPlatform() {
 	d := desk.Deps{Accounts: a.accounts, Render: a.render, Validate: a.validate, Comune: a.cfg.Comune, Log: a.log, DB: a.db}
 	desk.Mount(web.NewRoutes(a.echo, desk.DeskPath, a.requireRole(roles.URP)), d)
 	desk.MountStaff(web.NewRoutes(a.echo, desk.StaffPath, a.requireRole(roles.Admin)), d)
+	feedback.MountRatings(web.NewRoutes(a.echo, feedback.RatingsPath, a.requireRole(roles.URP, roles.Admin)),
+		feedback.RatingsDeps{DB: a.db, Render: a.render})
+	feedback.MountDisservice(web.NewRoutes(a.echo, feedback.DisservicePath),
+		web.NewRoutes(a.echo, feedback.DisserviceStaffPath, a.requireRole(roles.URP)),
+		feedback.DisserviceDeps{DB: a.db, Render: a.render, Outbox: a.outbox, Comune: a.cfg.Comune})
 	a.staffNav = append(a.staffNav,
 		web.MenuItem{Label: "accounts.desk.nav", Href: desk.DeskPath, Roles: []string{roles.URP}},
 		web.MenuItem{Label: "accounts.staff.nav", Href: desk.StaffPath, Roles: []string{roles.Admin}},
+		web.MenuItem{Label: "feedback.staff.nav", Href: feedback.RatingsPath, Roles: []string{roles.URP, roles.Admin}},
+		web.MenuItem{Label: "disservice.staff.nav", Href: feedback.DisserviceStaffPath, Roles: []string{roles.URP}},
 	)
 }
 

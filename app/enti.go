@@ -171,6 +171,7 @@ var installedGuards sync.Map
 // (services.EnteTables). The guard refuses unscoped statements on them.
 func (a *App) enteTables() []string {
 	t := []string{"audit_events", "outbox_messages", "service_ratings", feedback.PageRatingsTable}
+	t = append(t, feedback.DisserviceTables...)
 	t = append(t, anagrafe.Tables...)
 	t = append(t, cases.Tables...)
 	for _, m := range a.modules {

@@ -97,7 +97,6 @@ func (a *App) routes() {
 	e.POST("/valutazione-pagina", a.ratePage)
 	e.GET("/cerca", a.search)
 	e.GET("/domande-frequenti", a.faqPage)
-	e.GET("/segnala-disservizio", a.static("pages/disservice.html"))
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metricsHandler())

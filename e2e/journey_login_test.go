@@ -213,6 +213,8 @@ func deskActivationJourney(t *testing.T, p *Portal) {
 	b.Fill("#phone", "+39 0000 000000")
 	b.SetValue("#id_doc_type", "cie")
 	b.Fill("#id_doc_number", docNumber)
+	b.Fill("#id_doc_issuer", "Comune di Valdoria")
+	b.SetValue("#id_doc_expires", "2032-01-31")
 	b.Click(`label[for="document_seen"]`)
 	if !eval[bool](b, `document.querySelector('#document_seen').checked`) {
 		t.Fatalf("clicking the label of %q did not tick it", "document_seen")

@@ -120,6 +120,10 @@ type Account struct {
 	Phone         string
 	// IDDocType and IDDocNumber record the identity document seen at the desk.
 	IDDocType, IDDocNumber string
+	// IDDocIssuer is the authority that issued the document ("Comune di Valdoria",
+	// "Questura di Roma"); IDDocExpires its expiry date (zero when not recorded).
+	IDDocIssuer  string
+	IDDocExpires time.Time
 	// Roles are the staff member's roles.
 	Roles       []string
 	Status      Status
@@ -331,6 +335,19 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 
 func requestID(ctx context.Context) string {
 	s, _ := ctx.Value(ctxRequestID).(string)
+	return s
+}
+
+const ctxClientIP ctxKey = 2
+
+// WithClientIP returns ctx carrying the address of the client of a staff action (the
+// desk's browser), which audit entries of actions that name no address then record.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, ctxClientIP, ip)
+}
+
+func clientIP(ctx context.Context) string {
+	s, _ := ctx.Value(ctxClientIP).(string)
 	return s
 }
 

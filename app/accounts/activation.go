@@ -89,7 +89,18 @@ func (s *Service) issue(tx *txn, r *accountRow) (Credentials, error) {
 // working. An active account gets ErrWrongState (use DeskResetPassword), a blocked one
 // too (unlock it first).
 func (s *Service) IssueCredentials(ctx context.Context, actor string, accountID int64) (Credentials, error) {
-	r, err := s.row(ctx, s.db, "id = ?", accountID)
+	var cred Credentials
+	err := s.tx(ctx, func(tx *txn) error {
+		var err error
+		cred, err = s.issueTx(tx, actor, accountID)
+		return err
+	})
+	return cred, err
+}
+
+// issueTx is IssueCredentials within tx.
+func (s *Service) issueTx(tx *txn, actor string, accountID int64) (Credentials, error) {
+	r, err := s.row(tx.ctx, tx.db, "id = ?", accountID)
 	if err != nil {
 		return Credentials{}, err
 	}
@@ -97,18 +108,15 @@ func (s *Service) IssueCredentials(ctx context.Context, actor string, accountID 
 		return Credentials{}, ErrWrongState
 	}
 	reissue := r.ActivationHash != ""
-	var cred Credentials
-	err = s.tx(ctx, func(tx *txn) error {
-		var err error
-		if cred, err = s.issue(tx, r); err != nil {
-			return err
-		}
-		action := ActIssue
-		if reissue {
-			action = ActReissue
-		}
-		return tx.audit(staffActor(actor), action, r, "", map[string]any{"expires_at": cred.ExpiresAt.Format(time.RFC3339)})
-	})
+	cred, err := s.issue(tx, r)
+	if err != nil {
+		return Credentials{}, err
+	}
+	action := ActIssue
+	if reissue {
+		action = ActReissue
+	}
+	err = tx.audit(staffActor(actor), action, r, "", map[string]any{"expires_at": cred.ExpiresAt.Format(time.RFC3339)})
 	return cred, err
 }
 

@@ -27,6 +27,12 @@ type CitizenInput struct {
 	Email, Phone string
 	// IDDocType (one of DocTypes) and IDDocNumber identify the document checked.
 	IDDocType, IDDocNumber string
+	// IDDocIssuer is the issuing authority and IDDocExpires the expiry date of the
+	// document (its time of day is ignored). Both are optional here (the desk form
+	// requires them); an expiry date in the past is refused: an expired document does
+	// not identify anyone.
+	IDDocIssuer  string
+	IDDocExpires time.Time
 	// DocumentSeen is the operator's statement that the document was shown in person.
 	DocumentSeen bool
 }
@@ -51,6 +57,7 @@ const ReasonDeactivated = "deactivated"
 const (
 	MaxNameLen      = 100
 	MaxDocNumberLen = 40
+	MaxDocIssuerLen = 100
 	MaxReasonLen    = 300
 )
 
@@ -114,6 +121,18 @@ func (s *Service) normalizeCitizen(in *CitizenInput) map[string]string {
 		errs["id_doc_number"] = "validation.max"
 	case !docNumberPattern.MatchString(in.IDDocNumber):
 		errs["id_doc_number"] = "accounts.desk.doc_number_invalid"
+	}
+	in.IDDocIssuer = strings.Join(strings.Fields(in.IDDocIssuer), " ")
+	if utf8.RuneCountInString(in.IDDocIssuer) > MaxDocIssuerLen {
+		errs["id_doc_issuer"] = "validation.max"
+	}
+	if !in.IDDocExpires.IsZero() {
+		y, m, d := s.now().In(time.UTC).Date()
+		today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		ey, em, ed := in.IDDocExpires.Date()
+		if time.Date(ey, em, ed, 0, 0, 0, 0, time.UTC).Before(today) {
+			errs["id_doc_expires"] = "accounts.desk.doc_expired"
+		}
 	}
 	if !in.DocumentSeen {
 		errs["document_seen"] = "accounts.desk.document_seen_required"
@@ -183,7 +202,11 @@ func (s *Service) RegisterCitizen(ctx context.Context, actor string, in CitizenI
 	cf := in.FiscalCode
 	r := &accountRow{Kind: string(KindCitizen), FiscalCode: &cf, GivenName: in.GivenName, FamilyName: in.FamilyName,
 		BirthDate: in.BirthDate.Format(dateLayout), Email: in.Email, Phone: in.Phone, IDDocType: in.IDDocType,
-		IDDocNumber: in.IDDocNumber, Status: string(StatusPending), CreatedBy: actor, CreatedAt: now, UpdatedAt: now}
+		IDDocNumber: in.IDDocNumber, IDDocIssuer: in.IDDocIssuer, Status: string(StatusPending), CreatedBy: actor,
+		CreatedAt: now, UpdatedAt: now}
+	if !in.IDDocExpires.IsZero() {
+		r.IDDocExpires = in.IDDocExpires.Format(dateLayout)
+	}
 	err := s.create(ctx, r, UsernameBase(in.GivenName, in.FamilyName), func(tx *txn) error {
 		return tx.audit(staffActor(actor), ActRegister, r, "", map[string]any{
 			"id_doc_type": in.IDDocType, "document_seen": true, "username": r.Username})
@@ -264,39 +287,47 @@ func (s *Service) Unlock(ctx context.Context, actor string, accountID int64) err
 // to pending with a new activation code; the old password and TOTP stop working (the
 // holder enrols again on activation). A blocked account gets ErrWrongState.
 func (s *Service) DeskResetPassword(ctx context.Context, actor string, accountID int64) (Credentials, error) {
-	r, err := s.row(ctx, s.db, "id = ?", accountID)
+	var cred Credentials
+	err := s.tx(ctx, func(tx *txn) error {
+		var err error
+		cred, err = s.deskResetTx(tx, actor, accountID)
+		return err
+	})
+	return cred, err
+}
+
+// deskResetTx is DeskResetPassword within tx.
+func (s *Service) deskResetTx(tx *txn, actor string, accountID int64) (Credentials, error) {
+	r, err := s.row(tx.ctx, tx.db, "id = ?", accountID)
 	if err != nil {
 		return Credentials{}, err
 	}
 	if r.Status == string(StatusBlocked) {
 		return Credentials{}, ErrWrongState
 	}
-	var cred Credentials
 	now := s.now()
-	err = s.tx(ctx, func(tx *txn) error {
-		res := tx.db.Model(&accountRow{}).Where("id = ? AND status <> ?", r.ID, string(StatusBlocked)).
-			Updates(map[string]any{"status": string(StatusPending), "password_hash": "", "totp_secret": "",
-				"totp_pending_secret": "", "totp_enabled": false, "totp_last_step": 0, "updated_at": now})
-		if res.Error != nil {
-			return internal("desk reset", res.Error)
-		}
-		if res.RowsAffected != 1 {
-			return ErrWrongState
-		}
-		if err := tx.db.Model(&resetTokenRow{}).Where("account_id = ? AND used_at IS NULL", r.ID).
-			Update("used_at", now).Error; err != nil {
-			return internal("desk reset", err)
-		}
-		if err := tx.db.Where("throttle_key = ?", userKey(r.Username)).Delete(&throttleRow{}).Error; err != nil {
-			return internal("desk reset", err)
-		}
-		var err error
-		if cred, err = s.issue(tx, r); err != nil {
-			return err
-		}
-		return tx.audit(staffActor(actor), ActDeskReset, r, "", map[string]any{
-			"previous_status": r.Status, "totp_cleared": r.TOTPEnabled, "expires_at": cred.ExpiresAt.Format(time.RFC3339)})
-	})
+	res := tx.db.Model(&accountRow{}).Where("id = ? AND status <> ?", r.ID, string(StatusBlocked)).
+		Updates(map[string]any{"status": string(StatusPending), "password_hash": "", "totp_secret": "",
+			"totp_pending_secret": "", "totp_enabled": false, "totp_last_step": 0, "updated_at": now})
+	if res.Error != nil {
+		return Credentials{}, internal("desk reset", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return Credentials{}, ErrWrongState
+	}
+	if err := tx.db.Model(&resetTokenRow{}).Where("account_id = ? AND used_at IS NULL", r.ID).
+		Update("used_at", now).Error; err != nil {
+		return Credentials{}, internal("desk reset", err)
+	}
+	if err := tx.db.Where("throttle_key = ?", userKey(r.Username)).Delete(&throttleRow{}).Error; err != nil {
+		return Credentials{}, internal("desk reset", err)
+	}
+	cred, err := s.issue(tx, r)
+	if err != nil {
+		return Credentials{}, err
+	}
+	err = tx.audit(staffActor(actor), ActDeskReset, r, "", map[string]any{
+		"previous_status": r.Status, "totp_cleared": r.TOTPEnabled, "expires_at": cred.ExpiresAt.Format(time.RFC3339)})
 	return cred, err
 }
 

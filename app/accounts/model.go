@@ -32,6 +32,8 @@ type accountRow struct {
 	Phone               string
 	IDDocType           string `gorm:"column:id_doc_type"`
 	IDDocNumber         string `gorm:"column:id_doc_number"`
+	IDDocIssuer         string `gorm:"column:id_doc_issuer"`
+	IDDocExpires        string `gorm:"column:id_doc_expires"` // YYYY-MM-DD or ""
 	Roles               string
 	Status              string
 	BlockedReason       string
@@ -75,13 +77,16 @@ func (r *accountRow) account() *Account {
 		ID: r.ID, EnteID: r.EnteID, Username: r.Username, Kind: Kind(r.Kind), FiscalCode: r.cf(),
 		GivenName: r.GivenName, FamilyName: r.FamilyName, Email: r.Email,
 		EmailVerified: r.EmailVerified, Phone: r.Phone, IDDocType: r.IDDocType,
-		IDDocNumber: r.IDDocNumber, Status: Status(r.Status), TOTPEnabled: r.TOTPEnabled,
+		IDDocNumber: r.IDDocNumber, IDDocIssuer: r.IDDocIssuer, Status: Status(r.Status), TOTPEnabled: r.TOTPEnabled,
 		LastLoginAt: utcPtr(r.LastLoginAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 		BlockedReason: r.BlockedReason, CreatedBy: r.CreatedBy,
 		ActivationExpiresAt: utcPtr(r.ActivationExpiresAt),
 	}
 	if r.BirthDate != "" {
 		a.BirthDate, _ = time.Parse(dateLayout, r.BirthDate)
+	}
+	if r.IDDocExpires != "" {
+		a.IDDocExpires, _ = time.Parse(dateLayout, r.IDDocExpires)
 	}
 	if r.Roles != "" {
 		a.Roles = strings.Fields(r.Roles)
@@ -174,7 +179,7 @@ func Migrations() []*store.Migration {
 			}
 			return tx.Table("account_reset_tokens").AutoMigrate(&accountResetToken{})
 		},
-	}, sealedTOTPMigration(), enteMigration()}
+	}, sealedTOTPMigration(), enteMigration(), idDocMigration(), deskIssueMigration()}
 }
 
 // row loads one account row by a condition.

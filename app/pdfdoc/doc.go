@@ -106,6 +106,7 @@ type Doc struct {
 	top     float64 // where body content starts, under the letterhead
 	stampQR float64 // side of the last stamp block's QR code, for tests
 	mark    string  // printed under the letterhead of every page (WithPageMark)
+	arms    *Arms   // coat of arms at the left of the letterhead (WithArms)
 
 	stampKey   string       // the stamp stampCache was measured for
 	stampCache *stampLayout // last stamp layout (see layoutStamp)
@@ -182,6 +183,7 @@ func (d *Doc) PageCount() int { return d.pdf.PageCount() }
 // header draws the letterhead; fpdf calls it at the start of every page.
 func (d *Doc) header() {
 	p := d.pdf
+	d.drawArms(marginSide, marginTop, ArmsSizeMM)
 	p.SetY(marginTop)
 	d.color(colText)
 	p.SetFont("Helvetica", "B", 17)
@@ -197,6 +199,9 @@ func (d *Doc) header() {
 		p.CellFormat(0, 5.5, d.txt(d.lh.Office), "", 1, "C", false, 0, "")
 	}
 	y := p.GetY() + 2
+	if d.arms != nil {
+		y = max(y, marginTop+ArmsSizeMM+1)
+	}
 	p.SetDrawColor(colRule[0], colRule[1], colRule[2])
 	p.SetLineWidth(0.6)
 	p.Line(marginSide, y, pageW-marginSide, y)

@@ -6,12 +6,17 @@
 // administration (administrators): list staff, create a staff member, change roles,
 // deactivate, reset credentials. The caller applies the role guards to the groups.
 //
-// The activation code exists in clear only in the response to the request that issued
-// it: that page shows it once and carries it, in a form field of the page itself, to
-// the letter download (POST .../lettera.pdf). The letter handler checks the code
+// The citizen desk issues and resets by POST/redirect/GET: the account page's forms
+// carry a one-time token, the POST issues once per token (accounts.IssueOnce) and
+// redirects to .../rilascio/<token>, which shows the code kept sealed for that token
+// for half an hour (accounts.IssuedByToken). A reload or a resent form therefore never
+// draws a new code and never voids a letter already printed. Staff administration
+// still shows a new staff member's code in the answer to the POST. The credentials
+// page carries the code, in a form field of the page itself, to the letter download
+// (POST .../lettera.pdf). The letter handler checks the code
 // against the stored hash (only the current, unexpired code prints) and builds the PDF
 // in memory. The code is never kept in the session, the database or a log; if the page
-// is closed, new credentials must be issued.
+// is closed and the half hour has passed, new credentials must be issued.
 //
 // Forms follow the portal's conventions: invalid input is shown again with status 422
 // and what was typed, each message tied to its field and listed in a summary; success
@@ -89,9 +94,11 @@ func Mount(g Router, d Deps) {
 	g.GET("", h.search)
 	g.GET("/", h.search)
 	g.GET("/nuovo", h.registerForm)
+	g.GET("/anagrafe", h.registerForm)
 	g.POST("/nuovo", h.register)
 	g.GET("/:id", h.account)
 	g.POST("/:id/rilascio", h.issue)
+	g.GET("/:id/rilascio/:token", h.issued)
 	g.POST("/:id/lettera.pdf", h.letter(accounts.KindCitizen))
 	g.POST("/:id/blocco", h.block)
 	g.POST("/:id/sblocco", h.unlock)
@@ -112,9 +119,10 @@ func MountStaff(g Router, d Deps) {
 	g.POST("/:id/lettera.pdf", h.letter(accounts.KindStaff))
 }
 
-// ctx is the request's context carrying the request id for the audit log.
+// ctx is the request's context carrying the request id and the client's address for
+// the audit log.
 func ctx(c echo.Context) context.Context {
-	return accounts.WithRequestID(c.Request().Context(), web.RequestID(c))
+	return accounts.WithClientIP(accounts.WithRequestID(c.Request().Context(), web.RequestID(c)), c.RealIP())
 }
 
 // actor is the logged-in staff member's username.

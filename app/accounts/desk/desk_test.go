@@ -16,6 +16,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/roles"
+	"github.com/comuni-italiani/sportello/app/secretbox"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/app/web"
@@ -32,8 +33,12 @@ func (*deskModule) Info() services.Info {
 }
 
 func (m *deskModule) Mount(mt *services.Mount) error {
+	box, err := secretbox.New([]string{"desk-test-system-secret-0123456789abcdef"})
+	if err != nil {
+		return err
+	}
 	m.svc = accounts.New(mt.DB, accounts.Options{BaseURL: mt.Config.HTTP.BaseURL, Issuer: mt.Config.Comune.Name,
-		Hash: accounts.HashParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Roles: testRoles})
+		Hash: accounts.HashParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, Roles: testRoles, Box: box})
 	d := desk.Deps{Accounts: m.svc, Render: mt.Render, Validate: mt.Validate, Comune: mt.Config.Comune, Log: mt.Log, DB: mt.DB}
 	desk.Mount(mt.Site.Group(desk.DeskPath, mt.RequireRole(roles.URP)), d)
 	desk.MountStaff(mt.Site.Group(desk.StaffPath, mt.RequireRole(roles.Admin)), d)
@@ -85,7 +90,8 @@ func noMissingKeys(t *testing.T, r *apptest.Response) {
 func citizenForm() url.Values {
 	return url.Values{"fiscal_code": {"rssmra80a01h501u"}, "given_name": {"Mario"}, "family_name": {"Rossi"},
 		"birth_date": {"1980-01-01"}, "email": {"mario.rossi@example.it"}, "phone": {"+39 333 1234567"},
-		"id_doc_type": {accounts.DocCIE}, "id_doc_number": {"CA12345AB"}, "document_seen": {"1"}}
+		"id_doc_type": {accounts.DocCIE}, "id_doc_number": {"CA12345AB"}, "id_doc_issuer": {"Comune di Roma"},
+		"id_doc_expires": {"2031-05-10"}, "document_seen": {"1"}}
 }
 
 func TestCredentialDeskScenario(t *testing.T) {
@@ -153,14 +159,23 @@ func TestCredentialDeskScenario(t *testing.T) {
 			t.Fatalf("search by name: %d", r.Status)
 		}
 
-		// Issue: the code is shown once, on a page no cache keeps.
-		r = op.PostForm(loc+"/rilascio", nil)
+		// Issue: POST, then redirect to the page that shows the code, which no cache
+		// keeps; reloading that page shows the same code.
+		r = op.Get(loc)
+		if !strings.Contains(r.Body, "Comune di Roma") || !strings.Contains(r.Body, "10/05/2031") {
+			t.Error("account page lacks the document's issuer and expiry")
+		}
+		r = op.Follow(op.Submit(r, nil))
 		cm := codeOnPage.FindStringSubmatch(r.Body)
 		if r.Status != http.StatusOK || cm == nil || !strings.Contains(r.Header.Get("Cache-Control"), "no-store") {
 			t.Fatalf("issue: status %d, code found %v, cache %q", r.Status, cm != nil, r.Header.Get("Cache-Control"))
 		}
 		code := cm[1]
 		noMissingKeys(t, r)
+		issuedPage := r.URL
+		if again := op.GetURL(issuedPage); codeOnPage.FindStringSubmatch(again.Body) == nil || codeOnPage.FindStringSubmatch(again.Body)[1] != code {
+			t.Fatalf("reloading the credentials page: %d", again.Status)
+		}
 		r = op.PostForm(loc+"/lettera.pdf", url.Values{"code": {code}})
 		if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(r.Body, "%PDF") ||
 			!strings.Contains(r.Header.Get("Content-Disposition"), "credenziali-mario.rossi.pdf") {
@@ -173,10 +188,14 @@ func TestCredentialDeskScenario(t *testing.T) {
 		if _, err := mod.svc.CheckActivation(context.Background(), "mario.rossi", code, "127.0.0.1"); err != nil {
 			t.Fatalf("issued code: %v", err)
 		}
-		// Reissue: the old code no longer prints.
-		r = op.PostForm(loc+"/rilascio", nil)
+		// Reissue (a new form, so a new token): the old code no longer prints, and its
+		// page no longer shows it.
+		r = op.Follow(op.Submit(op.Get(loc), nil))
 		if r.Status != http.StatusOK || codeOnPage.FindStringSubmatch(r.Body)[1] == code {
 			t.Fatalf("reissue: %d", r.Status)
+		}
+		if r := op.GetURL(issuedPage); r.Status != http.StatusSeeOther || r.Header.Get("Location") != loc {
+			t.Fatalf("page of the replaced code: %d %s", r.Status, r.Header.Get("Location"))
 		}
 		if r := op.PostForm(loc+"/lettera.pdf", url.Values{"code": {code}}); r.Status != http.StatusConflict {
 			t.Fatalf("letter with the replaced code: %d", r.Status)
@@ -226,6 +245,9 @@ func TestCredentialDeskScenario(t *testing.T) {
 			if !slices.Contains(actions, want) {
 				t.Errorf("audit log lacks %s by op1 (has %v)", want, actions)
 			}
+		}
+		if !strings.Contains(r.Body, "Indirizzo del client") || !strings.Contains(r.Body, "<td>127.0.0.1</td>") {
+			t.Error("history on the account page lacks the client address of the desk's actions")
 		}
 		if !strings.Contains(r.Body, "Blocco dell&#39;account") {
 			t.Error("history on the account page lacks the block")

@@ -3,16 +3,21 @@ package desk
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/comuni-italiani/sportello/app/accounts"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/pdfdoc"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
+	"github.com/comuni-italiani/sportello/static"
 )
 
 // LetterLang is the language of the credential letter: Italian, the language of the
@@ -38,7 +43,11 @@ func (h *handlers) letter(kind accounts.Kind) echo.HandlerFunc {
 		if v := web.CurrentViewer(c); v != nil && v.DisplayName != "" {
 			operator = v.DisplayName
 		}
-		pdf, err := Letter(h.Render.I18n(), h.Comune, a, cred, h.Accounts.ActivationURL(), operator, h.Accounts.Now())
+		comune := h.Comune
+		if e := enti.Current(c); e != nil {
+			comune = e.Comune()
+		}
+		pdf, err := Letter(h.Render.I18n(), comune, a, cred, h.Accounts.ActivationURL(), operator, h.Accounts.Now())
 		if err != nil {
 			return err
 		}
@@ -50,14 +59,17 @@ func (h *handlers) letter(kind accounts.Kind) echo.HandlerFunc {
 }
 
 // Letter lays out the credential letter (in Italian) for account a: the comune's
-// letterhead, the holder's name and tax code, username, activation code, expiry, the
-// activation address and steps, the advice to keep the credentials private, and the
-// URP's contacts. issued is the date printed at the bottom.
+// letterhead with its coat of arms (ArmsFor), the holder's name and tax code,
+// username, activation code, expiry, the activation address, a QR code that opens it
+// with the username filled in (never the code), the steps, the advice to keep the
+// credentials private, and the URP's contacts. issued is the date printed at the
+// bottom.
 func Letter(msg *web.I18n, comune config.Comune, a *accounts.Account, cred accounts.Credentials, activationURL, operator string, issued time.Time) ([]byte, error) {
 	t := func(key string, args ...any) string { return msg.T(LetterLang, key, args...) }
 	title := t("accounts.letter.title")
 	doc := pdfdoc.New(pdfdoc.Letterhead{Comune: comune.Name, Province: comune.Province, Office: t("accounts.letter.office"),
-		Address: comune.Address, Phone: comune.Phone, Email: comune.Email, PEC: comune.PEC, Website: comune.Website}, title)
+		Address: comune.Address, Phone: comune.Phone, Email: comune.Email, PEC: comune.PEC, Website: comune.Website}, title,
+		pdfdoc.WithArms(ArmsFor(comune)))
 	doc.Title(title)
 	doc.Paragraph(t("accounts.letter.intro", "Name", a.FullName(), "Comune", comune.Name))
 	fields := []pdfdoc.Field{{Label: t("accounts.letter.holder"), Value: a.FullName()}}
@@ -71,6 +83,11 @@ func Letter(msg *web.I18n, comune config.Comune, a *accounts.Account, cred accou
 		pdfdoc.Field{Label: t("accounts.letter.url"), Value: activationURL},
 	)
 	doc.Fields(fields)
+	doc.Spacer(2)
+	doc.ParagraphLeft(t("accounts.letter.qr"))
+	if err := doc.QRBlock(QRContent(activationURL, cred.Username), pdfdoc.MinQRSizeMM); err != nil {
+		return nil, err
+	}
 	doc.Heading(t("accounts.letter.how_title"))
 	doc.ParagraphLeft(t("accounts.letter.step1", "URL", activationURL))
 	doc.ParagraphLeft(t("accounts.letter.step2"))
@@ -89,4 +106,40 @@ func Letter(msg *web.I18n, comune config.Comune, a *accounts.Account, cred accou
 	doc.Spacer(4)
 	doc.Note(t("accounts.letter.issued", "Date", issued.In(web.Rome).Format("02/01/2006"), "Operator", operator))
 	return doc.Bytes()
+}
+
+// QRContent is what the letter's QR code holds: the activation address with the
+// username filled in (the activation page reads ?utente=).
+func QRContent(activationURL, username string) string {
+	return activationURL + "?utente=" + url.QueryEscape(username)
+}
+
+// DefaultArms is the coat of arms used when the comune's is not a local SVG file.
+const DefaultArms = "/static/img/stemma.svg"
+
+var armsCache sync.Map // path → *pdfdoc.Arms
+
+// ArmsFor returns the comune's coat of arms for the letterhead: its CoatOfArms when it
+// is an SVG file among the portal's static files (/static/....svg) that pdfdoc can draw,
+// otherwise the portal's default emblem. Files are parsed once.
+func ArmsFor(comune config.Comune) *pdfdoc.Arms {
+	for _, p := range []string{comune.CoatOfArms, DefaultArms} {
+		if !strings.HasPrefix(p, "/static/") || !strings.HasSuffix(p, ".svg") {
+			continue
+		}
+		if a, ok := armsCache.Load(p); ok {
+			return a.(*pdfdoc.Arms)
+		}
+		b, err := fs.ReadFile(static.FS, strings.TrimPrefix(p, "/static/"))
+		if err != nil {
+			continue
+		}
+		a, err := pdfdoc.ParseArms(b)
+		if err != nil {
+			continue
+		}
+		armsCache.Store(p, a)
+		return a
+	}
+	return nil
 }
