@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -157,8 +158,24 @@ type Request struct {
 	Payload string
 }
 
-// DefaultCategory is the taxonomy code used when a request names none.
+// DefaultCategory is the taxonomy code used when a request names none. It is kept
+// from the first version of this package, without a source: a comune should set the
+// codes of its own services (per module, such as the certificates' bollo_category)
+// from pagoPA's published taxonomy.
 const DefaultCategory = "9/0301109AP/"
+
+// categoryRE is the shape of a code of pagoPA's "tassonomia dei servizi di incasso"
+// as transferCategory carries it: "9/" + creditor type (2 digits) + macro area (2) +
+// service type (3) + legal reason (IM, TS, SP, SA or AP) + "/". Source: pagoPA's
+// developer documentation, repository pagopa/devportal-docs, page
+// creditor/collection-service-taxonomy.md ("9/0101002IM/" is its example); the
+// complete list is published at https://api.platform.pagopa.it/taxonomy/service/v1/taxonomy
+// (and ?extension=csv), whose creditor type 01 is "COMUNE/UNIONE DI COMUNI /
+// CONSORZI" (sample in pagopa/pagopa-taxonomy, integration-test/taxonomy.csv).
+var categoryRE = regexp.MustCompile(`^9/[0-9]{7}(IM|TS|SP|SA|AP)/$`)
+
+// ValidCategory reports whether s has the shape of a pagoPA taxonomy code.
+func ValidCategory(s string) bool { return categoryRE.MatchString(s) }
 
 func (r Request) validate() error {
 	var bad []string
@@ -180,6 +197,9 @@ func (r Request) validate() error {
 	}
 	if r.StampHash != "" && (len(r.StampHash) > 72 || len(r.StampProvince) != 2) {
 		bad = append(bad, "stamp")
+	}
+	if r.Category != "" && !ValidCategory(r.Category) {
+		bad = append(bad, "category")
 	}
 	if r.DueDate.IsZero() {
 		bad = append(bad, "due date")

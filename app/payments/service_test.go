@@ -402,6 +402,8 @@ func TestRequestRefusals(t *testing.T) {
 			"bad payer":     func(r *payments.Request) { r.PayerCF = "X" },
 			"no due date":   func(r *payments.Request) { r.DueDate = time.Time{} },
 			"stamp no prov": func(r *payments.Request) { r.StampHash = "abc" },
+			"bad category":  func(r *payments.Request) { r.Category = "bollo" },
+			"category type": func(r *payments.Request) { r.Category = "9/0101002XX/" },
 		} {
 			r := bollo("R-" + name)
 			mod(&r)

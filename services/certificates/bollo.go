@@ -32,6 +32,9 @@ func (m *Module) mountBollo(p *payments.Service) error {
 	if m.settings.BolloProvince != "" && !provinceRE.MatchString(m.settings.BolloProvince) {
 		return fmt.Errorf("config: modules.settings.%s.bollo_province: must be a province abbreviation such as RM", ID)
 	}
+	if m.settings.BolloCategory != "" && !payments.ValidCategory(m.settings.BolloCategory) {
+		return fmt.Errorf("config: modules.settings.%s.bollo_category: must be a pagoPA taxonomy code such as 9/0101002IM/", ID)
+	}
 	m.pay = p
 	if p != nil {
 		p.OnPaid(PurposeBollo, m.bolloPaid)
@@ -65,14 +68,14 @@ func (m *Module) askBollo(ctx context.Context, req Request, payerName string) (*
 	if _, err := rand.Read(ref[:]); err != nil {
 		return nil, err
 	}
-	title := m.tr("it")("certificati.type." + t.ID + ".title")
+	title := m.tr("it")("certificati.type." + t.ID)
 	return m.pay.Request(ctx, payments.Request{
 		Purpose: PurposeBollo, Ref: hex.EncodeToString(ref[:]),
 		PayerCF: req.RequesterCF, PayerName: strings.TrimSpace(payerName), AmountCents: data.Bollo.AmountCents,
 		Causale:   clip140("Imposta di bollo - " + title + " - " + data.Holder.FullName()),
 		DueDate:   m.now().Add(bolloDueDays * 24 * time.Hour),
 		StampHash: base64.StdEncoding.EncodeToString(stamp.DataHash(data)), StampProvince: m.settings.BolloProvince,
-		Payload: string(payload),
+		Category: m.settings.BolloCategory, Payload: string(payload),
 	}, payments.Actor{Kind: audit.ActorCitizen, ID: req.RequesterCF, IP: req.IP, RequestID: req.RequestID})
 }
 

@@ -16,7 +16,10 @@ import (
 	"github.com/comuni-italiani/sportello/services/certificates"
 )
 
-const bolloSettings = "verify_rate_per_minute: -1\nbollo_province: TO"
+// bolloCategory is a made-up code of the right shape (the comune sets the real one).
+const bolloCategory = "9/0199999TS/"
+
+const bolloSettings = "verify_rate_per_minute: -1\nbollo_province: TO\nbollo_category: " + bolloCategory
 
 // askInBollo goes through the three steps for a certificate in bollo and returns the
 // payment position the portal sends the citizen to.
@@ -58,6 +61,13 @@ func TestCertificateInBolloPaidThroughPagoPA(t *testing.T) {
 			p := askInBollo(t, s, c, giulia.ID)
 			if p.AmountCents != 1600 || p.State != payments.Published || p.StampHash == "" || p.StampProvince != "TO" {
 				t.Fatalf("position %+v", p)
+			}
+			if p.Category != bolloCategory {
+				t.Errorf("transfer category %q, want the configured %q", p.Category, bolloCategory)
+			}
+			// The reason names the certificate in words (not a translation key).
+			if !strings.HasPrefix(p.Causale, "Imposta di bollo - Certificato di residenza - ") || strings.Contains(p.Causale, "[") {
+				t.Errorf("causale %q", p.Causale)
 			}
 			if n := certCount(t, s, giulia.FiscalCode); n != 0 {
 				t.Fatalf("%d certificates issued before payment", n)
