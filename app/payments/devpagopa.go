@@ -348,7 +348,7 @@ func (d *Dev) Pay(org, notice string) (string, bool) {
 
 var devPage = template.Must(template.New("dev").Parse(`<!doctype html>
 <html lang="it"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pagoPA di sviluppo</title></head>
+<title>pagoPA di sviluppo</title><link rel="icon" href="/static/img/stemma.svg" type="image/svg+xml"></head>
 <body><main>
 <h1>pagoPA di sviluppo</h1>
 <p><strong>Ambiente di prova:</strong> nessun pagamento reale viene eseguito. Questa pagina sostituisce pagoPA Checkout.</p>

@@ -122,6 +122,13 @@ func (p *Pages) noticePDF(c echo.Context) error {
 	if !pos.State.Open() {
 		return web.NewError(http.StatusConflict, "payments.error.not_payable")
 	}
+	if pos.State == Created { // a notice is only worth printing once pagoPA knows it
+		q, err := p.S.Publish(c.Request().Context(), pos.ID, actorOf(c))
+		if err != nil {
+			return p.detailPage(c, http.StatusServiceUnavailable, pos, "payments.error.unavailable")
+		}
+		pos = q
+	}
 	st, err := p.S.Settings(c.Request().Context())
 	if err != nil {
 		return err
