@@ -312,7 +312,8 @@ func (m *Module) detail(c echo.Context) error {
 		return err
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/detail.html", map[string]any{
-		"B": m.view(c, *b, om), "Fee": m.settings.Fee(web.Lang(c)), "CancelHours": m.settings.CancelHours})
+		"B": m.view(c, *b, om), "Fee": m.settings.Fee(web.Lang(c)), "CancelHours": m.settings.CancelHours,
+		"FeeOnline": m.FeeOnline(c.Request().Context())})
 }
 
 func (m *Module) mine(c echo.Context) error {

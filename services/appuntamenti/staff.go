@@ -107,7 +107,11 @@ func (m *Module) agenda(c echo.Context) error {
 	for i, b := range list {
 		views[i] = BookingView{Booking: b, Office: office, Service: m.serviceView(b.Service)}
 	}
-	return m.render.Render(c, http.StatusOK, ID+"/agenda.html", map[string]any{
+	fees, err := m.FeeStates(ctx, list)
+	if err != nil {
+		return err
+	}
+	return m.render.Render(c, http.StatusOK, ID+"/agenda.html", map[string]any{"Fees": fees,
 		"Offices": offices, "Office": office, "Day": day, "Prev": DayOf(day.Start().Add(-12 * time.Hour)), "Next": day.Next(),
 		"Bookings": views, "Errors": web.FormErrors{}})
 }
