@@ -76,7 +76,10 @@ func TestPermitFeePaidThroughPagoPA(t *testing.T) {
 			t.Fatalf("no permit link:\n%s", r.Body)
 		}
 		code := m[1]
-		want(t, mario.Get("/servizi/ztl/permessi/"+code), http.StatusOK, "5,00 euro da pagare con pagoPA", "/area-personale/pagamenti")
+		if r := mario.Get("/servizi/ztl/permessi/" + code); r.Status != http.StatusOK || !strings.Contains(r.Body, "5,00 euro da pagare con pagoPA") ||
+			!strings.Contains(r.Body, "/area-personale/pagamenti") || strings.Contains(r.Body, "permesso.pdf") {
+			t.Fatalf("unpaid permit page: %d (the permit's PDF must wait for the payment)", r.Status)
+		}
 		if n := lines(code); n != 0 {
 			t.Fatalf("an unpaid permit has %d whitelist lines", n)
 		}
