@@ -152,11 +152,19 @@ func TestStaffPages(t *testing.T) {
 			return p
 		}
 		paid, open := req("S-1"), req("S-2")
-		if _, ok := s.App.DevPagoPA().Pay(paid.CreditorCF, paid.NoticeNumber); !ok {
-			t.Fatal("dev pay")
+		stamp, err := svc.Request(ctx, payments.Request{Purpose: "test/bollo", Ref: "S-3", PayerCF: mario.FiscalCode,
+			PayerName: "Mario Rossi", AmountCents: 1600, Causale: "Imposta di bollo", DueDate: time.Now().Add(time.Hour),
+			StampHash: "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=", StampProvince: "TO"}, payments.System)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if q, err := svc.Refresh(ctx, paid.ID); err != nil || q.State != payments.Paid {
-			t.Fatalf("refresh: %v", err)
+		for _, p := range []*payments.Position{paid, stamp} {
+			if _, ok := s.App.DevPagoPA().Pay(p.CreditorCF, p.NoticeNumber); !ok {
+				t.Fatal("dev pay")
+			}
+			if q, err := svc.Refresh(ctx, p.ID); err != nil || q.State != payments.Paid {
+				t.Fatalf("refresh: %v", err)
+			}
 		}
 
 		u := s.Client()
@@ -177,7 +185,9 @@ func TestStaffPages(t *testing.T) {
 		day := time.Now().In(loc).Format("2006-01-02")
 		csv := c.Get(payments.StaffBase + "/riconciliazione.csv?giorno=" + day)
 		if csv.Status != http.StatusOK || !strings.Contains(csv.Body, paid.NoticeNumber) || strings.Contains(csv.Body, open.NoticeNumber) ||
-			!strings.Contains(csv.Body, ";16,00;1600;") || !strings.Contains(csv.Body, "'=SOMMA") {
+			!strings.Contains(csv.Body, ";16,00;1600;") || !strings.Contains(csv.Body, "'=SOMMA") ||
+			!strings.Contains(csv.Body, ";iupd;marca_da_bollo\n") || !strings.Contains(csv.Body, paid.ID+";no\n") ||
+			!strings.Contains(csv.Body, stamp.ID+";si\n") {
 			t.Fatalf("reconciliation: %d\n%s", csv.Status, csv.Body)
 		}
 		if r := c.Get(payments.StaffBase + "/riconciliazione.csv?giorno=ieri"); r.Status != http.StatusBadRequest {
