@@ -35,7 +35,7 @@ func (a *App) newPayments() error {
 	}
 	a.payments = payments.New(payments.Options{DB: a.db, Settings: a.paymentSettings, Log: a.log.With("component", "payments")})
 	if dev {
-		a.devPay = payments.NewDev()
+		a.devPay = payments.NewDev(a.db)
 		h := echo.WrapHandler(a.devPay)
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 			a.echo.Add(m, payments.DevPrefix+"/*", h)

@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/comuni-italiani/sportello/app/payments"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/store/storetest"
 )
 
 // The contract check itself refuses what the published schema refuses: a position
 // without companyName, an amount as a string, a call without the subscription key,
 // and an operation the API does not have.
 func TestContractCatchesViolations(t *testing.T) {
-	dev := payments.NewDev()
+	dev := payments.NewDev(storetest.Open(t, store.SQLite, migrations()))
 	srv := httptest.NewServer(dev)
 	defer srv.Close()
 	st := payments.DevSettings(srv.URL, "Comune di Alfa", "00000000001", "IT60X0542811101000000123456", 1)

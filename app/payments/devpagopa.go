@@ -1,17 +1,21 @@
 package payments
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
+	"gorm.io/gorm"
+
+	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -22,31 +26,90 @@ const DevPrefix = "/_pagopa-dev"
 // API subset as pagoPA's GPD and Checkout (see client.go), so that `make run` and the
 // tests run the production client code against it. Its Checkout page lets whoever
 // plays the payer pay or make the payment fail; it also pays by notice number, as a
-// tobacconist or a banking app would. It keeps its positions in memory (lost at
-// restart: positions published before a restart then fail to refresh until they are
-// requested again). The portal refuses to serve it in production.
+// tobacconist or a banking app would. The portal refuses to serve it in production.
+//
+// It keeps its positions and carts in the portal's database (tables
+// payment_dev_positions and payment_dev_carts, see devMigration), so a restart of the
+// portal forgets nothing: a position published before it can still be paid, read
+// and deleted after it. These tables are installation-wide, not ente-owned: the
+// stand-in plays the national platform, which all creditor institutions share and
+// which keys a position by the creditor's fiscal code and the IUPD, as pagoPA's GPD
+// does. The portal's own record of a position (payment_positions) stays ente-owned.
 type Dev struct {
-	mu        sync.Mutex
-	positions map[string]*devPosition // key: creditor fiscal code + "/" + iupd
-	carts     map[string]*devCart
-	now       func() time.Time
+	db  *gorm.DB
+	now func() time.Time
 }
 
-type devPosition struct {
-	org  string
-	pos  gpdPosition
-	at   time.Time
-	paid bool
+// devPositionRow is one debt position known to the development pagoPA; Body is the
+// position as GPD would return it (JSON of gpdPosition). NAV is the notice number
+// of its first installment (the portal's client sends one).
+type devPositionRow struct {
+	Org       string `gorm:"primaryKey;size:16"`
+	IUPD      string `gorm:"column:iupd;primaryKey;size:64"`
+	IUV       string `gorm:"column:iuv;size:35;not null"`
+	NAV       string `gorm:"column:nav;size:18;not null"`
+	Paid      bool   `gorm:"not null;default:false"`
+	Body      string `gorm:"type:text;not null"`
+	CreatedAt time.Time
 }
 
-type devCart struct {
-	req  cartRequest
-	done bool
+func (devPositionRow) TableName() string { return "payment_dev_positions" }
+
+// devCartRow is one Checkout cart (JSON of cartRequest) and whether it was closed.
+type devCartRow struct {
+	ID        string `gorm:"primaryKey;size:32"`
+	Body      string `gorm:"type:text;not null"`
+	Done      bool   `gorm:"not null;default:false"`
+	CreatedAt time.Time
 }
 
-// NewDev returns an empty development pagoPA.
-func NewDev() *Dev {
-	return &Dev{positions: map[string]*devPosition{}, carts: map[string]*devCart{}, now: time.Now}
+func (devCartRow) TableName() string { return "payment_dev_carts" }
+
+// devMigration creates the development pagoPA's tables. They are created in every
+// installation (a migration list does not depend on the configuration) and stay
+// empty where the development pagoPA is not served, as in production.
+func devMigration() *store.Migration {
+	return &store.Migration{
+		ID: "payments/0003_dev_pagopa",
+		Migrate: func(tx *gorm.DB) error {
+			type paymentDevPosition struct {
+				Org       string `gorm:"primaryKey;size:16"`
+				IUPD      string `gorm:"column:iupd;primaryKey;size:64"`
+				IUV       string `gorm:"column:iuv;size:35;not null"`
+				NAV       string `gorm:"column:nav;size:18;not null"`
+				Paid      bool   `gorm:"not null;default:false"`
+				Body      string `gorm:"type:text;not null"`
+				CreatedAt time.Time
+			}
+			type paymentDevCart struct {
+				ID        string `gorm:"primaryKey;size:32"`
+				Body      string `gorm:"type:text;not null"`
+				Done      bool   `gorm:"not null;default:false"`
+				CreatedAt time.Time
+			}
+			if err := tx.Table("payment_dev_positions").AutoMigrate(&paymentDevPosition{}); err != nil {
+				return err
+			}
+			if err := tx.Table("payment_dev_carts").AutoMigrate(&paymentDevCart{}); err != nil {
+				return err
+			}
+			for _, s := range []string{
+				`CREATE UNIQUE INDEX payment_dev_positions_iuv ON payment_dev_positions (org, iuv)`,
+				`CREATE INDEX payment_dev_positions_nav ON payment_dev_positions (org, nav)`,
+			} {
+				if err := tx.Exec(s).Error; err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// NewDev returns the development pagoPA over db, which must carry the payments
+// migrations (Migrations).
+func NewDev(db *gorm.DB) *Dev {
+	return &Dev{db: db, now: time.Now}
 }
 
 // DevSettings returns the settings that point an ente at the development pagoPA of a
@@ -103,9 +166,9 @@ func (d *Dev) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case len(rest) == 2 && rest[1] == "debtpositions" && r.Method == http.MethodPost:
 			d.create(w, r, rest[0])
 		case len(rest) == 3 && rest[1] == "debtpositions" && r.Method == http.MethodGet:
-			d.get(w, rest[0], rest[2])
+			d.get(w, r, rest[0], rest[2])
 		case len(rest) == 3 && rest[1] == "debtpositions" && r.Method == http.MethodDelete:
-			d.delete(w, rest[0], rest[2])
+			d.delete(w, r, rest[0], rest[2])
 		default:
 			problem(w, http.StatusNotFound, "Not Found", "no such operation in the development pagoPA")
 		}
@@ -125,23 +188,10 @@ func (d *Dev) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (d *Dev) create(w http.ResponseWriter, r *http.Request, org string) {
 	var gp gpdPosition
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err := dec.Decode(&gp); err != nil || gp.IUPD == "" || len(gp.PaymentOption) == 0 ||
-		len(gp.PaymentOption[0].Installments) == 0 {
+	if err := dec.Decode(&gp); err != nil || gp.IUPD == "" || len(gp.IUPD) > 64 || len(org) > 16 ||
+		len(gp.PaymentOption) == 0 || len(gp.PaymentOption[0].Installments) == 0 {
 		problem(w, http.StatusBadRequest, "Bad Request", "malformed debt position")
 		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	key := org + "/" + gp.IUPD
-	if _, ok := d.positions[key]; ok {
-		problem(w, http.StatusConflict, "Conflict", "duplicate debt position "+gp.IUPD)
-		return
-	}
-	for _, dp := range d.positions {
-		if dp.org == org && dp.pos.PaymentOption[0].Installments[0].IUV == gp.PaymentOption[0].Installments[0].IUV {
-			problem(w, http.StatusConflict, "Conflict", "duplicate IUV")
-			return
-		}
 	}
 	if r.URL.Query().Get("toPublish") == "true" {
 		gp.Status = "VALID"
@@ -151,41 +201,76 @@ func (d *Dev) create(w http.ResponseWriter, r *http.Request, org string) {
 	for i := range gp.PaymentOption[0].Installments {
 		gp.PaymentOption[0].Installments[i].Status = "UNPAID"
 	}
-	d.positions[key] = &devPosition{org: org, pos: clonePosition(gp), at: d.now()}
-	// The answer is the request as stored (PaymentPositionModelV3); the stored copy
-	// is marshalled now, before a payment can change it.
+	first := gp.PaymentOption[0].Installments[0]
+	body, err := json.Marshal(gp)
+	if err != nil {
+		problem(w, http.StatusBadRequest, "Bad Request", "malformed debt position")
+		return
+	}
+	row := devPositionRow{Org: org, IUPD: gp.IUPD, IUV: first.IUV, NAV: first.NAV, Body: string(body), CreatedAt: d.now().UTC()}
+	db := d.db.WithContext(r.Context())
+	if err := db.Create(&row).Error; err != nil {
+		// Refused by the primary key (the IUPD) or the unique IUV of this creditor.
+		var n int64
+		if db.Model(&devPositionRow{}).Where("org = ? AND (iupd = ? OR iuv = ?)", org, gp.IUPD, first.IUV).Count(&n); n > 0 {
+			problem(w, http.StatusConflict, "Conflict", "duplicate debt position "+gp.IUPD+" or IUV")
+			return
+		}
+		problem(w, http.StatusInternalServerError, "Internal Server Error", "debt position not stored")
+		return
+	}
+	// The answer is the request as stored (PaymentPositionModelV3).
 	writeJSON(w, http.StatusCreated, gp)
 }
 
-func (d *Dev) get(w http.ResponseWriter, org, iupd string) {
-	d.mu.Lock()
-	dp, ok := d.positions[org+"/"+iupd]
-	var out gpdPosition
-	if ok {
-		out = clonePosition(dp.pos)
-		out.OrgFiscalCode = org
+// load returns the stored position org/iupd, false when there is none.
+func (d *Dev) load(ctx context.Context, org, iupd string) (devPositionRow, gpdPosition, bool, error) {
+	var row devPositionRow
+	var gp gpdPosition
+	err := d.db.WithContext(ctx).Where("org = ? AND iupd = ?", org, iupd).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return row, gp, false, nil
 	}
-	d.mu.Unlock()
-	if !ok {
-		problem(w, http.StatusNotFound, "Not Found", "no debt position "+iupd)
-		return
+	if err != nil {
+		return row, gp, false, err
 	}
-	writeJSON(w, http.StatusOK, out)
+	if err := json.Unmarshal([]byte(row.Body), &gp); err != nil {
+		return row, gp, false, err
+	}
+	return row, gp, true, nil
 }
 
-func (d *Dev) delete(w http.ResponseWriter, org, iupd string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dp, ok := d.positions[org+"/"+iupd]
+func (d *Dev) get(w http.ResponseWriter, r *http.Request, org, iupd string) {
+	_, gp, ok, err := d.load(r.Context(), org, iupd)
+	if err != nil {
+		problem(w, http.StatusInternalServerError, "Internal Server Error", "debt position not read")
+		return
+	}
 	if !ok {
 		problem(w, http.StatusNotFound, "Not Found", "no debt position "+iupd)
 		return
 	}
-	if dp.paid {
-		problem(w, http.StatusConflict, "Conflict", "the debt position is paid")
+	gp.OrgFiscalCode = org
+	writeJSON(w, http.StatusOK, gp)
+}
+
+func (d *Dev) delete(w http.ResponseWriter, r *http.Request, org, iupd string) {
+	db := d.db.WithContext(r.Context())
+	res := db.Where("org = ? AND iupd = ? AND paid = ?", org, iupd, false).Delete(&devPositionRow{})
+	if res.Error != nil {
+		problem(w, http.StatusInternalServerError, "Internal Server Error", "debt position not deleted")
 		return
 	}
-	delete(d.positions, org+"/"+iupd)
+	if res.RowsAffected == 0 {
+		var n int64
+		db.Model(&devPositionRow{}).Where("org = ? AND iupd = ?", org, iupd).Count(&n)
+		if n > 0 {
+			problem(w, http.StatusConflict, "Conflict", "the debt position is paid")
+			return
+		}
+		problem(w, http.StatusNotFound, "Not Found", "no debt position "+iupd)
+		return
+	}
 	writeJSON(w, http.StatusOK, "OK")
 }
 
@@ -199,9 +284,11 @@ func (d *Dev) cart(w http.ResponseWriter, r *http.Request) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	d.mu.Lock()
-	d.carts[id] = &devCart{req: cr}
-	d.mu.Unlock()
+	body, _ := json.Marshal(cr)
+	if err := d.db.WithContext(r.Context()).Create(&devCartRow{ID: id, Body: string(body), CreatedAt: d.now().UTC()}).Error; err != nil {
+		problem(w, http.StatusInternalServerError, "Internal Server Error", "cart not stored")
+		return
+	}
 	base := strings.TrimSuffix(r.URL.Path, "/checkout/ec/v1/carts")
 	scheme := "http"
 	if r.TLS != nil {
@@ -211,34 +298,32 @@ func (d *Dev) cart(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusFound)
 }
 
-// find returns the installment with this notice number of creditor org (lock held).
-func (d *Dev) find(org, notice string) (*devPosition, *gpdInstallment) {
-	for _, dp := range d.positions {
-		if dp.org != org {
-			continue
-		}
-		for i := range dp.pos.PaymentOption {
-			for j := range dp.pos.PaymentOption[i].Installments {
-				in := &dp.pos.PaymentOption[i].Installments[j]
-				if in.NAV == notice {
-					return dp, in
-				}
+// Pay pays the notice of creditor org as a payment service provider would and
+// returns the receipt's identifier; false when the notice is unknown, expired or paid.
+// Of two simultaneous payments of one notice one wins (a conditional UPDATE).
+func (d *Dev) Pay(org, notice string) (string, bool) {
+	ctx := context.Background()
+	var rows []devPositionRow
+	if err := d.db.WithContext(ctx).Where("org = ? AND nav = ? AND paid = ?", org, notice, false).Find(&rows).Error; err != nil || len(rows) == 0 {
+		return "", false
+	}
+	row := rows[0]
+	var gp gpdPosition
+	if err := json.Unmarshal([]byte(row.Body), &gp); err != nil || gp.Status != "VALID" {
+		return "", false
+	}
+	var in *gpdInstallment
+	for i := range gp.PaymentOption {
+		for j := range gp.PaymentOption[i].Installments {
+			if gp.PaymentOption[i].Installments[j].NAV == notice {
+				in = &gp.PaymentOption[i].Installments[j]
 			}
 		}
 	}
-	return nil, nil
-}
-
-// Pay pays the notice of creditor org as a payment service provider would and
-// returns the receipt's identifier; false when the notice is unknown, expired or paid.
-func (d *Dev) Pay(org, notice string) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dp, in := d.find(org, notice)
-	if dp == nil || in.Status != "UNPAID" || dp.pos.Status != "VALID" {
+	if in == nil || in.Status != "UNPAID" {
 		return "", false
 	}
-	if due, err := time.Parse(time.RFC3339, in.DueDate); err == nil && dp.pos.PaymentOption[0].SwitchToExpired && d.now().After(due) {
+	if due, err := time.Parse(time.RFC3339, in.DueDate); err == nil && gp.PaymentOption[0].SwitchToExpired && d.now().After(due) {
 		return "", false
 	}
 	var b [10]byte
@@ -247,15 +332,23 @@ func (d *Dev) Pay(org, notice string) (string, bool) {
 	in.IDReceipt = "DEV" + strings.ToUpper(hex.EncodeToString(b[:]))
 	in.PaymentDate = d.now().UTC().Format(time.RFC3339)
 	in.PSPCompany = "PSP di sviluppo (nessun addebito)"
-	dp.pos.Status = "PAID"
-	dp.pos.PaymentDate = in.PaymentDate
-	dp.paid = true
+	gp.Status = "PAID"
+	gp.PaymentDate = in.PaymentDate
+	body, err := json.Marshal(gp)
+	if err != nil {
+		return "", false
+	}
+	res := d.db.WithContext(ctx).Model(&devPositionRow{}).Where("org = ? AND iupd = ? AND paid = ?", row.Org, row.IUPD, false).
+		Updates(map[string]any{"paid": true, "body": string(body)})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return "", false
+	}
 	return in.IDReceipt, true
 }
 
 var devPage = template.Must(template.New("dev").Parse(`<!doctype html>
 <html lang="it"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pagoPA di sviluppo</title></head>
+<title>pagoPA di sviluppo</title><link rel="icon" href="/static/img/stemma.svg" type="image/svg+xml"></head>
 <body><main>
 <h1>pagoPA di sviluppo</h1>
 <p><strong>Ambiente di prova:</strong> nessun pagamento reale viene eseguito. Questa pagina sostituisce pagoPA Checkout.</p>
@@ -280,16 +373,18 @@ type devNoticeView struct {
 }
 
 func (d *Dev) page(w http.ResponseWriter, r *http.Request, id string) {
-	d.mu.Lock()
-	c, ok := d.carts[id]
-	var cr cartRequest
-	done := false
-	if ok {
-		cr, done = c.req, c.done
-	}
-	d.mu.Unlock()
-	if !ok {
+	var row devCartRow
+	err := d.db.WithContext(r.Context()).Where("id = ?", id).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) || len(id) > 32 {
 		http.NotFound(w, r)
+		return
+	}
+	var cr cartRequest
+	if err == nil {
+		err = json.Unmarshal([]byte(row.Body), &cr)
+	}
+	if err != nil {
+		http.Error(w, "carrello illeggibile", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -299,7 +394,7 @@ func (d *Dev) page(w http.ResponseWriter, r *http.Request, id string) {
 			Done   bool
 			Cart   struct{ PaymentNotices []devNoticeView }
 		}
-		view.Done, view.Action = done, r.URL.Path
+		view.Done, view.Action = row.Done, r.URL.Path
 		for _, n := range cr.PaymentNotices {
 			view.Cart.PaymentNotices = append(view.Cart.PaymentNotices, devNoticeView{n, FormatEuro(n.Amount)})
 		}
@@ -311,7 +406,9 @@ func (d *Dev) page(w http.ResponseWriter, r *http.Request, id string) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
-	if done {
+	// The cart is closed first, conditionally: of two submissions one goes on.
+	res := d.db.WithContext(r.Context()).Model(&devCartRow{}).Where("id = ? AND done = ?", id, false).Update("done", true)
+	if res.Error != nil || res.RowsAffected != 1 {
 		http.Error(w, "carrello già chiuso", http.StatusConflict)
 		return
 	}
@@ -327,27 +424,9 @@ func (d *Dev) page(w http.ResponseWriter, r *http.Request, id string) {
 	case "fail":
 		target = cr.ReturnURLs.ReturnErrorURL
 	}
-	d.mu.Lock()
-	c.done = true
-	d.mu.Unlock()
 	if _, err := url.Parse(target); err != nil || target == "" {
 		http.Error(w, "indirizzo di ritorno non valido", http.StatusBadRequest)
 		return
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-// clonePosition copies a position deeply (its slices are not shared).
-func clonePosition(p gpdPosition) gpdPosition {
-	out := p
-	out.PaymentOption = make([]gpdPaymentOpt, len(p.PaymentOption))
-	for i, po := range p.PaymentOption {
-		out.PaymentOption[i] = po
-		out.PaymentOption[i].Installments = make([]gpdInstallment, len(po.Installments))
-		for j, in := range po.Installments {
-			in.Transfer = append([]gpdTransfer(nil), in.Transfer...)
-			out.PaymentOption[i].Installments[j] = in
-		}
-	}
-	return out
 }

@@ -156,7 +156,7 @@ func newEnv(t *testing.T, db *gorm.DB) *env {
 	if err := enti.NewGuard(payments.Tables()...).Install(db); err != nil {
 		t.Fatal(err)
 	}
-	dev := payments.NewDev()
+	dev := payments.NewDev(db)
 	srv := httptest.NewServer(dev)
 	t.Cleanup(srv.Close)
 	e := &env{db: db, dev: dev, srv: srv, clock: &clock{t: time.Now().UTC()}, settings: map[string]payments.Settings{

@@ -152,11 +152,19 @@ func TestStaffPages(t *testing.T) {
 			return p
 		}
 		paid, open := req("S-1"), req("S-2")
-		if _, ok := s.App.DevPagoPA().Pay(paid.CreditorCF, paid.NoticeNumber); !ok {
-			t.Fatal("dev pay")
+		stamp, err := svc.Request(ctx, payments.Request{Purpose: "test/bollo", Ref: "S-3", PayerCF: mario.FiscalCode,
+			PayerName: "Mario Rossi", AmountCents: 1600, Causale: "Imposta di bollo", DueDate: time.Now().Add(time.Hour),
+			StampHash: "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=", StampProvince: "TO"}, payments.System)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if q, err := svc.Refresh(ctx, paid.ID); err != nil || q.State != payments.Paid {
-			t.Fatalf("refresh: %v", err)
+		for _, p := range []*payments.Position{paid, stamp} {
+			if _, ok := s.App.DevPagoPA().Pay(p.CreditorCF, p.NoticeNumber); !ok {
+				t.Fatal("dev pay")
+			}
+			if q, err := svc.Refresh(ctx, p.ID); err != nil || q.State != payments.Paid {
+				t.Fatalf("refresh: %v", err)
+			}
 		}
 
 		u := s.Client()
@@ -177,7 +185,9 @@ func TestStaffPages(t *testing.T) {
 		day := time.Now().In(loc).Format("2006-01-02")
 		csv := c.Get(payments.StaffBase + "/riconciliazione.csv?giorno=" + day)
 		if csv.Status != http.StatusOK || !strings.Contains(csv.Body, paid.NoticeNumber) || strings.Contains(csv.Body, open.NoticeNumber) ||
-			!strings.Contains(csv.Body, ";16,00;1600;") || !strings.Contains(csv.Body, "'=SOMMA") {
+			!strings.Contains(csv.Body, ";16,00;1600;") || !strings.Contains(csv.Body, "'=SOMMA") ||
+			!strings.Contains(csv.Body, ";iupd;marca_da_bollo\n") || !strings.Contains(csv.Body, paid.ID+";no\n") ||
+			!strings.Contains(csv.Body, stamp.ID+";si\n") {
 			t.Fatalf("reconciliation: %d\n%s", csv.Status, csv.Body)
 		}
 		if r := c.Get(payments.StaffBase + "/riconciliazione.csv?giorno=ieri"); r.Status != http.StatusBadRequest {
@@ -209,6 +219,76 @@ func TestStaffPages(t *testing.T) {
 		}
 		if q, _ := svc.Get(ctx, paid.ID); q.State != payments.Paid {
 			t.Errorf("paid position now %s", q.State)
+		}
+	})
+}
+
+// An expired position over HTTP: its due date passed unpaid, the scheduled sync marks
+// it expired; the citizen sees "Scaduto" with nothing to pay (paying it and its notice
+// are refused with 409, and pagoPA refuses it too); a receipt that arrives late is
+// still recorded, once (the money reached the comune); staff can cancel another
+// expired one with a reason.
+func TestExpiredPositionOverHTTP(t *testing.T) {
+	apptest.Each(t, apptest.Options{Modules: []services.Module{}}, func(t *testing.T, s *apptest.Server) {
+		ctx := portalCtx(t, s)
+		svc := s.App.Payments()
+		req := func(ref string) *payments.Position {
+			t.Helper()
+			p, err := svc.Request(ctx, payments.Request{Purpose: "test/fee", Ref: ref, PayerCF: mario.FiscalCode,
+				PayerName: "Mario Rossi", AmountCents: 2221, Causale: "Diritti per la carta d'identità elettronica " + ref,
+				DueDate: time.Now().Add(-time.Hour)}, payments.System)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		late, other := req("X-1"), req("X-2")
+		if _, expired, err := svc.Sync(ctx); err != nil || expired != 2 {
+			t.Fatalf("sync: %d expired, %v", expired, err)
+		}
+		c := s.Client()
+		s.LoginAs(c, mario)
+		r := c.Get(payments.CitizenPath(late.ID))
+		if r.Status != http.StatusOK || !strings.Contains(r.Body, "Scaduto") || strings.Contains(r.Body, "Paga online") {
+			t.Fatalf("expired position page: %d\n%s", r.Status, r.Body)
+		}
+		if r := c.Get(payments.CitizenBase); !strings.Contains(r.Body, "Scaduto") {
+			t.Error("my payments does not show the expired state")
+		}
+		if r := c.PostForm(payments.CitizenPath(late.ID)+"/paga", nil); r.Status != http.StatusConflict ||
+			!strings.Contains(r.Body, "non può più essere pagato") {
+			t.Errorf("pay an expired position: %d", r.Status)
+		}
+		if r := c.Get(payments.CitizenPath(late.ID) + "/avviso.pdf"); r.Status != http.StatusConflict {
+			t.Errorf("notice of an expired position: %d", r.Status)
+		}
+		if _, ok := s.App.DevPagoPA().Pay(late.CreditorCF, late.NoticeNumber); ok {
+			t.Error("pagoPA accepted the payment of an expired notice")
+		}
+		// A receipt that arrives late, twice: recorded once.
+		rc := payments.Receipt{ID: "RICEVUTA-TARDIVA", AmountCents: 2221, PSP: "Banca di prova"}
+		for i := range 2 {
+			first, err := svc.Confirm(ctx, late.ID, rc)
+			if err != nil || first != (i == 0) {
+				t.Fatalf("late receipt %d: first=%v %v", i, first, err)
+			}
+		}
+		if r := c.Get(payments.CitizenPath(late.ID)); !strings.Contains(r.Body, "Pagato") || !strings.Contains(r.Body, rc.ID) {
+			t.Errorf("after the late receipt: %d", r.Status)
+		}
+		var paid int64
+		s.All().Model(&audit.Event{}).Where("action = ? AND object_id = ?", "payments.paid", late.ID).Count(&paid)
+		if paid != 1 {
+			t.Errorf("%d paid audit rows", paid)
+		}
+		// Staff cancel the other expired position with a reason.
+		st := s.Client()
+		s.LoginAs(st, ragio)
+		if r := st.PostForm(payments.StaffBase+"/"+other.ID+"/annulla", url.Values{"motivo": {"Scaduta senza pagamento: pratica archiviata"}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("cancel expired: %d", r.Status)
+		}
+		if q, _ := svc.Get(ctx, other.ID); q.State != payments.Cancelled {
+			t.Errorf("state %s after cancelling an expired position", q.State)
 		}
 	})
 }

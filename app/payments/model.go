@@ -152,5 +152,5 @@ func Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return tx.Exec(`ALTER TABLE payment_positions ADD COLUMN payload TEXT NOT NULL DEFAULT ''`).Error
 		},
-	}}
+	}, devMigration()}
 }

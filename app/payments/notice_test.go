@@ -76,3 +76,17 @@ func TestFormat(t *testing.T) {
 		t.Errorf("FormatNotice = %q", got)
 	}
 }
+
+// The shape of pagoPA's taxonomy codes (collection-service-taxonomy.md in
+// pagopa/devportal-docs; codes from pagopa/pagopa-taxonomy's sample list).
+func TestValidCategory(t *testing.T) {
+	for code, want := range map[string]bool{
+		"9/0101002IM/": true, "9/0102100SA/": true, "9/0101101IM/": true, "9/0702133TS/": true,
+		"9/0101002IM": false, "0101002IM": false, "9/010100IM/": false, "9/0101002XX/": false, "": false,
+		"9/0101002im/": false, "9/0101002IM/x": false,
+	} {
+		if got := ValidCategory(code); got != want {
+			t.Errorf("ValidCategory(%q) = %v, want %v", code, got, want)
+		}
+	}
+}

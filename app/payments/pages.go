@@ -122,6 +122,13 @@ func (p *Pages) noticePDF(c echo.Context) error {
 	if !pos.State.Open() {
 		return web.NewError(http.StatusConflict, "payments.error.not_payable")
 	}
+	if pos.State == Created { // a notice is only worth printing once pagoPA knows it
+		q, err := p.S.Publish(c.Request().Context(), pos.ID, actorOf(c))
+		if err != nil {
+			return p.detailPage(c, http.StatusServiceUnavailable, pos, "payments.error.unavailable")
+		}
+		pos = q
+	}
 	st, err := p.S.Settings(c.Request().Context())
 	if err != nil {
 		return err
@@ -284,8 +291,14 @@ func (p *Pages) reconciliation(c echo.Context) error {
 	var out strings.Builder
 	w := csv.NewWriter(&out)
 	w.Comma = ';' // the separator Italian spreadsheets expect
+	// marca_da_bollo: a marca da bollo digitale is sold by the PSP on behalf of the
+	// Agenzia delle Entrate and credits nothing to the comune, so the accounting
+	// office leaves those rows out of its reconciliation with the treasury (pagoPA,
+	// "Specifiche attuative dei codici identificativi di versamento", chapter 5, in
+	// pagopa-archive/pagopa-codici-docs; pagopa/devportal-docs, e.bollo-service.md:
+	// their amounts are not in the PSPs' reporting flows).
 	_ = w.Write([]string{"data_pagamento", "numero_avviso", "iuv", "id_ricevuta", "psp", "codice_fiscale_pagatore",
-		"pagatore", "causale", "importo_euro", "importo_centesimi", "iupd"})
+		"pagatore", "causale", "importo_euro", "importo_centesimi", "iupd", "marca_da_bollo"})
 	for offset := 0; ; offset += 1000 {
 		rows, _, err := p.S.List(c.Request().Context(), Filter{State: Paid, PaidFrom: from, PaidTo: to, Limit: 1000, Offset: offset})
 		if err != nil {
@@ -297,7 +310,7 @@ func (p *Pages) reconciliation(c echo.Context) error {
 				paid = r.PaidAt.In(rome()).Format("2006-01-02 15:04:05")
 			}
 			_ = w.Write([]string{paid, r.NoticeNumber, r.IUV, r.ReceiptID, r.PSP, r.PayerCF, csvSafe(r.PayerName),
-				csvSafe(r.Causale), FormatEuro(r.AmountCents), strconv.FormatInt(r.AmountCents, 10), r.ID})
+				csvSafe(r.Causale), FormatEuro(r.AmountCents), strconv.FormatInt(r.AmountCents, 10), r.ID, stampColumn(r)})
 		}
 		if len(rows) < 1000 {
 			break
@@ -309,6 +322,14 @@ func (p *Pages) reconciliation(c echo.Context) error {
 		ObjectType: "day", ObjectID: day.Format("2006-01-02"), IP: a.IP, RequestID: a.RequestID})
 	c.Response().Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="pagamenti-%s.csv"`, day.Format("2006-01-02")))
 	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", []byte(out.String()))
+}
+
+// stampColumn says whether a paid position is a marca da bollo digitale.
+func stampColumn(p Position) string {
+	if p.StampHash != "" {
+		return "si"
+	}
+	return "no"
 }
 
 // csvSafe keeps a spreadsheet from reading a cell as a formula (CSV injection).

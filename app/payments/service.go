@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -157,8 +158,24 @@ type Request struct {
 	Payload string
 }
 
-// DefaultCategory is the taxonomy code used when a request names none.
+// DefaultCategory is the taxonomy code used when a request names none. It is kept
+// from the first version of this package, without a source: a comune should set the
+// codes of its own services (per module, such as the certificates' bollo_category)
+// from pagoPA's published taxonomy.
 const DefaultCategory = "9/0301109AP/"
+
+// categoryRE is the shape of a code of pagoPA's "tassonomia dei servizi di incasso"
+// as transferCategory carries it: "9/" + creditor type (2 digits) + macro area (2) +
+// service type (3) + legal reason (IM, TS, SP, SA or AP) + "/". Source: pagoPA's
+// developer documentation, repository pagopa/devportal-docs, page
+// creditor/collection-service-taxonomy.md ("9/0101002IM/" is its example); the
+// complete list is published at https://api.platform.pagopa.it/taxonomy/service/v1/taxonomy
+// (and ?extension=csv), whose creditor type 01 is "COMUNE/UNIONE DI COMUNI /
+// CONSORZI" (sample in pagopa/pagopa-taxonomy, integration-test/taxonomy.csv).
+var categoryRE = regexp.MustCompile(`^9/[0-9]{7}(IM|TS|SP|SA|AP)/$`)
+
+// ValidCategory reports whether s has the shape of a pagoPA taxonomy code.
+func ValidCategory(s string) bool { return categoryRE.MatchString(s) }
 
 func (r Request) validate() error {
 	var bad []string
@@ -180,6 +197,9 @@ func (r Request) validate() error {
 	}
 	if r.StampHash != "" && (len(r.StampHash) > 72 || len(r.StampProvince) != 2) {
 		bad = append(bad, "stamp")
+	}
+	if r.Category != "" && !ValidCategory(r.Category) {
+		bad = append(bad, "category")
 	}
 	if r.DueDate.IsZero() {
 		bad = append(bad, "due date")
@@ -240,10 +260,45 @@ func newIUPD(fiscalCode string) string {
 // its audit row, in one transaction. The counter row stays locked until commit, so
 // two creations never share an IUV (PostgreSQL row lock, SQLite's single writer).
 func (s *Service) create(ctx context.Context, st Settings, r Request, by Actor) (*Position, error) {
-	ente := enti.FromContext(ctx)
-	if ente == nil {
-		return nil, enti.ErrNoEnte
+	p := s.newPosition(st, r)
+	err := s.store(ctx).Transaction(func(tx *gorm.DB) error { return s.createTx(ctx, tx, st, p, by) })
+	if err != nil {
+		return nil, err
 	}
+	return p, nil
+}
+
+// RequestTx writes the position r asks for in the module's own transaction tx (a
+// case's transition hook), so that the thing to pay and its position are committed
+// together; the live position of r.Purpose and r.Ref is returned if there is one. It
+// talks to no one: the position stays created until Publish (the payments job within
+// minutes, or the payer pressing "Paga online" or downloading the notice) makes it
+// payable on pagoPA, since no call to pagoPA may wait inside tx.
+func (s *Service) RequestTx(ctx context.Context, tx *gorm.DB, r Request, by Actor) (*Position, error) {
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
+	st, err := s.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx = enti.For(ctx, tx)
+	var live Position
+	err = tx.Where("purpose = ? AND ref = ? AND state IN ?", r.Purpose, r.Ref, []State{Created, Published, Paid}).Take(&live).Error
+	if err == nil {
+		return &live, nil
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, err
+	}
+	p := s.newPosition(st, r)
+	if err := s.createTx(ctx, tx, st, p, by); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Service) newPosition(st Settings, r Request) *Position {
 	p := &Position{
 		ID: newIUPD(st.FiscalCode), Purpose: r.Purpose, Ref: r.Ref, PayerCF: strings.ToUpper(r.PayerCF),
 		PayerName: strings.TrimSpace(r.PayerName), AmountCents: r.AmountCents, Causale: strings.TrimSpace(r.Causale),
@@ -253,32 +308,35 @@ func (s *Service) create(ctx context.Context, st Settings, r Request, by Actor) 
 	if p.Category == "" {
 		p.Category = DefaultCategory
 	}
-	err := s.store(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec(`INSERT INTO payment_iuv_counters (ente_id, segregation, last) VALUES (?, ?, 0)
-			ON CONFLICT (ente_id, segregation) DO NOTHING`, ente.ID, st.Segregation).Error; err != nil {
-			return fmt.Errorf("payments: IUV counter: %w", err)
-		}
-		var n []int64
-		if err := tx.Raw(`UPDATE payment_iuv_counters SET last = last + 1
-			WHERE ente_id = ? AND segregation = ? RETURNING last`, ente.ID, st.Segregation).Scan(&n).Error; err != nil {
-			return fmt.Errorf("payments: IUV counter: %w", err)
-		}
-		if len(n) != 1 {
-			return fmt.Errorf("payments: IUV counter not advanced")
-		}
-		var err error
-		if p.NoticeNumber, p.IUV, err = NoticeNumber(st.Segregation, n[0]); err != nil {
-			return err
-		}
-		if err := tx.Create(p).Error; err != nil {
-			return fmt.Errorf("payments: create position: %w", err)
-		}
-		return s.audit(ctx, tx, by, "payments.create", p, map[string]any{"amount_cents": p.AmountCents, "purpose": p.Purpose})
-	})
-	if err != nil {
-		return nil, err
+	return p
+}
+
+// createTx numbers p with the next IUV and writes it with its audit row in tx.
+func (s *Service) createTx(ctx context.Context, tx *gorm.DB, st Settings, p *Position, by Actor) error {
+	ente := enti.FromContext(ctx)
+	if ente == nil {
+		return enti.ErrNoEnte
 	}
-	return p, nil
+	if err := tx.Exec(`INSERT INTO payment_iuv_counters (ente_id, segregation, last) VALUES (?, ?, 0)
+			ON CONFLICT (ente_id, segregation) DO NOTHING`, ente.ID, st.Segregation).Error; err != nil {
+		return fmt.Errorf("payments: IUV counter: %w", err)
+	}
+	var n []int64
+	if err := tx.Raw(`UPDATE payment_iuv_counters SET last = last + 1
+			WHERE ente_id = ? AND segregation = ? RETURNING last`, ente.ID, st.Segregation).Scan(&n).Error; err != nil {
+		return fmt.Errorf("payments: IUV counter: %w", err)
+	}
+	if len(n) != 1 {
+		return fmt.Errorf("payments: IUV counter not advanced")
+	}
+	var err error
+	if p.NoticeNumber, p.IUV, err = NoticeNumber(st.Segregation, n[0]); err != nil {
+		return err
+	}
+	if err := tx.Create(p).Error; err != nil {
+		return fmt.Errorf("payments: create position: %w", err)
+	}
+	return s.audit(ctx, tx, by, "payments.create", p, map[string]any{"amount_cents": p.AmountCents, "purpose": p.Purpose})
 }
 
 func (s *Service) audit(ctx context.Context, tx *gorm.DB, by Actor, action string, p *Position, details map[string]any) error {
@@ -565,6 +623,20 @@ func (s *Service) Sync(ctx context.Context) (paid, expired int, err error) {
 		return 0, 0, err
 	}
 	var errs []error
+	// Positions written in a module's transaction (RequestTx) or whose publication
+	// failed are published now.
+	var created []Position
+	if err := s.store(ctx).Where("state = ?", Created).Order("created_at").Limit(500).Find(&created).Error; err != nil {
+		return 0, 0, err
+	}
+	for _, p := range created {
+		q, err := s.Publish(ctx, p.ID, System)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ps = append(ps, *q)
+	}
 	now := s.now().UTC()
 	for _, p := range ps {
 		q, err := s.Refresh(ctx, p.ID)

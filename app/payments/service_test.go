@@ -402,6 +402,8 @@ func TestRequestRefusals(t *testing.T) {
 			"bad payer":     func(r *payments.Request) { r.PayerCF = "X" },
 			"no due date":   func(r *payments.Request) { r.DueDate = time.Time{} },
 			"stamp no prov": func(r *payments.Request) { r.StampHash = "abc" },
+			"bad category":  func(r *payments.Request) { r.Category = "bollo" },
+			"category type": func(r *payments.Request) { r.Category = "9/0101002XX/" },
 		} {
 			r := bollo("R-" + name)
 			mod(&r)
@@ -419,6 +421,53 @@ func TestRequestRefusals(t *testing.T) {
 		}
 		if e.svc.Enabled(enteCtx("gamma")) || !e.svc.Enabled(ctx) {
 			t.Error("Enabled")
+		}
+	})
+}
+
+// RequestTx writes the position in the module's transaction: rolled back with it,
+// committed with it (created, not yet on pagoPA), once per thing to pay; the
+// scheduled sync publishes it.
+func TestRequestTxPublishedBySync(t *testing.T) {
+	storetest.Each(t, migrations(), func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		ctx := enteCtx("alfa")
+		boom := errors.New("the module's work failed")
+		err := enti.For(ctx, db).Transaction(func(tx *gorm.DB) error {
+			if _, err := e.svc.RequestTx(ctx, tx, bollo("TX-1"), citizen); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.ByRef(ctx, "test/bollo", "TX-1"); !errors.Is(err, payments.ErrNotFound) {
+			t.Fatalf("a rolled-back transaction left a position: %v", err)
+		}
+		var p, again *payments.Position
+		err = enti.For(ctx, db).Transaction(func(tx *gorm.DB) error {
+			var err error
+			if p, err = e.svc.RequestTx(ctx, tx, bollo("TX-1"), citizen); err != nil {
+				return err
+			}
+			again, err = e.svc.RequestTx(ctx, tx, bollo("TX-1"), citizen)
+			return err
+		})
+		if err != nil || p.State != payments.Created || again.ID != p.ID {
+			t.Fatalf("RequestTx: %+v %+v %v", p, again, err)
+		}
+		if e.contract.count("createPosition") != 0 {
+			t.Error("RequestTx called pagoPA inside the transaction")
+		}
+		if _, _, err := e.svc.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if q, _ := e.svc.Get(ctx, p.ID); q.State != payments.Published || e.contract.count("createPosition") != 1 {
+			t.Fatalf("after sync: %s, %d createPosition", q.State, e.contract.count("createPosition"))
+		}
+		if _, ok := e.dev.Pay(p.CreditorCF, p.NoticeNumber); !ok {
+			t.Fatal("the published position cannot be paid")
 		}
 	})
 }

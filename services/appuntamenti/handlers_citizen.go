@@ -367,7 +367,8 @@ func (m *Module) detail(c echo.Context) error {
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/detail.html", map[string]any{
 		"B": m.view(c, *b, om), "Fee": m.settingsFor(c.Request().Context()).Fee(web.Lang(c)),
-		"CancelHours": m.settingsFor(c.Request().Context()).CancelHours})
+		"CancelHours": m.settingsFor(c.Request().Context()).CancelHours,
+		"FeeOnline":   m.FeeOnline(c.Request().Context())})
 }
 
 func (m *Module) mine(c echo.Context) error {

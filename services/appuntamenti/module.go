@@ -23,6 +23,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services"
@@ -50,6 +51,7 @@ type Module struct {
 	log         *slog.Logger
 	settings    Settings
 	now         func() time.Time
+	pay         *payments.Service // the CIE fee online (payment.go)
 }
 
 // Option adjusts a Module built by New.
@@ -135,5 +137,6 @@ func (m *Module) Mount(mt *services.Mount) error {
 		return err
 	}
 	m.routes(mt)
+	m.mountPayments(mt)
 	return nil
 }

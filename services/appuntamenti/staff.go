@@ -128,7 +128,11 @@ func (m *Module) agenda(c echo.Context) error {
 	if err := m.store(ctx).Where("office_id = ?", office.ID).Order("service, weekday, opens").Find(&hours).Error; err != nil {
 		return err
 	}
-	return m.render.Render(c, http.StatusOK, ID+"/agenda.html", map[string]any{
+	fees, err := m.FeeStates(ctx, list)
+	if err != nil {
+		return err
+	}
+	return m.render.Render(c, http.StatusOK, ID+"/agenda.html", map[string]any{"Fees": fees,
 		"Offices": offices, "Office": office, "Day": day, "Prev": DayOf(day.Start().Add(-12 * time.Hour)), "Next": day.Next(),
 		"Bookings": views, "Errors": web.FormErrors{}, "Closures": closures, "Services": svcs, "Hours": hours, "DeskNames": names,
 		"Weekdays": []int{1, 2, 3, 4, 5, 6, 7}})

@@ -74,10 +74,14 @@ func (m *Module) SeedDemo(ctx context.Context, db *gorm.DB) error {
 		return errors.New("certificates: SeedDemo before Mount")
 	}
 	var n int64
-	if err := enti.For(ctx, db).Model(&Certificate{}).Where("requester_cf = ?", anagrafe.DemoCitizenCF).Count(&n).Error; err != nil || n > 0 {
+	if err := enti.For(ctx, db).Model(&Certificate{}).Where("requester_cf = ?", anagrafe.DemoCitizenCF).Count(&n).Error; err != nil {
 		return err
 	}
-	_, err := m.Issue(ctx, Request{RequesterCF: anagrafe.DemoCitizenCF, HolderCF: anagrafe.DemoCitizenCF,
-		Type: TypeResidence, Bollo: BolloDue, RequestID: "demo"})
-	return err
+	if n == 0 {
+		if _, err := m.Issue(ctx, Request{RequesterCF: anagrafe.DemoCitizenCF, HolderCF: anagrafe.DemoCitizenCF,
+			Type: TypeResidence, Bollo: BolloDue, RequestID: "demo"}); err != nil {
+			return err
+		}
+	}
+	return m.seedBolloDemo(ctx, db) // bollo.go
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/payments"
@@ -16,7 +17,10 @@ import (
 	"github.com/comuni-italiani/sportello/services/certificates"
 )
 
-const bolloSettings = "verify_rate_per_minute: -1\nbollo_province: TO"
+// bolloCategory is a made-up code of the right shape (the comune sets the real one).
+const bolloCategory = "9/0199999TS/"
+
+const bolloSettings = "verify_rate_per_minute: -1\nbollo_province: TO\nbollo_category: " + bolloCategory
 
 // askInBollo goes through the three steps for a certificate in bollo and returns the
 // payment position the portal sends the citizen to.
@@ -58,6 +62,13 @@ func TestCertificateInBolloPaidThroughPagoPA(t *testing.T) {
 			p := askInBollo(t, s, c, giulia.ID)
 			if p.AmountCents != 1600 || p.State != payments.Published || p.StampHash == "" || p.StampProvince != "TO" {
 				t.Fatalf("position %+v", p)
+			}
+			if p.Category != bolloCategory {
+				t.Errorf("transfer category %q, want the configured %q", p.Category, bolloCategory)
+			}
+			// The reason names the certificate in words (not a translation key).
+			if !strings.HasPrefix(p.Causale, "Imposta di bollo - Certificato di residenza - ") || strings.Contains(p.Causale, "[") {
+				t.Errorf("causale %q", p.Causale)
 			}
 			if n := certCount(t, s, giulia.FiscalCode); n != 0 {
 				t.Fatalf("%d certificates issued before payment", n)
@@ -174,3 +185,47 @@ func TestCertificateInBolloWithoutPagoPA(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// The demo: `sportello demo` gives the demo citizen one marca da bollo paid, with its
+// receipt and the certificate in bollo it issued, and one to pay, which the payments
+// job publishes on pagoPA once the portal runs; seeding again adds nothing.
+func TestBolloDemo(t *testing.T) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			s, m := portal(t, d, "") // no bollo_province: the demo still shows a paid duty
+			ctx := enti.WithEnte(context.Background(), s.App.Enti().All(context.Background())[0])
+			for range 2 {
+				if err := m.SeedDemo(ctx, s.DB); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ps, total, err := s.App.Payments().List(ctx, payments.Filter{PayerCF: anagrafe.DemoCitizenCF, Purpose: certificates.PurposeBollo})
+			if err != nil || total != 2 {
+				t.Fatalf("%d demo positions, %v", total, err)
+			}
+			var paid, open *payments.Position
+			for i := range ps {
+				switch ps[i].State {
+				case payments.Paid:
+					paid = &ps[i]
+				case payments.Created:
+					open = &ps[i]
+				}
+			}
+			if paid == nil || open == nil || !strings.HasPrefix(paid.ReceiptID, "DEMO-") || paid.StampProvince != "RM" {
+				t.Fatalf("demo positions %+v", ps)
+			}
+			var cert certificates.Certificate
+			if err := s.All().Where("bollo_receipt = ?", paid.ReceiptID).Take(&cert).Error; err != nil || cert.RequesterCF != anagrafe.DemoCitizenCF {
+				t.Fatalf("no certificate issued with the demo receipt: %v", err)
+			}
+			if _, _, err := s.App.Payments().Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if q, _ := s.App.Payments().Get(ctx, open.ID); q.State != payments.Published {
+				t.Errorf("the demo position to pay is %s after the job, want published", q.State)
+			}
+		})
+	}
+}

@@ -83,6 +83,8 @@ var CivilStatusExemption = Exemption{
 //	office_stato_civile: "Servizi Demografici - Ufficio di Stato Civile"
 //	verify_rate_per_minute: 30               # per client IP and process; -1 disables
 //	exemptions: [{code, text, text_en, reference}, ...]   # default DefaultExemptions
+//	bollo_province: TO                       # with pagoPA: the duty is paid online first
+//	bollo_category: "9/CCMMSSSRR/"           # taxonomy code of the duty's transfer
 type Settings struct {
 	KeyDir              string      `yaml:"key_dir"`
 	BolloCents          int64       `yaml:"bollo_cents"`
@@ -95,6 +97,14 @@ type Settings struct {
 	// bollo is issued once the duty is paid through pagoPA; without either, the
 	// citizen applies a revenue stamp as before.
 	BolloProvince string `yaml:"bollo_province"`
+	// BolloCategory is the transferCategory of the marca da bollo digitale's transfer:
+	// a code of pagoPA's "tassonomia dei servizi di incasso" (9/CCMMSSSRR/) that
+	// "can be traced to the digital stamp duty", as pagoPA's @e.bollo documentation
+	// requires (pagopa/devportal-docs, creditor/e.bollo-service.md). The published
+	// sources searched for this module name no such code, so it is the comune's to
+	// set from the taxonomy (https://api.platform.pagopa.it/taxonomy/service/v1/taxonomy)
+	// or as its partner tecnologico indicates; empty means payments.DefaultCategory.
+	BolloCategory string `yaml:"bollo_category"`
 }
 
 // DefaultBolloCents is the stamp duty on a certificate: 16,00 € (DPR 642/1972,

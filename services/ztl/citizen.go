@@ -47,7 +47,7 @@ func (v PermitView) StateClass() string {
 		return "info"
 	case StatusRevoked:
 		return "danger"
-	case StatusSuspended:
+	case StatusSuspended, StatusUnpaid:
 		return "warning"
 	}
 	return "secondary"
@@ -159,7 +159,7 @@ func (m *Module) permitPage(c echo.Context, p *Permit, status int, errs web.Form
 		return err
 	}
 	return m.render.Render(c, status, "ztl/permit.html", map[string]any{"P": vs[0], "Errors": errs, "Typed": typed,
-		"Today": dayOf(now).In(rome).Format("2006-01-02")})
+		"Today": dayOf(now).In(rome).Format("2006-01-02"), "FeesOnline": m.feesOnline(ctx)})
 }
 
 func (m *Module) myPermit(c echo.Context) error {

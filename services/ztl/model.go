@@ -148,6 +148,8 @@ func (p Permit) StatusAt(now time.Time) string {
 	switch {
 	case p.Status == StatusRevoked:
 		return StatusRevoked
+	case p.Status == StatusUnpaid && now.Before(p.ValidTo):
+		return StatusUnpaid
 	case p.Status == StatusSuspended && now.Before(p.ValidTo):
 		return StatusSuspended
 	case !now.Before(p.ValidTo):

@@ -13,6 +13,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/notify"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/pdfdoc"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/stamp"
@@ -45,6 +46,9 @@ type Settings struct {
 	// ReminderDays is how many days before a permit (or badge) expires its holder is
 	// reminded (default 30).
 	ReminderDays int `yaml:"reminder_days"`
+	// PagoPAFees: fees are paid through pagoPA and a permit with a fee is active once
+	// paid (payment.go).
+	PagoPAFees bool `yaml:"pagopa_fees"`
 }
 
 // Module implements services.Module and its optional interfaces.
@@ -60,6 +64,7 @@ type Module struct {
 	ring     func(context.Context) *stamp.KeyRing // the ente's stamp keys (nil ring: none)
 	letter   func(context.Context) pdfdoc.Letterhead
 	settings Settings
+	pay      *payments.Service // nil unless fees are paid through pagoPA (payment.go)
 	now      func() time.Time
 	// exports caches the encoded whitelists (see exported).
 	exports sync.Map
@@ -125,6 +130,7 @@ func (m *Module) Mount(mt *services.Mount) error {
 		m.settings.ReminderDays = 30
 	}
 	m.ring, m.letter = mt.Cases.StampRing, mt.Cases.Letterhead
+	m.mountPayments(mt.Payments)
 	if err := mt.Cases.Register(cases.Type{
 		Module: ID, ID: CaseType, Title: "ztl.case.title", Role: RoleOfficer,
 		Transitions: cases.StandardTransitions(),

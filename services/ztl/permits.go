@@ -326,8 +326,15 @@ func (m *Module) grant(ctx context.Context, tx *gorm.DB, cs cases.Case, now time
 		}
 		p.Stamp = stamp.Encode(msg)
 	}
+	hold, err := m.holdForFee(ctx, tx, p, c, a.Plates, now)
+	if err != nil {
+		return nil, err
+	}
 	if err := tx.WithContext(ctx).Create(p).Error; err != nil {
 		return nil, fmt.Errorf("ztl: create permit: %w", err)
+	}
+	if hold { // the plates enter the whitelist once the fee is paid (feePaid)
+		return p, nil
 	}
 	lines := accessLines(p, a.Plates, from, to, false, now)
 	if err := tx.WithContext(ctx).Create(&lines).Error; err != nil {
@@ -366,7 +373,7 @@ func suspend(ctx context.Context, tx *gorm.DB, p *Permit, by, reason string, now
 func stop(ctx context.Context, tx *gorm.DB, p *Permit, status, by, reason string, now time.Time) error {
 	from := []string{StatusActive}
 	if status == StatusRevoked {
-		from = append(from, StatusSuspended)
+		from = append(from, StatusSuspended, StatusUnpaid)
 	}
 	res := tx.WithContext(ctx).Model(&Permit{}).Where("id = ? AND status IN ?", p.ID, from).
 		Updates(map[string]any{"status": status, "revoked_at": now, "revoked_by": by, "revoked_reason": reason, "updated_at": now})
@@ -463,7 +470,7 @@ func changePlate(ctx context.Context, tx *gorm.DB, p *Permit, old string, plate 
 // addTemporaryPlate lets plate in under p for [from, to): a car at the garage, or
 // the car a badge holder travels in today.
 func addTemporaryPlate(ctx context.Context, tx *gorm.DB, p *Permit, plate Plate, from, to, now time.Time) error {
-	if p.StatusAt(now) == StatusRevoked || p.StatusAt(now) == StatusExpired {
+	if s := p.StatusAt(now); s == StatusRevoked || s == StatusExpired || s == StatusUnpaid {
 		return refusal("ztl.error.not_active", "")
 	}
 	if from.Before(p.ValidFrom) {
