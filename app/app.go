@@ -104,6 +104,7 @@ type App struct {
 	// registerClient: Options.RegisterPortalClient.
 	registerClient bool
 	active         activeCache
+	access         accessCache
 	rp             *auth.RP
 	enti           *enti.Registry
 	guard          *enti.Guard

@@ -163,7 +163,8 @@ func TestTwoComuniShareNothing(t *testing.T) {
 				t.Fatalf("desk search: %d", r.Status)
 			}
 
-			// Staff work in their own comune (and a union's staff in its comuni).
+			// Staff work in their own comune (and a union's staff in the comuni where they
+			// hold a grant).
 			for _, st := range []struct {
 				ctx  context.Context
 				user string
@@ -184,8 +185,14 @@ func TestTwoComuniShareNothing(t *testing.T) {
 			if got := staffOn("borgomonte.localhost", "m.valdoria"); got != http.StatusForbidden {
 				t.Fatalf("Valdoria's staff in Borgomonte's back office: %d", got)
 			}
+			if got := staffOn("borgomonte.localhost", "m.unione"); got != http.StatusForbidden {
+				t.Fatalf("the union's staff in a member comune without a grant: %d", got)
+			}
+			if _, err := s.App.StaffGrants().Change(bg, "system:cli", false, "m.unione", "borgomonte", roles.Admin); err != nil {
+				t.Fatal(err)
+			}
 			if got := staffOn("borgomonte.localhost", "m.unione"); got != 200 {
-				t.Fatalf("the union's staff in a member comune: %d", got)
+				t.Fatalf("the union's staff in a member comune with a grant: %d", got)
 			}
 
 			// The audit log: each comune's entries, and the refusal above in Borgomonte's.

@@ -42,5 +42,23 @@ func Migrations() []*store.Migration {
 			}
 			return tx.Table("ente_hosts").AutoMigrate(&enteHost{})
 		},
+	}, {
+		// Roles of staff in enti other than their home (a union's officer in its
+		// member comuni). Installation-wide like accounts, so not keyed by ente first.
+		ID: "enti/0002_staff_grants",
+		Migrate: func(tx *gorm.DB) error {
+			type staffGrant struct {
+				AccountID int64  `gorm:"primaryKey;autoIncrement:false"`
+				EnteID    string `gorm:"primaryKey;size:40"`
+				Role      string `gorm:"primaryKey;size:64"`
+				GrantedBy string `gorm:"size:100;not null;default:''"`
+				CreatedAt time.Time
+			}
+			if err := tx.Table("staff_grants").AutoMigrate(&staffGrant{}); err != nil {
+				return err
+			}
+			// The staff guard asks "which roles has this account in these enti".
+			return tx.Exec(`CREATE INDEX staff_grants_ente ON staff_grants (ente_id, role)`).Error
+		},
 	}}
 }
