@@ -464,6 +464,9 @@ func (a *App) mountModules() error {
 			Log:      a.log.With("module", info.ID),
 			Config:   a.cfg,
 			Settings: func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
+			SettingsFor: func(ctx context.Context, out any) error {
+				return a.settingsFor(ctx, info.ID, out)
+			},
 			Cases:    a.cases,
 			Payments: a.payments,
 		}

@@ -60,5 +60,11 @@ func Migrations() []*store.Migration {
 			// The staff guard asks "which roles has this account in these enti".
 			return tx.Exec(`CREATE INDEX staff_grants_ente ON staff_grants (ente_id, role)`).Error
 		},
+	}, {
+		// Each ente's settings of modules (Ente.ModuleSettings, JSON of YAML texts).
+		ID: "enti/0003_module_settings",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`ALTER TABLE enti ADD COLUMN module_settings TEXT`).Error
+		},
 	}}
 }

@@ -27,7 +27,9 @@ update  changes only the fields given.
 Fields: --kind comune|unione, --parent UNION_ID, --name, --province, --istat-code,
 --fiscal-code, --address, --phone, --email, --pec, --website, --coat-of-arms,
 --theme-color #rrggbb, --mail-from, --hosts h1,h2 (replaces the list),
---disabled-modules m1,m2 (replaces the list; empty to offer every module).
+--disabled-modules m1,m2 (replaces the list; empty to offer every module),
+--set module.key=value (repeatable: the ente's own setting of a module, laid over the
+installation's modules.settings.<module>; an empty value removes it).
 
 Enti listed in the configuration file are written again from it at every start: change
 those in the file. This version serves one ente per installation (see README).
@@ -49,6 +51,8 @@ func entiCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		"phone", "email", "pec", "website", "coat-of-arms", "theme-color", "mail-from", "hosts", "disabled-modules"} {
 		str[name] = fs.String(name, "", name)
 	}
+	var sets settingFlags
+	fs.Var(&sets, "set", "module.key=value: the ente's setting of a module (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -128,6 +132,23 @@ func entiCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	if set["disabled-modules"] {
 		e.DisabledModules = splitList(*str["disabled-modules"], strings.TrimSpace)
 	}
+	known := map[string]bool{}
+	for _, m := range app.EnabledModules(cfg, app.Builtin()) {
+		known[m.Info().ID] = true
+	}
+	for _, kv := range sets {
+		k, v, _ := strings.Cut(kv, "=")
+		module, key, ok := strings.Cut(strings.TrimSpace(k), ".")
+		if !ok {
+			return fmt.Errorf("--set %q: want module.key=value", kv)
+		}
+		if !known[module] {
+			return fmt.Errorf("--set %q: no module %q in this portal", kv, module)
+		}
+		if err := e.SetModuleSetting(module, key, strings.TrimSpace(v)); err != nil {
+			return fmt.Errorf("--set %q: %w", kv, err)
+		}
+	}
 	if err := st.Put(ctx, e); err != nil {
 		return err
 	}
@@ -151,3 +172,9 @@ func dash(s string) string {
 	}
 	return s
 }
+
+// settingFlags collects repeated --set flags.
+type settingFlags []string
+
+func (s *settingFlags) String() string     { return strings.Join(*s, " ") }
+func (s *settingFlags) Set(v string) error { *s = append(*s, v); return nil }
