@@ -133,6 +133,10 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, jobs.Migrations()...)
 	m = append(m, payments.Migrations()...)
 	m = append(m, demoMigrations()...)
+	// Last, when every platform table exists: ente_id first in their keys (Citus).
+	m = append(m, &store.Migration{ID: "enti/0004_citus_keys", Migrate: func(tx *gorm.DB) error {
+		return enti.KeyWithEnte(tx, platformEnteTables()...)
+	}})
 	return m
 }
 

@@ -170,16 +170,25 @@ var installedGuards sync.Map
 
 // enteTables lists every ente-owned table: the platform's and the modules'
 // (services.EnteTables). The guard refuses unscoped statements on them.
-func (a *App) enteTables() []string {
-	t := []string{"audit_events", "outbox_messages", "service_ratings", feedback.PageRatingsTable}
-	t = append(t, anagrafe.Tables...)
-	t = append(t, cases.Tables...)
-	for _, m := range a.modules {
+func (a *App) enteTables() []string { return EnteTables(a.modules) }
+
+// EnteTables lists the ente-owned tables of the platform and of modules (what the
+// guard confines, and what Citus distributes by ente_id).
+func EnteTables(modules []services.Module) []string {
+	t := platformEnteTables()
+	for _, m := range modules {
 		if o, ok := m.(services.EnteTables); ok {
 			t = append(t, o.EnteTables()...)
 		}
 	}
 	return t
+}
+
+// platformEnteTables lists the platform's own ente-owned tables.
+func platformEnteTables() []string {
+	t := []string{"audit_events", "outbox_messages", "service_ratings", feedback.PageRatingsTable}
+	t = append(t, anagrafe.Tables...)
+	return append(t, cases.Tables...)
 }
 
 // portalBases lists the addresses the portal is reached at: the base URL and each
@@ -238,3 +247,7 @@ func (a *App) checkModuleSettings(ctx context.Context) error {
 	}
 	return nil
 }
+
+// EnteTables lists the ente-owned tables the store's guard confines (the platform's
+// and the modules'), sorted.
+func (a *App) EnteTables() []string { return a.guard.Tables() }

@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/enti"
@@ -19,10 +22,13 @@ const entiUsage = `Usage:
   sportello enti list
   sportello enti add --id ID --name NAME [fields]
   sportello enti update --id ID [fields]
+  sportello enti citus
 
 list    prints every ente with its host names.
 add     creates an ente (a comune, or with --kind unione a union of comuni).
 update  changes only the fields given.
+citus   prints the statements that distribute this database by ente on a Citus
+        cluster (PostgreSQL): reference tables and distributed tables.
 
 Fields: --kind comune|unione, --parent UNION_ID, --name, --province, --istat-code,
 --fiscal-code, --address, --phone, --email, --pec, --website, --coat-of-arms,
@@ -59,7 +65,7 @@ func entiCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	if fs.NArg() > 0 {
 		return fmt.Errorf("enti %s: unexpected argument %q", sub, fs.Arg(0))
 	}
-	if sub != "list" && sub != "add" && sub != "update" {
+	if sub != "list" && sub != "add" && sub != "update" && sub != "citus" {
 		fmt.Fprint(stdout, entiUsage)
 		return fmt.Errorf("unknown enti command %q", sub)
 	}
@@ -82,6 +88,9 @@ func entiCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	}
 	st := enti.NewStore(db)
 
+	if sub == "citus" {
+		return citusStatements(ctx, db, app.EnteTables(app.EnabledModules(cfg, app.Builtin())), stdout)
+	}
 	if sub == "list" {
 		list, err := st.List(ctx)
 		if err != nil {
@@ -178,3 +187,36 @@ type settingFlags []string
 
 func (s *settingFlags) String() string     { return strings.Join(*s, " ") }
 func (s *settingFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+// citusStatements prints the SQL that distributes the portal's tables on Citus: every
+// ente-owned table by ente_id, co-located with the register; every other table of the
+// schema as a reference table (copied to each node).
+func citusStatements(ctx context.Context, db *gorm.DB, owned []string, w io.Writer) error {
+	if store.DialectOf(db) != store.Postgres {
+		return errors.New("Citus is PostgreSQL: point database.url at the PostgreSQL database to distribute")
+	}
+	var all []string
+	if err := db.WithContext(ctx).Raw(`SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`).Scan(&all).Error; err != nil {
+		return err
+	}
+	slices.Sort(owned)
+	owned = slices.Compact(owned)
+	fmt.Fprintln(w, "-- Run on the Citus coordinator, after `sportello migrate`, before opening to the public.")
+	fmt.Fprintln(w, "CREATE EXTENSION IF NOT EXISTS citus;")
+	fmt.Fprintln(w, "-- Installation-wide tables: a copy on every node.")
+	for _, t := range all {
+		if !slices.Contains(owned, t) {
+			fmt.Fprintf(w, "SELECT create_reference_table('%s');\n", t)
+		}
+	}
+	const anchor = "anagrafe_persons"
+	fmt.Fprintln(w, "-- Ente-owned tables: sharded by ente_id, co-located, so that one ente's rows of every table are on one node.")
+	fmt.Fprintf(w, "SELECT create_distributed_table('%s', 'ente_id');\n", anchor)
+	for _, t := range owned {
+		if t != anchor && slices.Contains(all, t) {
+			fmt.Fprintf(w, "SELECT create_distributed_table('%s', 'ente_id', colocate_with => '%s');\n", t, anchor)
+		}
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
@@ -149,6 +150,51 @@ func TestEntiSetModuleSetting(t *testing.T) {
 			}
 			if e, err = enti.NewStore(db).Get(ctx, "roccabruna"); err != nil || len(e.ModuleSettings) != 0 {
 				t.Fatalf("after removing: %q %v", e.ModuleSettings, err)
+			}
+		})
+	}
+}
+
+// TestEntiCitus: `sportello enti citus` prints the distribution of the migrated schema:
+// ente-owned tables by ente_id, co-located; the others as reference tables. SQLite is
+// refused.
+func TestEntiCitus(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			if d == store.Postgres {
+				cfg.Database.URL = storetest.PostgresURL(t, app.Migrations(app.EnabledModules(cfg, app.Builtin())))
+			}
+			var out bytes.Buffer
+			err := entiCommand(ctx, cfg, []string{"citus"}, &out)
+			if d == store.SQLite {
+				if err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
+					t.Fatalf("citus on SQLite: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := out.String()
+			for _, want := range []string{
+				"SELECT create_distributed_table('anagrafe_persons', 'ente_id');",
+				"SELECT create_distributed_table('cases', 'ente_id', colocate_with => 'anagrafe_persons');",
+				"SELECT create_distributed_table('audit_events', 'ente_id', colocate_with => 'anagrafe_persons');",
+				"SELECT create_reference_table('accounts');",
+				"SELECT create_reference_table('staff_grants');",
+				"SELECT create_reference_table('enti');",
+			} {
+				if !strings.Contains(text, want) {
+					t.Fatalf("missing %s in:\n%s", want, text)
+				}
+			}
+			if strings.Contains(text, "create_reference_table('cases')") || strings.Count(text, "create_distributed_table('cases'") != 1 {
+				t.Fatalf("cases both reference and distributed:\n%s", text)
 			}
 		})
 	}
