@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/anagrafe"
@@ -13,6 +14,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/cases"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -38,11 +40,12 @@ func TestUnionBackOffice(t *testing.T) {
 		reg := s.App.Enti()
 		if _, _, err := s.App.Accounts().CreateStaff(enti.WithEnte(bg, mustEnte(t, reg, "bassavalle")), "system:test",
 			accounts.StaffInput{Username: "u.sociale", GivenName: "Maria", FamilyName: "Neri", Email: "sociale@example.org",
-				Roles: []string{probeRole, roles.Admin}}); err != nil {
+				Roles: []string{probeRole, roles.Payments, roles.Admin}}); err != nil {
 			t.Fatal(err)
 		}
 		grants := s.App.StaffGrants()
-		for _, g := range [][2]string{{"valdoria", probeRole}, {"borgomonte", probeRole}, {"valdoria", roles.Admin}, {"borgomonte", roles.Admin}} {
+		for _, g := range [][2]string{{"valdoria", probeRole}, {"borgomonte", probeRole}, {"valdoria", roles.Admin},
+			{"borgomonte", roles.Admin}, {"altavalle", roles.URP}, {"valdoria", roles.Payments}} {
 			if _, err := grants.Change(bg, "system:cli", false, "u.sociale", g[0], g[1]); err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +62,14 @@ func TestUnionBackOffice(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids[e] = append(ids[e], c.ID)
-			// Something in each comune's audit log that only it has.
+			// A debt position and something in the audit log of each comune.
+			if err := enti.For(ctx, s.DB).Create(&payments.Position{ID: "iupd-" + e + fmt.Sprint(len(ids[e])), Purpose: "prova",
+				Ref: fmt.Sprint(c.ID), PayerCF: anagrafe.DemoCitizenCF, PayerName: "Giulia Bianchi", AmountCents: 1600,
+				Causale: "Pratica " + e, DueDate: time.Now().Add(72 * time.Hour), IBAN: "IT60X0542811101000000123456",
+				CreditorCF: "00000000000", NoticeNumber: fmt.Sprintf("3%017d", c.ID), IUV: fmt.Sprintf("%017d", c.ID),
+				State: payments.Published}).Error; err != nil {
+				t.Fatal(err)
+			}
 			if err := audit.Record(ctx, s.DB, audit.Entry{ActorKind: audit.ActorSystem, ActorID: "test", Action: "test.mark",
 				ObjectType: "marca", ObjectID: "marca-" + e}); err != nil {
 				t.Fatal(err)
@@ -67,7 +77,7 @@ func TestUnionBackOffice(t *testing.T) {
 		}
 		port := s.URL[strings.LastIndex(s.URL, ":"):]
 		officer := s.ClientFor("unione.localhost")
-		s.LoginAs(officer, web.Viewer{Kind: "staff", ID: "u.sociale", Roles: []string{probeRole, roles.Admin}})
+		s.LoginAs(officer, web.Viewer{Kind: "staff", ID: "u.sociale", Roles: []string{probeRole, roles.Payments, roles.Admin}})
 		link := func(host string, id int64) string {
 			return fmt.Sprintf(`href="http://%s%s%s"`, host, port, cases.StaffPath("prova", id))
 		}
@@ -114,6 +124,21 @@ func TestUnionBackOffice(t *testing.T) {
 		}
 		if r := officer.Get("/backoffice/audit?comune=altavalle"); r.Status != http.StatusNotFound {
 			t.Fatalf("audit log of a comune without a grant: %d", r.Status)
+		}
+
+		// The payments list: the positions of Valdoria (payments role granted) and of
+		// Borgomonte (administrator there, who holds every role), never Altavalle's.
+		pl := officer.Get("/backoffice/pagamenti")
+		if pl.Status != 200 || !strings.Contains(pl.Body, "Pratica valdoria") || !strings.Contains(pl.Body, "Pratica borgomonte") ||
+			strings.Contains(pl.Body, "Pratica altavalle") || !strings.Contains(pl.Body, "<td>Comune di Valdoria</td>") ||
+			!strings.Contains(pl.Body, fmt.Sprintf(`href="http://127.0.0.1%s/backoffice/pagamenti/iupd-valdoria1"`, port)) {
+			t.Fatalf("union payments list: %d", pl.Status)
+		}
+		if r := officer.Get("/backoffice/pagamenti?comune=valdoria"); r.Status != 200 || strings.Contains(r.Body, "Pratica borgomonte") {
+			t.Fatalf("payments filtered by comune: %d", r.Status)
+		}
+		if r := officer.Get("/backoffice/pagamenti?comune=altavalle"); r.Status != http.StatusNotFound {
+			t.Fatalf("payments of a comune without the role: %d", r.Status)
 		}
 
 		// A revocation narrows the union's view at once (in this process).
