@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,7 +174,7 @@ var (
 
 // Change gives (revoke false) or takes back (revoke true) role in ente enteID to the
 // staff account username, audited in that ente's log as actor (kind system for
-// "system:cli", else staff). It reports whether anything changed.
+// "system:…" actors such as "system:cli", else staff). It reports whether anything changed.
 func (g StaffGrants) Change(ctx context.Context, actor string, revoke bool, username, enteID, role string) (bool, error) {
 	acc, err := g.Accounts.ByUsername(ctx, username)
 	if errors.Is(err, accounts.ErrNotFound) || (err == nil && acc.Kind != accounts.KindStaff) {
@@ -206,7 +207,7 @@ func (g StaffGrants) Change(ctx context.Context, actor string, revoke bool, user
 			return err
 		}
 		kind := audit.ActorStaff
-		if actor == "system:cli" {
+		if strings.HasPrefix(actor, "system:") {
 			kind = audit.ActorSystem
 		}
 		return audit.Record(enti.WithEnte(ctx, e), tx, audit.Entry{ActorKind: kind, ActorID: actor, Action: action,
