@@ -296,6 +296,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 			formOrigins = append(formOrigins, u.Scheme+"://"+u.Host)
 		}
 	}
+	for _, b := range a.portalBases(ctx) {
+		// The embedded provider's login (a form on the base URL's host) ends with a
+		// redirect to the callback on the host where the person started: another
+		// ente's portal, which form-action must allow (browsers check redirects of a
+		// form's submission too). Enti added while running need a restart for this.
+		if u, err := url.Parse(b); err == nil && !slices.Contains(formOrigins, u.Scheme+"://"+u.Host) {
+			formOrigins = append(formOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
 	sessions := web.NewSessions(a.db, cfg.HTTP.SessionLifetime, cfg.HTTP.SessionIdle, secure)
 	a.echo = web.New(web.Options{
 		Log: log, Renderer: a.render, Sessions: sessions, BodyLimit: cfg.HTTP.BodyLimit,
