@@ -238,6 +238,20 @@ func TestTwoComuniShareNothing(t *testing.T) {
 			secret := []string{"Valdoria", cv1.KeyID}
 			var found200 []string
 			param := regexp.MustCompile(`:[a-z]+`)
+			// Ids are installation-wide per table, so Valdoria's account id may equal the
+			// id of one of Borgomonte's own cases or mails (and the demo's enti are seeded
+			// in map order): a 200 for such a value is Borgomonte's record, not a leak.
+			// The body check below still applies to it.
+			own := map[string]bool{}
+			for _, table := range []string{"cases", "outbox_messages", "accounts"} {
+				var ids []int64
+				if err := s.All().Table(table).Where("ente_id = ?", "borgomonte").Pluck("id", &ids).Error; err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range ids {
+					own[fmt.Sprint(id)] = true
+				}
+			}
 			walked := 0
 			for _, rt := range s.App.Echo().Routes() {
 				if rt.Method != http.MethodGet || strings.HasPrefix(rt.Path, "/_test") || strings.Contains(rt.Path, "*") || rt.Path == "/servizi/prova/panico" {
@@ -251,7 +265,7 @@ func TestTwoComuniShareNothing(t *testing.T) {
 						if r.Status >= 500 {
 							t.Fatalf("%s on Borgomonte: %d", path, r.Status)
 						}
-						if r.Status == 200 && strings.Contains(rt.Path, ":") {
+						if r.Status == 200 && strings.Contains(rt.Path, ":") && !own[id] {
 							found200 = append(found200, path)
 						}
 						for _, x := range secret {
