@@ -11,8 +11,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"gopkg.in/yaml.v3"
 
+	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/config"
 	"github.com/comuni-italiani/sportello/services"
 	"github.com/comuni-italiani/sportello/services/appuntamenti"
@@ -122,4 +125,33 @@ func TestSettingsForEnte(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSettingsOfUnknownModule: an ente's settings of a module the portal does not have
+// (a typing error) stop the start with a message naming the ente and the module.
+func TestSettingsOfUnknownModule(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			mods := []services.Module{&settingsProbe{}}
+			db := storetest.Open(t, d, app.Migrations(mods))
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			cfg.Secrets.System = []string{apptest.SystemSecret}
+			if d == store.Postgres {
+				cfg.Database.URL = "postgres://in-test"
+			}
+			twoComuni(&cfg)
+			cfg.Enti[1].Modules = map[string]yaml.Node{"appuntamneti": yamlNode(t, "cancel_hours: 12\n")}
+			a, err := app.New(context.Background(), app.Options{Config: cfg, Modules: mods, DB: db, Version: "test", FastCrypto: true})
+			if err == nil {
+				a.Close()
+				t.Fatal("started with settings of an unknown module")
+			}
+			if !errors.Is(err, enti.ErrSetting) || !strings.Contains(err.Error(), "borgomonte") || !strings.Contains(err.Error(), "appuntamneti") {
+				t.Fatalf("error: %v", err)
+			}
+		})
+	}
 }
