@@ -104,6 +104,7 @@ type App struct {
 	// registerClient: Options.RegisterPortalClient.
 	registerClient bool
 	active         activeCache
+	access         accessCache
 	rp             *auth.RP
 	enti           *enti.Registry
 	guard          *enti.Guard
@@ -132,6 +133,10 @@ func PlatformMigrations() []*store.Migration {
 	m = append(m, jobs.Migrations()...)
 	m = append(m, payments.Migrations()...)
 	m = append(m, demoMigrations()...)
+	// Last, when every platform table exists: ente_id first in their keys (Citus).
+	m = append(m, &store.Migration{ID: "enti/0004_citus_keys", Migrate: func(tx *gorm.DB) error {
+		return enti.KeyWithEnte(tx, platformEnteTables()...)
+	}})
 	return m
 }
 
@@ -288,6 +293,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 		if u, err := url.Parse(p.Issuer); err == nil {
 			// Logout posts a form and then redirects to the provider's end_session
 			// endpoint, which form-action must allow.
+			formOrigins = append(formOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
+	for _, b := range a.portalBases(ctx) {
+		// The embedded provider's login (a form on the base URL's host) ends with a
+		// redirect to the callback on the host where the person started: another
+		// ente's portal, which form-action must allow (browsers check redirects of a
+		// form's submission too). Enti added while running need a restart for this.
+		if u, err := url.Parse(b); err == nil && !slices.Contains(formOrigins, u.Scheme+"://"+u.Host) {
 			formOrigins = append(formOrigins, u.Scheme+"://"+u.Host)
 		}
 	}
@@ -463,6 +477,9 @@ func (a *App) mountModules() error {
 			Log:      a.log.With("module", info.ID),
 			Config:   a.cfg,
 			Settings: func(out any) error { return a.cfg.DecodeModule(info.ID, out) },
+			SettingsFor: func(ctx context.Context, out any) error {
+				return a.settingsFor(ctx, info.ID, out)
+			},
 			Cases:    a.cases,
 			Payments: a.payments,
 		}

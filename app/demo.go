@@ -23,14 +23,27 @@ func (a *App) SeedDemo(ctx context.Context) (string, error) {
 	for _, e := range list {
 		ctx := enti.WithEnte(ctx, e)
 		if e.ID != a.cfg.Comune.ID {
-			// Each further ente gets an administrator of its own; a union's works in
-			// every member comune too.
+			// Each further ente gets an administrator of its own; a union's is
+			// granted the role in every member comune too.
 			user := "demo.admin." + e.ID
 			secret, err := a.demoStaff(ctx, user, "Rita", "Moro", roles.Admin)
 			if err != nil {
 				return "", fmt.Errorf("demo staff %s: %w", user, err)
 			}
 			fmt.Fprintf(&b, "Demo: %s\n  staff    %-24s role admin  TOTP secret %s\n", e.Name, user, secret)
+			if e.Kind == enti.KindUnione {
+				// The union's administrator is given the role in each member comune
+				// (staff grants): the union's back office then spans them.
+				for _, m := range list {
+					if m.ParentID != e.ID {
+						continue
+					}
+					if _, err := a.StaffGrants().Change(ctx, "system:demo", false, user, m.ID, roles.Admin); err != nil {
+						return "", fmt.Errorf("demo grant %s in %s: %w", user, m.ID, err)
+					}
+					fmt.Fprintf(&b, "  grant    %-24s role admin in %s\n", user, m.Name)
+				}
+			}
 		}
 		if e.Kind == enti.KindUnione {
 			// A union hosts its comuni; it has no register of its own.

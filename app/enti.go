@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ func (a *App) loadEnti(ctx context.Context) error {
 	if err := a.enti.Load(ctx); err != nil {
 		return err
 	}
-	return nil
+	return a.checkModuleSettings(ctx)
 }
 
 // anyHost lists the paths that answer on every host name: probes and metrics are
@@ -169,17 +170,26 @@ var installedGuards sync.Map
 
 // enteTables lists every ente-owned table: the platform's and the modules'
 // (services.EnteTables). The guard refuses unscoped statements on them.
-func (a *App) enteTables() []string {
-	t := []string{"audit_events", "outbox_messages", "service_ratings", feedback.PageRatingsTable}
-	t = append(t, feedback.DisserviceTables...)
-	t = append(t, anagrafe.Tables...)
-	t = append(t, cases.Tables...)
-	for _, m := range a.modules {
+func (a *App) enteTables() []string { return EnteTables(a.modules) }
+
+// EnteTables lists the ente-owned tables of the platform and of modules (what the
+// guard confines, and what Citus distributes by ente_id).
+func EnteTables(modules []services.Module) []string {
+	t := platformEnteTables()
+	for _, m := range modules {
 		if o, ok := m.(services.EnteTables); ok {
 			t = append(t, o.EnteTables()...)
 		}
 	}
 	return t
+}
+
+// platformEnteTables lists the platform's own ente-owned tables.
+func platformEnteTables() []string {
+	t := []string{"audit_events", "outbox_messages", "service_ratings", feedback.PageRatingsTable}
+	t = append(t, feedback.DisserviceTables...)
+	t = append(t, anagrafe.Tables...)
+	return append(t, cases.Tables...)
 }
 
 // portalBases lists the addresses the portal is reached at: the base URL and each
@@ -193,3 +203,52 @@ func (a *App) portalBases(ctx context.Context) []string {
 	}
 	return out
 }
+
+// settingsFor decodes module id's settings for ctx's ente into out (Mount.SettingsFor):
+// the installation's, the ente's laid over them, then out's own Validate.
+func (a *App) settingsFor(ctx context.Context, id string, out any) error {
+	if err := a.cfg.DecodeModule(id, out); err != nil {
+		return err
+	}
+	name := "the installation"
+	if e := enti.FromContext(ctx); e != nil {
+		if err := e.DecodeModule(id, out); err != nil {
+			return err
+		}
+		name = e.ID
+	}
+	type validator interface{ Validate() error }
+	v, ok := out.(validator)
+	if !ok {
+		if rv := reflect.ValueOf(out); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			v, ok = rv.Elem().Interface().(validator)
+		}
+	}
+	if ok {
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("%w: settings of %s for %s: %v", enti.ErrSetting, id, name, err)
+		}
+	}
+	return nil
+}
+
+// checkModuleSettings refuses, at start, settings of enti for modules the portal does
+// not have (a typing error in the configuration or in `sportello enti update --set`).
+func (a *App) checkModuleSettings(ctx context.Context) error {
+	known := map[string]bool{}
+	for _, m := range a.modules {
+		known[m.Info().ID] = true
+	}
+	for _, e := range a.enti.All(ctx) {
+		for id := range e.ModuleSettings {
+			if !known[id] {
+				return fmt.Errorf("%w: ente %s has settings of module %q, which this portal does not have", enti.ErrSetting, e.ID, id)
+			}
+		}
+	}
+	return nil
+}
+
+// EnteTables lists the ente-owned tables the store's guard confines (the platform's
+// and the modules'), sorted.
+func (a *App) EnteTables() []string { return a.guard.Tables() }

@@ -163,7 +163,8 @@ func TestTwoComuniShareNothing(t *testing.T) {
 				t.Fatalf("desk search: %d", r.Status)
 			}
 
-			// Staff work in their own comune (and a union's staff in its comuni).
+			// Staff work in their own comune (and a union's staff in the comuni where they
+			// hold a grant).
 			for _, st := range []struct {
 				ctx  context.Context
 				user string
@@ -184,8 +185,14 @@ func TestTwoComuniShareNothing(t *testing.T) {
 			if got := staffOn("borgomonte.localhost", "m.valdoria"); got != http.StatusForbidden {
 				t.Fatalf("Valdoria's staff in Borgomonte's back office: %d", got)
 			}
+			if got := staffOn("borgomonte.localhost", "m.unione"); got != http.StatusForbidden {
+				t.Fatalf("the union's staff in a member comune without a grant: %d", got)
+			}
+			if _, err := s.App.StaffGrants().Change(bg, "system:cli", false, "m.unione", "borgomonte", roles.Admin); err != nil {
+				t.Fatal(err)
+			}
 			if got := staffOn("borgomonte.localhost", "m.unione"); got != 200 {
-				t.Fatalf("the union's staff in a member comune: %d", got)
+				t.Fatalf("the union's staff in a member comune with a grant: %d", got)
 			}
 
 			// The audit log: each comune's entries, and the refusal above in Borgomonte's.
@@ -231,6 +238,20 @@ func TestTwoComuniShareNothing(t *testing.T) {
 			secret := []string{"Valdoria", cv1.KeyID}
 			var found200 []string
 			param := regexp.MustCompile(`:[a-z]+`)
+			// Ids are installation-wide per table, so Valdoria's account id may equal the
+			// id of one of Borgomonte's own cases or mails (and the demo's enti are seeded
+			// in map order): a 200 for such a value is Borgomonte's record, not a leak.
+			// The body check below still applies to it.
+			own := map[string]bool{}
+			for _, table := range []string{"cases", "outbox_messages", "accounts"} {
+				var ids []int64
+				if err := s.All().Table(table).Where("ente_id = ?", "borgomonte").Pluck("id", &ids).Error; err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range ids {
+					own[fmt.Sprint(id)] = true
+				}
+			}
 			walked := 0
 			for _, rt := range s.App.Echo().Routes() {
 				if rt.Method != http.MethodGet || strings.HasPrefix(rt.Path, "/_test") || strings.Contains(rt.Path, "*") || rt.Path == "/servizi/prova/panico" {
@@ -244,7 +265,7 @@ func TestTwoComuniShareNothing(t *testing.T) {
 						if r.Status >= 500 {
 							t.Fatalf("%s on Borgomonte: %d", path, r.Status)
 						}
-						if r.Status == 200 && strings.Contains(rt.Path, ":") {
+						if r.Status == 200 && strings.Contains(rt.Path, ":") && !own[id] {
 							found200 = append(found200, path)
 						}
 						for _, x := range secret {

@@ -199,10 +199,23 @@ func (a *App) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		if v.Kind != "staff" {
 			return a.denied(c, "staff")
 		}
-		if ok, err := a.staffHere(c.Request().Context(), v); err != nil {
+		acc, err := a.staffAccessHere(c.Request().Context(), v)
+		if err != nil {
 			return err
-		} else if !ok {
+		}
+		if !acc.ok {
 			return a.denied(c, "ente")
+		}
+		if !slices.Equal(acc.roles, v.Roles) {
+			// The roles held on this ente (its own staff's, or those granted to a
+			// union's officer here) are the ones every guard and page sees.
+			here := *v
+			here.Roles = acc.roles
+			v = &here
+			web.SetViewer(c, v)
+		}
+		if acc.span != nil {
+			c.SetRequest(c.Request().WithContext(enti.WithSpan(c.Request().Context(), acc.span)))
 		}
 		web.SetStaffMenu(c, a.staffMenuFor(v))
 		return next(c)

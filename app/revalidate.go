@@ -99,38 +99,3 @@ func (a *App) staffServes(ctx context.Context, acc *accounts.Account) bool {
 	}
 	return e.ParentID != "" && acc.EnteID == e.ParentID
 }
-
-// staffHere reports whether the staff member v may work in the back office of the
-// request's ente (staffServes). Identities from another provider, with no account
-// here, carry no home ente and are judged by their roles alone. Answers are kept for
-// accountRecheck.
-func (a *App) staffHere(ctx context.Context, v *web.Viewer) (bool, error) {
-	e := enti.FromContext(ctx)
-	if e == nil || a.accounts == nil {
-		return true, nil
-	}
-	key := "here:" + v.ID + "@" + e.ID
-	a.active.mu.Lock()
-	seen, ok := a.active.m[key]
-	a.active.mu.Unlock()
-	if ok && time.Since(seen) < accountRecheck {
-		return true, nil
-	}
-	acc, err := a.accounts.ByUsername(ctx, v.ID)
-	if errors.Is(err, accounts.ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if acc.Kind != accounts.KindStaff || !a.staffServes(ctx, acc) {
-		return false, nil
-	}
-	a.active.mu.Lock()
-	if a.active.m == nil || len(a.active.m) > 100000 {
-		a.active.m = map[string]time.Time{}
-	}
-	a.active.m[key] = time.Now()
-	a.active.mu.Unlock()
-	return true, nil
-}

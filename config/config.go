@@ -98,6 +98,27 @@ type Comune struct {
 	// Links are the pages of the comune's institutional site the portal's header and
 	// footer point to, as the Designers Italia model for comuni asks.
 	Links SiteLinks `yaml:"links"`
+	// Modules are the ente's own settings of modules: modules.<id> is laid over the
+	// installation's modules.settings.<id> for requests on this ente's host (a module
+	// reads them with Mount.SettingsFor).
+	Modules map[string]yaml.Node `yaml:"modules"`
+}
+
+// ModuleSettingsText returns Modules as YAML text per module (nil when none), the
+// form the enti table stores.
+func (c Comune) ModuleSettingsText() map[string]string {
+	if len(c.Modules) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(c.Modules))
+	for id, n := range c.Modules {
+		b, err := yaml.Marshal(&n)
+		if err != nil {
+			continue // a node decoded from YAML marshals again
+		}
+		out[id] = string(b)
+	}
+	return out
 }
 
 // SiteLinks are addresses on the comune's institutional site (absolute URLs). An empty

@@ -151,8 +151,15 @@ type Mount struct {
 	Validate *web.Validator
 	Log      *slog.Logger
 	Config   config.Config
-	// Settings decodes the module's own configuration section into out.
+	// Settings decodes the module's own configuration section into out: the
+	// installation's modules.settings.<id>, for what is read once at Mount.
 	Settings func(out any) error
+	// SettingsFor decodes the module's settings for ctx's ente into out: the
+	// installation's modules.settings.<id> with the ente's own laid over it (the
+	// configuration's enti[].modules.<id>, or `sportello enti update --set
+	// <id>.<key>=<value>`), then calls out's Validate() error if it has one. Fill out
+	// with the defaults first, as for Settings. Unknown keys and wrong types are errors.
+	SettingsFor func(ctx context.Context, out any) error
 	// Cases is the case workflow: a module declares its case types with
 	// Cases.Register during Mount and gets the citizen's and the staff's case pages,
 	// the back-office menu entry and the dashboard figures for free.

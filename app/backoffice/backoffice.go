@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/jobs"
 	"github.com/comuni-italiani/sportello/app/notify"
@@ -109,6 +110,33 @@ type AuditPage struct {
 	Pages    int
 	Errors   web.FormErrors
 	QueryFor func(page int) string
+	// Comuni are the enti the log spans (a union's administrator on the union's host:
+	// the union and the member comuni where they hold the administrator role), with
+	// Comune the one chosen; empty for one ente's log.
+	Comuni []enti.SpanEnte
+	Comune string
+}
+
+// Spanning says the log shows the events of several enti (a "Comune" column).
+func (p AuditPage) Spanning() bool { return len(p.Comuni) > 1 }
+
+// ComuniNames are the names of the log's enti.
+func (p AuditPage) ComuniNames() []string {
+	out := make([]string, len(p.Comuni))
+	for i, e := range p.Comuni {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// EnteName is the name of ente id among the log's enti.
+func (p AuditPage) EnteName(id string) string {
+	for _, e := range p.Comuni {
+		if e.ID == id {
+			return e.Name
+		}
+	}
+	return id
 }
 
 // AuditForm is the viewer's filter as typed.
@@ -153,11 +181,30 @@ func (s *Shell) audit(c echo.Context) error {
 	}
 	f.Offset = (page - 1) * auditPageSize
 	data := AuditPage{Filter: form, Page: page, Errors: errs}
+	db := s.d.DB
+	if span := enti.SpanFrom(c.Request().Context()).Holding(roles.Admin, roles.Admin); len(span) > 1 {
+		// A union's administrator: the log of every ente where they are one, through
+		// the store's handle confined to those enti.
+		data.Comuni = span
+		ids := span.IDs()
+		if want := c.QueryParam("comune"); want != "" {
+			if _, ok := span.Get(want); !ok {
+				e := web.AuditEntry(c, "security.access_denied")
+				e.Outcome, e.Details = audit.Denied, map[string]any{"path": c.Request().URL.Path, "comune": want}
+				if err := audit.Record(c.Request().Context(), s.d.DB, e); err != nil {
+					return err
+				}
+				return web.ErrNotFound
+			}
+			ids, data.Comune = []string{want}, want
+		}
+		db = enti.ScopedSet(s.d.DB, ids)
+	}
 	status := http.StatusOK
 	if errs.Any() {
 		status = http.StatusUnprocessableEntity
 	} else {
-		evs, total, err := audit.List(c.Request().Context(), s.d.DB, f)
+		evs, total, err := audit.List(c.Request().Context(), db, f)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -452,6 +453,48 @@ type QueuePage struct {
 	Page, Pages      int
 	PrevURL, NextURL string
 	Now              func(Case) bool
+	// Comuni are the enti the queue spans (a union's back office: the union and the
+	// member comuni where the officer holds a role of the module's types), with
+	// Comune the one chosen by the filter; empty for one ente's queue.
+	Comuni []enti.SpanEnte
+	Comune string
+}
+
+// Spanning says the queue lists the cases of several enti (a "Comune" column).
+func (q *QueuePage) Spanning() bool { return len(q.Comuni) > 1 }
+
+// ComuniNames are the names of the queue's enti.
+func (q *QueuePage) ComuniNames() []string {
+	out := make([]string, len(q.Comuni))
+	for i, e := range q.Comuni {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// EnteName is the name of ente id among the queue's enti.
+func (q *QueuePage) EnteName(id string) string {
+	for _, e := range q.Comuni {
+		if e.ID == id {
+			return e.Name
+		}
+	}
+	return id
+}
+
+// CaseURL is where the queue links case cs: on its own comune's portal when the
+// queue spans enti (the officer acts there, with the roles granted there).
+func (q *QueuePage) CaseURL(cs Case) string {
+	path := StaffPath(q.Module, cs.ID)
+	if !q.Spanning() {
+		return path
+	}
+	for _, e := range q.Comuni {
+		if e.ID == cs.EnteID {
+			return e.BaseURL + path
+		}
+	}
+	return path
 }
 
 const queuePageSize = 25
@@ -469,6 +512,49 @@ func (p *Pages) queue(module string) echo.HandlerFunc {
 					if s != Draft && !slices.Contains(q.States, s) {
 						q.States = append(q.States, s)
 					}
+				}
+			}
+		}
+		if span := enti.SpanFrom(c.Request().Context()); span != nil {
+			// A union's officer on the union's host: the cases of every ente of the
+			// span where they work one of the module's types, or of the one chosen.
+			byEnte := map[string][]string{}
+			var comuni []enti.SpanEnte
+			for _, e := range span {
+				var types []string
+				for _, t := range p.s.Types(module) {
+					if slices.Contains(e.Roles, t.Role) {
+						types = append(types, t.ID)
+					}
+				}
+				if len(types) > 0 {
+					byEnte[e.ID] = types
+					comuni = append(comuni, e)
+				}
+			}
+			if len(comuni) > 1 {
+				q.Comuni, f.Enti = comuni, byEnte
+				for _, t := range p.s.Types(module) {
+					for _, types := range byEnte {
+						if slices.Contains(types, t.ID) && !slices.Contains(f.Types, t.ID) {
+							q.Types = append(q.Types, t)
+							f.Types = append(f.Types, t.ID)
+							for _, s := range t.states() {
+								if s != Draft && !slices.Contains(q.States, s) {
+									q.States = append(q.States, s)
+								}
+							}
+						}
+					}
+				}
+				if want := c.QueryParam("comune"); want != "" {
+					types, ok := byEnte[want]
+					if !ok {
+						// Another comune of the union, or none: as for a case not theirs.
+						return p.notFound(c, a, "ente", want)
+					}
+					f.Enti = map[string][]string{want: types}
+					q.Comune = want
 				}
 			}
 		}

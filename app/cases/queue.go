@@ -3,7 +3,6 @@ package cases
 import (
 	"context"
 	"fmt"
-	"github.com/comuni-italiani/sportello/app/enti"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/store"
 )
@@ -31,6 +31,9 @@ type Filter struct {
 	// Now is the time lateness is judged at (zero: the service's clock).
 	Now           time.Time
 	Limit, Offset int
+	// Enti spans several enti (a union's back office, enti.Span): for each ente id,
+	// the case types the officer works there. Empty: the request's ente, with Types.
+	Enti map[string][]string
 }
 
 // Queue returns the submitted cases matching f (drafts are the citizen's own), late
@@ -43,10 +46,32 @@ func (s *Service) Queue(ctx context.Context, f Filter) ([]Case, int64, error) {
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 25
 	}
-	if len(f.Types) == 0 {
-		return nil, 0, nil
+	var q *gorm.DB
+	if len(f.Enti) > 0 {
+		// The one query of the case pages that spans enti: confined by the store to
+		// the enti of the span (enti.ScopedSet), and within each to its types.
+		ids := make([]string, 0, len(f.Enti))
+		var parts []string
+		var args []any
+		for id, types := range f.Enti {
+			if len(types) == 0 {
+				continue
+			}
+			ids = append(ids, id)
+			parts = append(parts, "(cases.ente_id = ? AND case_type IN ?)")
+			args = append(args, id, types)
+		}
+		if len(ids) == 0 {
+			return nil, 0, nil
+		}
+		q = enti.ScopedSet(s.db.WithContext(ctx), ids).Model(&Case{}).
+			Where("module = ? AND state <> ?", f.Module, Draft).Where("("+strings.Join(parts, " OR ")+")", args...)
+	} else {
+		if len(f.Types) == 0 {
+			return nil, 0, nil
+		}
+		q = enti.For(ctx, s.db).Model(&Case{}).Where("module = ? AND case_type IN ? AND state <> ?", f.Module, f.Types, Draft)
 	}
-	q := enti.For(ctx, s.db).Model(&Case{}).Where("module = ? AND case_type IN ? AND state <> ?", f.Module, f.Types, Draft)
 	if f.State != "" {
 		q = q.Where("state = ?", f.State)
 	}

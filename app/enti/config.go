@@ -18,7 +18,7 @@ func FromConfig(c config.Comune) *Ente {
 		IstatCode: c.IstatCode, FiscalCode: c.FiscalCode, Address: c.Address, Phone: c.Phone,
 		Email: c.Email, PEC: c.PEC, Website: c.Website, CoatOfArms: c.CoatOfArms,
 		ThemeColor: c.ThemeColor, MailFrom: c.MailFrom, DisabledModules: c.DisabledModules,
-		Hosts: append([]string(nil), c.Hosts...),
+		Hosts: append([]string(nil), c.Hosts...), ModuleSettings: c.ModuleSettingsText(),
 	}
 }
 

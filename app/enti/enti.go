@@ -62,6 +62,9 @@ type Ente struct {
 	MailFrom string `gorm:"size:300"`
 	// DisabledModules lists the module ids the ente does not offer.
 	DisabledModules []string `gorm:"serializer:json"`
+	// ModuleSettings are the ente's settings of modules: module id -> YAML mapping
+	// laid over the installation's modules.settings.<id> (DecodeModule).
+	ModuleSettings map[string]string `gorm:"serializer:json"`
 	// Hosts are the host names (no port) the ente's portal answers on.
 	Hosts     []string `gorm:"-"`
 	CreatedAt time.Time

@@ -39,7 +39,7 @@ var ErrNoEnte = errors.New("enti: no ente in the context")
 // wherever they used db.WithContext(ctx).
 func For(ctx context.Context, db *gorm.DB) *gorm.DB {
 	db = db.WithContext(ctx)
-	if _, ok := db.Get(settingAll); ok || ScopeOf(db) != "" {
+	if _, ok := db.Get(settingAll); ok || ScopeOf(db) != "" || len(SetOf(db)) > 0 {
 		return db
 	}
 	if e := FromContext(ctx); e != nil {
@@ -50,6 +50,7 @@ func For(ctx context.Context, db *gorm.DB) *gorm.DB {
 
 const (
 	settingEnte = "sportello:ente"
+	settingSet  = "sportello:ente:set"
 	settingAll  = "sportello:ente:all"
 )
 
@@ -66,6 +67,30 @@ func Scoped(db *gorm.DB, id string) *gorm.DB {
 // decision, so it takes the reason, which the guard keeps for error messages.
 func AllEnti(db *gorm.DB, reason string) *gorm.DB {
 	return db.Set(settingAll, reason).Session(&gorm.Session{})
+}
+
+// ScopedSet returns a handle confined to the enti ids: statements on an ente-owned
+// table get "<table>.ente_id IN (ids)" added, and a created row must name one of them.
+// It is the one way a request spans enti: a Union's back office listing the records
+// of the member comuni where its user holds a role (see Span). An empty set matches
+// nothing, never everything.
+func ScopedSet(db *gorm.DB, ids []string) *gorm.DB {
+	set := slices.Clone(ids)
+	slices.Sort(set)
+	set = slices.Compact(set)
+	if set == nil {
+		set = []string{}
+	}
+	return db.Set(settingSet, set).Session(&gorm.Session{})
+}
+
+// SetOf returns the enti a handle made by ScopedSet is confined to, or nil.
+func SetOf(db *gorm.DB) []string {
+	if v, ok := db.Get(settingSet); ok {
+		s, _ := v.([]string)
+		return s
+	}
+	return nil
 }
 
 // ScopeOf returns the ente a handle is scoped to, or "".
@@ -163,12 +188,20 @@ func (g *Guard) Install(db *gorm.DB) error {
 }
 
 // scope reports what the statement's handle allows: an ente id, all enti, or nothing.
+// A handle confined to a set of enti (ScopedSet) counts as scoped: its id is the
+// marker setScope and its statements are confined by scopeSet.
 func scope(db *gorm.DB) (id string, all bool) {
 	if _, ok := db.Get(settingAll); ok {
 		return "", true
 	}
+	if _, ok := db.Get(settingSet); ok {
+		return setScope, false
+	}
 	return ScopeOf(db), false
 }
+
+// setScope is what scope returns for a ScopedSet handle (never a valid ente id).
+const setScope = "\x00set"
 
 func (g *Guard) refuse(db *gorm.DB, table string) {
 	_ = db.AddError(fmt.Errorf("%w (table %s)", ErrUnscoped, table))
@@ -218,6 +251,17 @@ func (g *Guard) scopeWhere(db *gorm.DB) {
 		return
 	case id == "":
 		g.refuse(db, t)
+	case id == setScope:
+		set := SetOf(db)
+		vals := make([]any, len(set))
+		for i, v := range set {
+			vals[i] = v
+		}
+		var cond clause.Expression = clause.IN{Column: clause.Column{Table: t, Name: Column}, Values: vals}
+		if len(vals) == 0 {
+			cond = clause.Expr{SQL: "1 = 0"} // an empty set matches nothing
+		}
+		db.Statement.AddClause(clause.Where{Exprs: []clause.Expression{cond}})
 	default:
 		db.Statement.AddClause(clause.Where{Exprs: []clause.Expression{
 			clause.Eq{Column: clause.Column{Table: t, Name: Column}, Value: id},
@@ -252,6 +296,11 @@ func (g *Guard) scopeCreate(db *gorm.DB) {
 	id, all := scope(db)
 	if id == "" && !all {
 		g.refuse(db, t)
+		return
+	}
+	if id == setScope {
+		// Rows are created in one ente: through Scoped, never through a set.
+		_ = db.AddError(fmt.Errorf("enti: a row of %s cannot be created through a handle spanning enti", t))
 		return
 	}
 	sch := db.Statement.Schema

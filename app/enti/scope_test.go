@@ -279,3 +279,43 @@ func TestGuardMapsAliasesAndFor(t *testing.T) {
 		}
 	})
 }
+
+// TestScopedSet: a handle confined to a set of enti (a union's back office) reads and
+// changes only their rows, an empty set reads nothing, rows are never created
+// through it, and For keeps the set.
+func TestScopedSet(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, probeMigrations, func(t *testing.T, db *gorm.DB) {
+		guarded(t, db)
+		if err := enti.AllEnti(db, "fixture").Create(&probeDoc{EnteID: "gamma", ID: 1, Holder: "RSSMRA80A01H501U", Note: "gamma-1"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		ctx := enti.WithEnte(context.Background(), &enti.Ente{ID: "gamma"})
+		set := enti.ScopedSet(db, []string{"beta", "alfa", "alfa"})
+		var notes []string
+		if err := enti.For(ctx, set).Model(&probeDoc{}).Order("note").Pluck("note", &notes).Error; err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(notes) != "[alfa-1 alfa-2 beta-1]" {
+			t.Fatalf("set alfa+beta reads %v", notes)
+		}
+		var n int64
+		if err := set.Model(&probeDoc{}).Where("ente_id = ?", "gamma").Count(&n).Error; err != nil || n != 0 {
+			t.Fatalf("the set reached gamma: %d %v", n, err)
+		}
+		if err := enti.ScopedSet(db, nil).Model(&probeDoc{}).Count(&n).Error; err != nil || n != 0 {
+			t.Fatalf("an empty set read %d rows: %v", n, err)
+		}
+		res := set.Model(&probeDoc{}).Where("id = ?", 1).Update("note", "changed")
+		if res.Error != nil || res.RowsAffected != 2 {
+			t.Fatalf("update through the set: %d %v", res.RowsAffected, res.Error)
+		}
+		var g probeDoc
+		if err := enti.Scoped(db, "gamma").Take(&g).Error; err != nil || g.Note != "gamma-1" {
+			t.Fatalf("gamma's row: %+v %v", g, err)
+		}
+		if err := set.Create(&probeDoc{EnteID: "alfa", ID: 9, Holder: "X"}).Error; err == nil {
+			t.Fatal("a row created through a set")
+		}
+	})
+}

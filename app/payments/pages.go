@@ -13,7 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/pdfdoc"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
@@ -217,12 +219,42 @@ func (p *Pages) staffList(c echo.Context) error {
 	if !ok {
 		status, f = http.StatusBadRequest, Filter{Limit: 100}
 	}
+	// A union's officer on the union's host: the positions of every ente where they
+	// hold the payments role, with a "Comune" column and filter.
+	var span enti.Span
+	if s := enti.SpanFrom(c.Request().Context()).Holding(roles.Admin, roles.Payments); len(s) > 1 {
+		span, f.Enti = s, s.IDs()
+		if want := c.QueryParam("comune"); want != "" {
+			if _, ok := s.Get(want); !ok {
+				e := web.AuditEntry(c, "security.access_denied")
+				e.Outcome, e.Details = audit.Denied, map[string]any{"path": c.Request().URL.Path, "comune": want}
+				if err := audit.Record(c.Request().Context(), p.S.db, e); err != nil {
+					return err
+				}
+				return web.ErrNotFound
+			}
+			f.Enti = []string{want}
+		}
+	}
 	rows, total, err := p.S.List(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
+	comune := ""
+	if len(span) > 0 && len(f.Enti) == 1 {
+		comune = f.Enti[0]
+	}
 	return p.Render.Render(c, status, "payments/staff_list.html", map[string]any{"Rows": rows, "Total": total,
-		"Filter": f, "States": States, "Invalid": !ok, "Today": time.Now().In(rome()).Format("2006-01-02")})
+		"Filter": f, "States": States, "Invalid": !ok, "Today": time.Now().In(rome()).Format("2006-01-02"),
+		"Span": span, "Comune": comune, "EnteName": func(id string) string {
+			e, _ := span.Get(id)
+			return e.Name
+		}, "PositionURL": func(pos Position) string {
+			if e, ok := span.Get(pos.EnteID); ok {
+				return e.BaseURL + StaffBase + "/" + pos.ID
+			}
+			return StaffBase + "/" + pos.ID
+		}})
 }
 
 func rome() *time.Location {

@@ -427,11 +427,17 @@ type Filter struct {
 	// PaidFrom and PaidTo bound the payment time (reconciliation of a day).
 	PaidFrom, PaidTo time.Time
 	Limit, Offset    int
+	// Enti spans several enti (a union's back office, enti.Span); empty: ctx's ente.
+	Enti []string
 }
 
-// List returns the ente's positions matching f, newest first, and their total.
+// List returns the ente's positions matching f (or those of f.Enti, through the
+// store's handle confined to them), newest first, and their total.
 func (s *Service) List(ctx context.Context, f Filter) ([]Position, int64, error) {
 	q := s.store(ctx).Model(&Position{})
+	if len(f.Enti) > 0 {
+		q = enti.ScopedSet(s.db.WithContext(ctx), f.Enti).Model(&Position{})
+	}
 	if f.State != "" {
 		q = q.Where("state = ?", f.State)
 	}

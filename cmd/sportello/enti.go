@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/enti"
@@ -19,15 +22,20 @@ const entiUsage = `Usage:
   sportello enti list
   sportello enti add --id ID --name NAME [fields]
   sportello enti update --id ID [fields]
+  sportello enti citus
 
 list    prints every ente with its host names.
 add     creates an ente (a comune, or with --kind unione a union of comuni).
 update  changes only the fields given.
+citus   prints the statements that distribute this database by ente on a Citus
+        cluster (PostgreSQL): reference tables and distributed tables.
 
 Fields: --kind comune|unione, --parent UNION_ID, --name, --province, --istat-code,
 --fiscal-code, --address, --phone, --email, --pec, --website, --coat-of-arms,
 --theme-color #rrggbb, --mail-from, --hosts h1,h2 (replaces the list),
---disabled-modules m1,m2 (replaces the list; empty to offer every module).
+--disabled-modules m1,m2 (replaces the list; empty to offer every module),
+--set module.key=value (repeatable: the ente's own setting of a module, laid over the
+installation's modules.settings.<module>; an empty value removes it).
 
 Enti listed in the configuration file are written again from it at every start: change
 those in the file. This version serves one ente per installation (see README).
@@ -49,13 +57,15 @@ func entiCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 		"phone", "email", "pec", "website", "coat-of-arms", "theme-color", "mail-from", "hosts", "disabled-modules"} {
 		str[name] = fs.String(name, "", name)
 	}
+	var sets settingFlags
+	fs.Var(&sets, "set", "module.key=value: the ente's setting of a module (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("enti %s: unexpected argument %q", sub, fs.Arg(0))
 	}
-	if sub != "list" && sub != "add" && sub != "update" {
+	if sub != "list" && sub != "add" && sub != "update" && sub != "citus" {
 		fmt.Fprint(stdout, entiUsage)
 		return fmt.Errorf("unknown enti command %q", sub)
 	}
@@ -78,6 +88,9 @@ func entiCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	}
 	st := enti.NewStore(db)
 
+	if sub == "citus" {
+		return citusStatements(ctx, db, app.EnteTables(app.EnabledModules(cfg, app.Builtin())), stdout)
+	}
 	if sub == "list" {
 		list, err := st.List(ctx)
 		if err != nil {
@@ -128,6 +141,23 @@ func entiCommand(ctx context.Context, cfg config.Config, args []string, stdout i
 	if set["disabled-modules"] {
 		e.DisabledModules = splitList(*str["disabled-modules"], strings.TrimSpace)
 	}
+	known := map[string]bool{}
+	for _, m := range app.EnabledModules(cfg, app.Builtin()) {
+		known[m.Info().ID] = true
+	}
+	for _, kv := range sets {
+		k, v, _ := strings.Cut(kv, "=")
+		module, key, ok := strings.Cut(strings.TrimSpace(k), ".")
+		if !ok {
+			return fmt.Errorf("--set %q: want module.key=value", kv)
+		}
+		if !known[module] {
+			return fmt.Errorf("--set %q: no module %q in this portal", kv, module)
+		}
+		if err := e.SetModuleSetting(module, key, strings.TrimSpace(v)); err != nil {
+			return fmt.Errorf("--set %q: %w", kv, err)
+		}
+	}
 	if err := st.Put(ctx, e); err != nil {
 		return err
 	}
@@ -150,4 +180,43 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// settingFlags collects repeated --set flags.
+type settingFlags []string
+
+func (s *settingFlags) String() string     { return strings.Join(*s, " ") }
+func (s *settingFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+// citusStatements prints the SQL that distributes the portal's tables on Citus: every
+// ente-owned table by ente_id, co-located with the register; every other table of the
+// schema as a reference table (copied to each node).
+func citusStatements(ctx context.Context, db *gorm.DB, owned []string, w io.Writer) error {
+	if store.DialectOf(db) != store.Postgres {
+		return errors.New("Citus is PostgreSQL: point database.url at the PostgreSQL database to distribute")
+	}
+	var all []string
+	if err := db.WithContext(ctx).Raw(`SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`).Scan(&all).Error; err != nil {
+		return err
+	}
+	slices.Sort(owned)
+	owned = slices.Compact(owned)
+	fmt.Fprintln(w, "-- Run on the Citus coordinator, after `sportello migrate`, before opening to the public.")
+	fmt.Fprintln(w, "CREATE EXTENSION IF NOT EXISTS citus;")
+	fmt.Fprintln(w, "-- Installation-wide tables: a copy on every node.")
+	for _, t := range all {
+		if !slices.Contains(owned, t) {
+			fmt.Fprintf(w, "SELECT create_reference_table('%s');\n", t)
+		}
+	}
+	const anchor = "anagrafe_persons"
+	fmt.Fprintln(w, "-- Ente-owned tables: sharded by ente_id, co-located, so that one ente's rows of every table are on one node.")
+	fmt.Fprintf(w, "SELECT create_distributed_table('%s', 'ente_id');\n", anchor)
+	for _, t := range owned {
+		if t != anchor && slices.Contains(all, t) {
+			fmt.Fprintf(w, "SELECT create_distributed_table('%s', 'ente_id', colocate_with => '%s');\n", t, anchor)
+		}
+	}
+	return nil
 }

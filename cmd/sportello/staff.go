@@ -8,10 +8,13 @@ import (
 	"io"
 	"strings"
 
+	"gorm.io/gorm"
+
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
@@ -22,10 +25,18 @@ const staffUsage = `Usage:
   sportello staff create --username U --given-name G --family-name F --email E --roles admin[,urp_operator,...] [--ente ID]
   sportello staff reset --username U
   sportello staff roles
+  sportello staff grant  --account U --ente ID --role R
+  sportello staff revoke --account U --ente ID --role R
+  sportello staff grants --account U
 
 create  makes a staff account and prints its activation code, once.
 reset   puts a staff account back to pending with a new activation code (forgotten
         password or lost authenticator); the old password and TOTP stop working.
+
+grant   gives a staff member a role in an ente other than their home: a union's staff
+        in one of the union's member comuni (audited in that comune's log).
+revoke  takes a granted role back; grants lists a staff member's grants. A change
+        reaches running portals within 30 seconds.
 
 Roles: those of the platform and of the enabled modules, listed by ` + "`sportello staff roles`" + `.
 The activation code is printed only here: hand it over in person. The staff member
@@ -61,14 +72,16 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 	family := fs.String("family-name", "", "family name")
 	email := fs.String("email", "", "work email address")
 	roles := fs.String("roles", "", "comma-separated roles")
-	ente := fs.String("ente", "", "the comune or union whose staff the person is (required when the installation serves several)")
+	ente := fs.String("ente", "", "create: the comune or union whose staff the person is (required when the installation serves several); grant, revoke: the ente of the role")
+	account := fs.String("account", "", "grant, revoke, grants: the staff member's username")
+	role := fs.String("role", "", "grant, revoke: the role")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("staff %s: unexpected argument %q", sub, fs.Arg(0))
 	}
-	if sub != "create" && sub != "reset" {
+	if sub != "create" && sub != "reset" && sub != "grant" && sub != "revoke" && sub != "grants" {
 		fmt.Fprint(stdout, staffUsage)
 		return fmt.Errorf("unknown staff command %q", sub)
 	}
@@ -79,6 +92,9 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 	}
 	defer store.Close(db)
 	need := append(audit.Migrations(), accounts.Migrations()...)
+	if sub == "grant" || sub == "revoke" || sub == "grants" {
+		need = append(enti.Migrations(), need...)
+	}
 	if cfg.Embedded() {
 		// The embedded database is always migrated, as `serve` does.
 		if err := store.Migrate(ctx, db, app.Migrations(app.EnabledModules(cfg, app.Builtin()))); err != nil {
@@ -91,7 +107,10 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 	if pending, err := store.Pending(ctx, db, need); err != nil {
 		return err
 	} else if len(pending) > 0 {
-		return fmt.Errorf("the accounts tables are missing (%s): run `sportello migrate` first", strings.Join(pending, ", "))
+		return fmt.Errorf("the accounts or enti tables are missing (%s): run `sportello migrate` first", strings.Join(pending, ", "))
+	}
+	if sub == "grant" || sub == "revoke" || sub == "grants" {
+		return grantCommand(ctx, db, cfg, portalRoles, sub, *account, *ente, *role, stdout)
 	}
 	home, err := chooseEnte(ctx, db, cfg.Comune.ID, *ente)
 	if err != nil {
@@ -152,5 +171,48 @@ func staffCommand(ctx context.Context, cfg config.Config, args []string, stdout 
 	fmt.Fprintf(stdout, "Valid until:      %s\n", cred.ExpiresAt.In(web.Rome).Format("02/01/2006 15:04"))
 	fmt.Fprintf(stdout, "Activate at:      %s\n", svc.ActivationURL())
 	fmt.Fprintln(stdout, "The code is shown only now and is not stored in clear: hand it over in person.")
+	return nil
+}
+
+// grantCommand runs `sportello staff grant|revoke|grants`.
+func grantCommand(ctx context.Context, db *gorm.DB, cfg config.Config, portalRoles roles.List, sub, account, ente, role string, stdout io.Writer) error {
+	if account == "" || (sub != "grants" && (ente == "" || role == "")) {
+		fmt.Fprint(stdout, staffUsage)
+		return fmt.Errorf("staff %s: --account, --ente and --role are required", sub)
+	}
+	// The guard sets the ente of the audit entries written.
+	if err := enti.NewGuard("audit_events").Install(db); err != nil {
+		return err
+	}
+	g := app.StaffGrants{DB: db, Accounts: accounts.New(db, accounts.Options{BaseURL: cfg.HTTP.BaseURL, Roles: portalRoles}),
+		Enti: enti.NewStore(db), Roles: portalRoles}
+	if sub == "grants" {
+		acc, list, err := g.List(ctx, account)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s, staff of %s, roles there: %s\n", acc.Username, acc.EnteID, strings.Join(acc.Roles, ", "))
+		if len(list) == 0 {
+			fmt.Fprintln(stdout, "No roles granted in other enti.")
+		}
+		for _, gr := range list {
+			fmt.Fprintf(stdout, "%-24s %-24s granted %s by %s\n", gr.EnteID, gr.Role, gr.CreatedAt.In(web.Rome).Format("02/01/2006 15:04"), gr.GrantedBy)
+		}
+		return nil
+	}
+	changed, err := g.Change(ctx, "system:cli", sub == "revoke", account, ente, role)
+	if err != nil {
+		return fmt.Errorf("staff %s: %w", sub, err)
+	}
+	switch {
+	case sub == "grant" && changed:
+		fmt.Fprintf(stdout, "%s now holds %s in %s.\n", account, role, ente)
+	case sub == "grant":
+		fmt.Fprintf(stdout, "%s already held %s in %s: nothing changed.\n", account, role, ente)
+	case changed:
+		fmt.Fprintf(stdout, "%s no longer holds %s in %s.\n", account, role, ente)
+	default:
+		fmt.Fprintf(stdout, "%s held no grant of %s in %s: nothing changed.\n", account, role, ente)
+	}
 	return nil
 }

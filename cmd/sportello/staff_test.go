@@ -9,6 +9,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/accounts"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
@@ -79,6 +80,99 @@ func TestStaffCommand(t *testing.T) {
 			}
 			if _, err := svc.CheckActivation(ctx, "admin", m[1], ""); err == nil {
 				t.Fatal("the old code survived the reset")
+			}
+		})
+	}
+}
+
+// TestStaffGrantCommand: `sportello staff grant|revoke|grants` gives a union's officer a
+// role in a member comune and takes it back, audited in that comune's log; a comune's
+// staff get no role in another comune.
+func TestStaffGrantCommand(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			ctx := context.Background()
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			if d == store.Postgres {
+				cfg.Database.URL = storetest.PostgresURL(t, nil)
+			}
+			run := func(args ...string) (string, error) {
+				var out bytes.Buffer
+				err := staffCommand(ctx, cfg, args, &out)
+				return out.String(), err
+			}
+			// The first run migrates (embedded) or is told to; then the enti.
+			if d == store.Postgres {
+				db, err := store.Open(ctx, store.Options{URL: cfg.Database.URL})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := store.Migrate(ctx, db, append(append(enti.Migrations(), audit.Migrations()...), accounts.Migrations()...)); err != nil {
+					t.Fatal(err)
+				}
+				store.Close(db)
+			} else if _, err := run("grants", "--account", "nobody"); err == nil {
+				t.Fatal("grants of an unknown account")
+			}
+			db, err := store.Open(ctx, store.Options{URL: cfg.Database.URL, DataDir: cfg.DataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close(db)
+			st := enti.NewStore(db)
+			for _, e := range []*enti.Ente{
+				{ID: "unione-valdoria", Kind: enti.KindUnione, Name: "Unione dei Comuni di Valdoria"},
+				{ID: "valdoria", Kind: enti.KindComune, Name: "Comune di Valdoria", ParentID: "unione-valdoria"},
+				{ID: "borgomonte", Kind: enti.KindComune, Name: "Comune di Borgomonte", ParentID: "unione-valdoria"},
+			} {
+				if err := st.Put(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, u := range [][2]string{{"sociale", "unione-valdoria"}, {"urp.valdoria", "valdoria"}} {
+				if out, err := run("create", "--username", u[0], "--given-name", "Anna", "--family-name", "Riva",
+					"--email", u[0]+"@example.org", "--roles", "urp_operator", "--ente", u[1]); err != nil {
+					t.Fatalf("create %s: %v\n%s", u[0], err, out)
+				}
+			}
+			if out, err := run("grant", "--account", "sociale", "--ente", "borgomonte", "--role", "urp_operator"); err != nil ||
+				!strings.Contains(out, "sociale now holds urp_operator in borgomonte") {
+				t.Fatalf("grant: %v\n%s", err, out)
+			}
+			if out, err := run("grant", "--account", "sociale", "--ente", "borgomonte", "--role", "urp_operator"); err != nil ||
+				!strings.Contains(out, "nothing changed") {
+				t.Fatalf("grant again: %v\n%s", err, out)
+			}
+			if out, err := run("grants", "--account", "sociale"); err != nil ||
+				!strings.Contains(out, "staff of unione-valdoria") || !strings.Contains(out, "borgomonte") {
+				t.Fatalf("grants: %v\n%s", err, out)
+			}
+			for _, bad := range [][]string{
+				{"grant", "--account", "urp.valdoria", "--ente", "borgomonte", "--role", "urp_operator"},
+				{"grant", "--account", "sociale", "--ente", "borgomonte", "--role", "boss"},
+				{"grant", "--account", "sociale", "--ente", "roccabruna", "--role", "urp_operator"},
+				{"grant", "--account", "sociale", "--ente", "borgomonte"},
+			} {
+				if out, err := run(bad...); err == nil {
+					t.Fatalf("%v accepted:\n%s", bad, out)
+				}
+			}
+			if out, err := run("revoke", "--account", "sociale", "--ente", "borgomonte", "--role", "urp_operator"); err != nil ||
+				!strings.Contains(out, "no longer holds") {
+				t.Fatalf("revoke: %v\n%s", err, out)
+			}
+			var n int64
+			if err := db.Table("staff_grants").Count(&n).Error; err != nil || n != 0 {
+				t.Fatalf("grants left: %d %v", n, err)
+			}
+			var actions []string
+			if err := db.Table("audit_events").Where("ente_id = ? AND action LIKE ?", "borgomonte", "staff.%").
+				Order("id").Pluck("action", &actions).Error; err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(actions, ",") != "staff.grant,staff.revoke" {
+				t.Fatalf("Borgomonte's audit: %v", actions)
 			}
 		})
 	}
