@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
 )
 
@@ -541,4 +544,48 @@ func authorizeField(body string) string {
 	}
 	rest := body[i+len(`name="authorize" value="`):]
 	return rest[:strings.Index(rest, `"`)]
+}
+
+// TestAuditInWords: the back office's audit log names actions and actor kinds in
+// Italian, and desk actions (recorded below the pages, by the accounts service) carry
+// the operator's client address.
+func TestAuditInWords(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		acct, err := s.App.Accounts().RegisterCitizen(s.Ctx(context.Background()), "op.urp", accounts.CitizenInput{
+			FiscalCode: citizenCF(t), GivenName: "Lucia", FamilyName: "Verdi", BirthDate: time.Date(1990, 5, 20, 0, 0, 0, 0, time.UTC),
+			IDDocType: accounts.DocCIE, IDDocNumber: "CA11111BB", DocumentSeen: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := s.Client()
+		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op.urp", Roles: []string{roles.URP}})
+		r := op.PostForm(fmt.Sprintf("/backoffice/credenziali/%d/blocco", acct.ID), url.Values{"reason": {"Documento smarrito"}})
+		if r.Status != http.StatusSeeOther {
+			t.Fatalf("block at the desk: %d", r.Status)
+		}
+		var ev audit.Event
+		if err := s.All().Where("action = ?", accounts.ActBlock).Take(&ev).Error; err != nil || ev.IP == "" {
+			t.Fatalf("desk action without the client address: %+v %v", ev, err)
+		}
+		admin := s.Client()
+		s.LoginAs(admin, web.Viewer{Kind: "staff", ID: "admin1", Roles: []string{"admin"}})
+		page := admin.Get("/backoffice/audit")
+		for _, want := range []string{"Indirizzo IP del client", ev.IP, "Personale", "Blocco dell&#39;account"} {
+			if !strings.Contains(page.Body, want) {
+				t.Errorf("audit page lacks %q", want)
+			}
+		}
+		// Every action on the page is in words: the code appears only in the small
+		// line kept for the filter, never alone in the action's cell.
+		cells := regexp.MustCompile(`<td>([^<]*)<br><small class="code-mono`).FindAllStringSubmatch(page.Body, -1)
+		if len(cells) == 0 {
+			t.Fatal("no action cells")
+		}
+		for _, m := range cells {
+			if regexp.MustCompile(`^[a-z_]+\.[a-z_.]+$`).MatchString(strings.TrimSpace(m[1])) {
+				t.Errorf("action shown as a code: %q", m[1])
+			}
+		}
+	})
 }

@@ -23,8 +23,12 @@ type personOption struct {
 	ID       int64
 	Name     string
 	Birth    string
-	Relation string // message key, "" for the citizen themselves
+	// Relation names the person by their relation to the citizen asking ("tua
+	// figlia"); "" for the citizen themselves.
+	Relation string
 	Self     bool
+	// BornKey is "nato il" or "nata il", by the person's sex.
+	BornKey string
 }
 
 // typeOption is one certificate type on the choice page, with the reason it cannot
@@ -63,11 +67,23 @@ func (m *Module) stepPerson(c echo.Context) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	people[0].BornKey = "certificati.born_on." + sexKey(me.Sex)
 	if h != nil && !h.Cohabitation() {
+		var self, head anagrafe.Member
+		for _, mm := range h.Members {
+			if mm.FiscalCode == me.FiscalCode {
+				self = mm
+			}
+			if mm.Relation == anagrafe.RelHead {
+				head = mm
+			}
+		}
+		T := m.tr(web.Lang(c))
 		for _, mm := range h.Members {
 			if mm.FiscalCode != me.FiscalCode {
 				people = append(people, personOption{ID: mm.ID, Name: mm.FullName(),
-					Birth: mm.BirthDate.Format("02/01/2006"), Relation: mm.RelationKey()})
+					Birth: mm.BirthDate.Format("02/01/2006"), Relation: relationTo(T, self, mm, head),
+					BornKey: "certificati.born_on." + sexKey(mm.Sex)})
 			}
 		}
 	}

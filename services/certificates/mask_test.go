@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/services/certificates"
@@ -116,3 +117,50 @@ func TestAccessibleCopy(t *testing.T) {
 }
 
 var tagRE = regexp.MustCompile(`<[^>]+>`)
+
+// The request names the household by their relation to the person asking, with the
+// agreement of the register's sex; lists say how often a certificate was checked in
+// words.
+func TestRequestWords(t *testing.T) {
+	t.Parallel()
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			s, m := portal(t, d, "")
+			giulia := person(t, s.DB, "BIANCHI", "GIULIA")
+			luca := person(t, s.DB, "ESPOSITO", "LUCA")
+			for _, c := range []struct {
+				who  anagrafe.Person
+				want []string
+			}{
+				{giulia, []string{"BIANCHI GIULIA - nata il 12/03/1985 (tu)", "ESPOSITO MARCO - nato il 04/07/1982 (tuo marito)",
+					"ESPOSITO LUCA - nato il 20/09/2014 (tuo figlio)", "ESPOSITO SOFIA - nata il 11/02/2017 (tua figlia)"}},
+				{luca, []string{"ESPOSITO MARCO - nato il 04/07/1982 (tuo padre)", "BIANCHI GIULIA - nata il 12/03/1985 (tua madre)",
+					"ESPOSITO SOFIA - nata il 11/02/2017 (tua sorella)"}},
+			} {
+				r := citizen(t, s, c.who).Get("/servizi/certificati/nuovo")
+				page := strings.Join(strings.Fields(html.UnescapeString(tagRE.ReplaceAllString(r.Body, " "))), " ")
+				for _, w := range c.want {
+					if !strings.Contains(page, w) {
+						t.Errorf("%s's request page lacks %q", c.who.Name, w)
+					}
+				}
+				if strings.Contains(page, "intestatari") || strings.Contains(page, "nato/a") {
+					t.Errorf("%s's request page speaks of the register's head or of nato/a", c.who.Name)
+				}
+			}
+			cert := issue(t, m, giulia, giulia, certificates.TypeResidence)
+			g := citizen(t, s, giulia)
+			if r := g.Get("/servizi/certificati/miei"); !strings.Contains(r.Body, "mai verificato") {
+				t.Fatal("list: no \"mai verificato\"")
+			}
+			s.Client().Get("/verifica/" + url.PathEscape(cert.ID))
+			if err := m.FlushVerifications(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if r := g.Get("/servizi/certificati/miei"); !strings.Contains(r.Body, "verificato 1 volta") {
+				t.Fatal("list: no \"verificato 1 volta\"")
+			}
+		})
+	}
+}
