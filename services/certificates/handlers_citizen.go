@@ -20,9 +20,9 @@ import (
 
 // personOption is one person the citizen may request certificates for.
 type personOption struct {
-	ID       int64
-	Name     string
-	Birth    string
+	ID    int64
+	Name  string
+	Birth string
 	// Relation names the person by their relation to the citizen asking ("tua
 	// figlia"); "" for the citizen themselves.
 	Relation string
