@@ -313,10 +313,18 @@ func deskActivationJourney(t *testing.T, p *Portal) {
 	if got := b.Path(); got != "/idp/attiva/codice" {
 		t.Fatalf("activation: after the password at %s (alerts %q), want the optional TOTP step", got, b.Texts(".alert"))
 	}
+	// The authenticator app's code is not called like the certificates' code.
+	if got := b.Text(`label[for="code"]`); got != "Codice dell'app di autenticazione" {
+		t.Errorf("activation: the TOTP field is labelled %q", got)
+	}
 	b.Submit(`form[action="/idp/attiva/codice"] button[name="skip"]`)
 	b.CheckA11y(t)
 	if got := b.Text("h1"); got != msgActivated {
 		t.Fatalf("activation: h1 %q at %s, want %q", got, b.Path(), msgActivated)
+	}
+	// The skipped step reads "saltato", never "completato".
+	if got := b.Text(".steppers li:last-child"); !strings.Contains(got, "(saltato)") || strings.Contains(got, "completato") {
+		t.Errorf("activation: the skipped step reads %q", got)
 	}
 	if got := b.Text(`[role="status"]`); !strings.Contains(got, username) {
 		t.Errorf("activation: confirmation %q does not name the username %s", got, username)
