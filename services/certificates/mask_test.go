@@ -149,6 +149,11 @@ func TestRequestWords(t *testing.T) {
 					t.Errorf("%s's request page speaks of the register's head or of nato/a", c.who.Name)
 				}
 			}
+			// The exemptions: everyday words first, the law after them.
+			tp := citizen(t, s, giulia).Get("/servizi/certificati/nuovo/tipo?persona=" + itoa(giulia.ID))
+			if !strings.Contains(html.UnescapeString(tp.Body), "Per una pratica di pensione, di previdenza o di assicurazione sociale obbligatoria (art. 9 della Tabella B allegata al DPR 642/1972)") {
+				t.Error("type page: the exemptions are not in everyday words followed by the law")
+			}
 			cert := issue(t, m, giulia, giulia, certificates.TypeResidence)
 			g := citizen(t, s, giulia)
 			if r := g.Get("/servizi/certificati/miei"); !strings.Contains(r.Body, "mai verificato") {
