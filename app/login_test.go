@@ -513,6 +513,10 @@ func TestLoginPageSPIDAndCIE(t *testing.T) {
 		if r := c.Get("/auth/login/cie"); r.Status != http.StatusSeeOther || strings.Contains(r.Header.Get("Location"), "kc_idp_hint") {
 			t.Fatalf("CIE: %d %s", r.Status, r.Header.Get("Location"))
 		}
+		// The home's help speaks of SPID and CIE only where they are offered.
+		if !strings.Contains(c.Get("/").Body, "Non hai SPID o CIE?") || strings.Contains(a.Client().Get("/").Body, "SPID") {
+			t.Error("home: the help about SPID and CIE does not follow the configuration")
+		}
 		// Only the comune's credentials: no word of SPID or CIE.
 		only := a.Client().Get("/auth/login")
 		if only.Status != 200 || strings.Contains(only.Body, "SPID") || strings.Contains(only.Body, "CIE") ||
