@@ -554,9 +554,13 @@ func (a *App) mountIdentity(ctx context.Context) error {
 			Scopes: []string{"openid", "profile", "email", "sportello"}, TrustRoles: true, Embedded: true})
 	}
 	for _, p := range a.cfg.Auth.Providers {
-		providers = append(providers, auth.ProviderConfig{ID: p.ID, Label: p.Label, Issuer: p.Issuer,
+		pc := auth.ProviderConfig{ID: p.ID, Label: p.Label, Issuer: p.Issuer,
 			ClientID: p.ClientID, ClientSecret: p.ClientSecret, Scopes: p.Scopes, FiscalClaim: p.FiscalClaim,
-			TrustRoles: p.TrustRoles})
+			TrustRoles: p.TrustRoles, Kind: p.Kind, HintParam: p.IdPHintParam}
+		for _, ip := range p.IdPs {
+			pc.IdPs = append(pc.IdPs, auth.IdentityProvider{ID: ip.ID, Name: ip.Name, Hint: ip.Hint})
+		}
+		providers = append(providers, pc)
 	}
 	rp, err := auth.New(auth.Options{Providers: providers, BaseURL: base, BaseURLFor: a.baseURL, Renderer: a.render, DB: a.db,
 		Log: a.log.With("component", "auth")})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -303,4 +304,33 @@ func excerpt(body, x string) string {
 		return ""
 	}
 	return body[max(0, i-200):min(len(body), i+len(x)+100)]
+}
+
+// TestEmbeddedProviderOnTheComunesHost: a citizen of Borgomonte who logs in stays on
+// Borgomonte's host: the credentials form of the login page posts there, and the
+// embedded provider's own pages (its login page, reached by the button) show
+// Borgomonte, not the installation's first comune.
+func TestEmbeddedProviderOnTheComunesHost(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			s := apptest.New(t, d, apptest.Options{Configure: twoComuni})
+			cb := s.ClientFor("borgomonte.localhost")
+			lp := cb.Get("/auth/login")
+			if lp.Status != 200 || !strings.Contains(lp.Body, `action="/idp/accedi"`) || !strings.Contains(lp.Body, "Comune di Borgomonte") {
+				t.Fatalf("borgomonte login page: %d", lp.Status)
+			}
+			r := cb.Get("/auth/login/comune")
+			loc, err := url.Parse(r.Header.Get("Location"))
+			if r.Status != http.StatusSeeOther || err != nil || loc.Hostname() != "borgomonte.localhost" || loc.Path != "/idp/authorize" {
+				t.Fatalf("the provider is reached on %q, want Borgomonte's host", r.Header.Get("Location"))
+			}
+			page := cb.Follow(cb.GetURL(loc.String()))
+			if page.Status != 200 || !strings.Contains(page.Body, `autocomplete="current-password"`) ||
+				!strings.Contains(page.Body, "Comune di Borgomonte") || strings.Contains(page.Body, "Comune di Valdoria") {
+				t.Fatalf("the provider's login page on Borgomonte's host: %d %s", page.Status, page.URL)
+			}
+		})
+	}
 }

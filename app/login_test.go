@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/idp"
 	"github.com/comuni-italiani/sportello/app/roles"
 	"github.com/comuni-italiani/sportello/app/store"
+	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
 )
 
@@ -75,6 +78,15 @@ func activate(t testing.TB, c *apptest.Client, cred accounts.Credentials, passwo
 func login(t *testing.T, c *apptest.Client, startPath, provider, username, password, totpSecret string) *apptest.Response {
 	t.Helper()
 	r := c.Follow(c.Get(startPath))
+	if provider == "comune" {
+		// The comune's credentials form is on the login page itself; it posts to the
+		// provider with the authorization request the portal prepared.
+		if r.Status != 200 || !strings.Contains(r.Body, `action="/idp/accedi"`) || !strings.Contains(r.Body, `name="authorize"`) {
+			t.Fatalf("expected the login page with the comune's credentials form, got %d %s", r.Status, r.URL)
+		}
+		r = c.SubmitAction(r, "/idp/accedi", url.Values{"username": {username}, "password": {password}})
+		return finishLogin(t, c, r, totpSecret)
+	}
 	if r.Status != 200 || !strings.Contains(r.Body, "/auth/login/"+provider) {
 		t.Fatalf("expected the login page offering %s, got %d %s", provider, r.Status, r.URL)
 	}
@@ -91,6 +103,13 @@ func login(t *testing.T, c *apptest.Client, startPath, provider, username, passw
 		t.Fatalf("expected the provider's login form, got %d %s", form.Status, form.URL)
 	}
 	r = c.Submit(form, url.Values{"username": {username}, "password": {password}})
+	return finishLogin(t, c, r, totpSecret)
+}
+
+// finishLogin goes on from the answer to the password: the TOTP step when due, then
+// the callback and the page the login lands on.
+func finishLogin(t *testing.T, c *apptest.Client, r *apptest.Response, totpSecret string) *apptest.Response {
+	t.Helper()
 	if totpSecret != "" {
 		page := c.Follow(r)
 		if !strings.Contains(page.Body, `autocomplete="one-time-code"`) {
@@ -297,7 +316,7 @@ func TestExternalProvider(t *testing.T) {
 		activate(t, c, cred, testPassword)
 		cb := b.Client()
 		cb.HTTP.Jar = c.HTTP.Jar // one browser
-		if lp := cb.Get("/auth/login"); !strings.Contains(lp.Body, `href="/auth/login/comune"`) ||
+		if lp := cb.Get("/auth/login"); !strings.Contains(lp.Body, `action="/idp/accedi"`) ||
 			!strings.Contains(lp.Body, `href="/auth/login/valdoria"`) || !strings.Contains(lp.Body, "Comune di Valdoria") {
 			t.Fatal("the login page does not offer every configured provider")
 		}
@@ -449,6 +468,128 @@ func TestCommandsLeavePortalClientAlone(t *testing.T) {
 		area := login(t, c, "/area-personale", "comune", cred.Username, testPassword, "")
 		if out := c.Follow(c.Logout(area)); out.Status != 200 || !strings.Contains(out.Body, "area personale completata") {
 			t.Fatalf("logout after the command: %d %s", out.Status, out.URL)
+		}
+	})
+}
+
+// TestLoginPageSPIDAndCIE: one login page with AgID's "Entra con SPID" button and its
+// list of identity providers, the "Entra con CIE" button and the comune's credentials
+// form; choosing a SPID provider passes its hint to the broker; a provider not in the
+// list is a 404. Portal A's embedded provider plays the SPID and the CIE broker.
+func TestLoginPageSPIDAndCIE(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, a *apptest.Server) {
+		ctx := context.Background()
+		b := apptest.New(t, store.SQLite, apptest.Options{Host: "localhost", Configure: func(c *config.Config) {
+			id, secret, err := a.App.IdP().AddClient(ctx, "Broker", []string{c.HTTP.BaseURL + "/auth/callback"}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Auth.Providers = []config.OIDCProvider{
+				{ID: "spid", Label: "SPID", Kind: "spid", Issuer: a.BaseURL + "/idp", ClientID: id, ClientSecret: secret,
+					IdPHintParam: "kc_idp_hint", IdPs: []config.SPIDIdP{
+						{ID: "demo-uno", Name: "Gestore Demo Uno", Hint: "spid-demo-1"},
+						{ID: "demo-due", Name: "Gestore Demo Due", Hint: "spid-demo-2"}}},
+				{ID: "cie", Label: "CIE", Kind: "cie", Issuer: a.BaseURL + "/idp", ClientID: id, ClientSecret: secret},
+			}
+		}})
+		c := b.Client()
+		lp := c.Get("/auth/login?next=" + url.QueryEscape("/area-personale"))
+		for _, want := range []string{"Entra con SPID", "Entra con CIE", "Gestore Demo Uno", "Gestore Demo Due",
+			`href="/auth/login/spid?idp=demo-uno&amp;next=%2farea-personale"`, `href="/auth/login/cie?next=%2farea-personale"`,
+			`action="/idp/accedi"`, `name="authorize"`, `autocomplete="current-password"`, "Non hai SPID, CIE o credenziali?"} {
+			if !strings.Contains(lp.Body, want) {
+				t.Fatalf("login page lacks %q:\n%s", want, lp.Body)
+			}
+		}
+		r := c.Get("/auth/login/spid?idp=demo-due")
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.Status != http.StatusSeeOther || loc == nil || loc.Query().Get("kc_idp_hint") != "spid-demo-2" {
+			t.Fatalf("SPID provider choice: %d %s", r.Status, r.Header.Get("Location"))
+		}
+		if r := c.Get("/auth/login/spid?idp=sconosciuto"); r.Status != http.StatusNotFound {
+			t.Fatalf("unknown SPID provider: %d", r.Status)
+		}
+		if r := c.Get("/auth/login/cie"); r.Status != http.StatusSeeOther || strings.Contains(r.Header.Get("Location"), "kc_idp_hint") {
+			t.Fatalf("CIE: %d %s", r.Status, r.Header.Get("Location"))
+		}
+		// The home's help speaks of SPID and CIE only where they are offered.
+		if !strings.Contains(c.Get("/").Body, "Non hai SPID o CIE?") || strings.Contains(a.Client().Get("/").Body, "SPID") {
+			t.Error("home: the help about SPID and CIE does not follow the configuration")
+		}
+		// Only the comune's credentials: no word of SPID or CIE.
+		only := a.Client().Get("/auth/login")
+		if only.Status != 200 || strings.Contains(only.Body, "SPID") || strings.Contains(only.Body, "CIE") ||
+			!strings.Contains(only.Body, "Non hai ancora le credenziali?") || !strings.Contains(only.Body, `action="/idp/accedi"`) {
+			t.Fatalf("login page with the comune's credentials only: %d", only.Status)
+		}
+		// A forged authorization request in the form is refused like one at the
+		// authorization endpoint, before the password is looked at.
+		forged := a.Client()
+		forged.Get("/auth/login")
+		if r := forged.PostForm("/idp/accedi", url.Values{"authorize": {"client_id=nessuno&response_type=code&scope=openid"},
+			"username": {"chiunque"}, "password": {"qualsiasi"}}); r.Status != http.StatusBadRequest {
+			t.Fatalf("forged authorization request: %d", r.Status)
+		}
+		// Reloading the page reuses its pending login instead of piling them up.
+		one, two := a.Client(), ""
+		first := one.Get("/auth/login")
+		two = one.Get("/auth/login").Body
+		if f := authorizeField(first.Body); f == "" || f != authorizeField(two) {
+			t.Fatal("the login page prepared a new authorization request on reload")
+		}
+	})
+}
+
+func authorizeField(body string) string {
+	i := strings.Index(body, `name="authorize" value="`)
+	if i < 0 {
+		return ""
+	}
+	rest := body[i+len(`name="authorize" value="`):]
+	return rest[:strings.Index(rest, `"`)]
+}
+
+// TestAuditInWords: the back office's audit log names actions and actor kinds in
+// Italian, and desk actions (recorded below the pages, by the accounts service) carry
+// the operator's client address.
+func TestAuditInWords(t *testing.T) {
+	t.Parallel()
+	apptest.Each(t, apptest.Options{}, func(t *testing.T, s *apptest.Server) {
+		acct, err := s.App.Accounts().RegisterCitizen(s.Ctx(context.Background()), "op.urp", accounts.CitizenInput{
+			FiscalCode: citizenCF(t), GivenName: "Lucia", FamilyName: "Verdi", BirthDate: time.Date(1990, 5, 20, 0, 0, 0, 0, time.UTC),
+			IDDocType: accounts.DocCIE, IDDocNumber: "CA11111BB", DocumentSeen: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		op := s.Client()
+		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "op.urp", Roles: []string{roles.URP}})
+		r := op.PostForm(fmt.Sprintf("/backoffice/credenziali/%d/blocco", acct.ID), url.Values{"reason": {"Documento smarrito"}})
+		if r.Status != http.StatusSeeOther {
+			t.Fatalf("block at the desk: %d", r.Status)
+		}
+		var ev audit.Event
+		if err := s.All().Where("action = ?", accounts.ActBlock).Take(&ev).Error; err != nil || ev.IP == "" {
+			t.Fatalf("desk action without the client address: %+v %v", ev, err)
+		}
+		admin := s.Client()
+		s.LoginAs(admin, web.Viewer{Kind: "staff", ID: "admin1", Roles: []string{"admin"}})
+		page := admin.Get("/backoffice/audit")
+		for _, want := range []string{"Indirizzo IP del client", ev.IP, "Personale", "Blocco dell&#39;account"} {
+			if !strings.Contains(page.Body, want) {
+				t.Errorf("audit page lacks %q", want)
+			}
+		}
+		// Every action on the page is in words: the code appears only in the small
+		// line kept for the filter, never alone in the action's cell.
+		cells := regexp.MustCompile(`<td>([^<]*)<br><small class="code-mono`).FindAllStringSubmatch(page.Body, -1)
+		if len(cells) == 0 {
+			t.Fatal("no action cells")
+		}
+		for _, m := range cells {
+			if regexp.MustCompile(`^[a-z_]+\.[a-z_.]+$`).MatchString(strings.TrimSpace(m[1])) {
+				t.Errorf("action shown as a code: %q", m[1])
+			}
 		}
 	})
 }

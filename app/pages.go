@@ -106,9 +106,13 @@ func (a *App) routes() {
 }
 
 func (a *App) home(c echo.Context) error {
-	// "Non hai SPID o CIE?" only where SPID or CIE (an external provider) is offered.
+	// "Non hai SPID o CIE?" only where SPID or CIE is offered (a provider of that kind).
+	spidCIE := false
+	for _, p := range a.cfg.Auth.Providers {
+		spidCIE = spidCIE || p.Kind == "spid" || p.Kind == "cie"
+	}
 	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{
-		"Areas": a.catalogueOf(enti.Current(c)), "External": len(a.cfg.Auth.Providers) > 0,
+		"Areas": a.catalogueOf(enti.Current(c)), "External": spidCIE,
 	})
 }
 

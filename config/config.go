@@ -211,6 +211,22 @@ type OIDCProvider struct {
 	// TrustRoles accepts the provider's "roles" claim for staff (only for a provider
 	// the comune runs itself).
 	TrustRoles bool `yaml:"trust_roles"`
+	// Kind is "spid" or "cie" for a SPID or CIE broker: the login page draws AgID's
+	// "Entra con SPID" or "Entra con CIE" button for it. Empty: a plain button.
+	Kind string `yaml:"kind"`
+	// IdPs are the SPID identity providers listed in the SPID button's menu (kind
+	// spid); choosing one sends its hint in the idp_hint_param parameter of the
+	// authorization request (Keycloak: kc_idp_hint).
+	IdPs         []SPIDIdP `yaml:"idps"`
+	IdPHintParam string    `yaml:"idp_hint_param"`
+}
+
+// SPIDIdP is one SPID identity provider in the SPID button's menu.
+type SPIDIdP struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	// Hint is the broker's name for the provider.
+	Hint string `yaml:"hint"`
 }
 
 // Log configures the process log.
@@ -532,6 +548,17 @@ func (c Config) Validate() error {
 		}
 		if p.ClientID == "" {
 			bad(key+".client_id", "is required")
+		}
+		if p.Kind != "" && p.Kind != "spid" && p.Kind != "cie" {
+			bad(key+".kind", `must be "spid", "cie" or empty`)
+		}
+		if len(p.IdPs) > 0 && (p.Kind != "spid" || p.IdPHintParam == "") {
+			bad(key+".idps", "needs kind spid and idp_hint_param")
+		}
+		for j, ip := range p.IdPs {
+			if ip.ID == "" || strings.ContainsAny(ip.ID, "/?#%& ") || ip.Name == "" || ip.Hint == "" {
+				bad(fmt.Sprintf("%s.idps[%d]", key, j), "needs a URL-safe id, a name and a hint")
+			}
 		}
 	}
 	c.validatePayments(bad)

@@ -71,13 +71,16 @@ func citizenJourney(t *testing.T, p *Portal) {
 		t.Errorf("login page: h1 %q", got)
 	}
 
-	b.FollowLink(ComuneLoginButton)
-	b.CheckA11y(t)
-	if got := b.Path(); got != IdPLoginPath {
-		t.Fatalf("the button %q leads to %s, want %s", ComuneLoginButton, got, IdPLoginPath)
+	// One page: the comune's credentials form is on the login page itself (no
+	// chooser first), and with no SPID or CIE configured the page does not speak of them.
+	if got := b.Text("#login-comune"); got != "Credenziali del Comune" {
+		t.Errorf("login page: the credentials section is headed %q", got)
 	}
-	if got := b.Text("h1"); got != "Accedi con le credenziali del Comune" {
-		t.Errorf("provider's login page: h1 %q", got)
+	if b.Count(`form[action="/idp/accedi"] #username`) != 1 || b.Count(`form[action="/idp/accedi"] #password`) != 1 {
+		t.Fatalf("login page: no username and password form")
+	}
+	if main := b.Text("main"); strings.Contains(main, "SPID") || strings.Contains(main, "CIE") {
+		t.Errorf("login page speaks of SPID or CIE, none configured: %q", main)
 	}
 
 	// A wrong password: a generic message (it must not tell whether the username
@@ -150,10 +153,9 @@ func citizenJourney(t *testing.T, p *Portal) {
 	if got := b.Path(); got != LoginPath {
 		t.Fatalf("/area-personale after the logout: at %s, want the login page %s", got, LoginPath)
 	}
-	b.FollowLink(ComuneLoginButton)
-	b.CheckA11y(t)
+	b.VisitAndCheck(ComuneLoginStart)
 	if got := b.Path(); got != IdPLoginPath || b.Count("#password") != 1 {
-		t.Errorf("after the logout the button %q leads to %s, want the provider's login form at %s", ComuneLoginButton, got, IdPLoginPath)
+		t.Errorf("after the logout %s leads to %s, want the provider's login form at %s", ComuneLoginStart, got, IdPLoginPath)
 	}
 }
 
@@ -313,10 +315,18 @@ func deskActivationJourney(t *testing.T, p *Portal) {
 	if got := b.Path(); got != "/idp/attiva/codice" {
 		t.Fatalf("activation: after the password at %s (alerts %q), want the optional TOTP step", got, b.Texts(".alert"))
 	}
+	// The authenticator app's code is not called like the certificates' code.
+	if got := b.Text(`label[for="code"]`); got != "Codice dell'app di autenticazione" {
+		t.Errorf("activation: the TOTP field is labelled %q", got)
+	}
 	b.Submit(`form[action="/idp/attiva/codice"] button[name="skip"]`)
 	b.CheckA11y(t)
 	if got := b.Text("h1"); got != msgActivated {
 		t.Fatalf("activation: h1 %q at %s, want %q", got, b.Path(), msgActivated)
+	}
+	// The skipped step reads "saltato", never "completato".
+	if got := b.Text(".steppers li:last-child"); !strings.Contains(got, "(saltato)") || strings.Contains(got, "completato") {
+		t.Errorf("activation: the skipped step reads %q", got)
 	}
 	if got := b.Text(`[role="status"]`); !strings.Contains(got, username) {
 		t.Errorf("activation: confirmation %q does not name the username %s", got, username)
@@ -401,8 +411,6 @@ func loginKeyboardJourney(t *testing.T, p *Portal) {
 	b.BaseURL = p.URL
 
 	b.VisitAndCheck(LoginPath)
-	b.FollowLink(ComuneLoginButton)
-	b.CheckA11y(t)
 
 	const maxTabs = 40
 	var seen []string
@@ -424,8 +432,8 @@ func loginKeyboardJourney(t *testing.T, p *Portal) {
 	}
 	b.Press(giulia.Password)
 	b.Tab()
-	if f := b.Focused(); f.Tag != "button" || f.Text != "Accedi" {
-		t.Errorf("Tab after the password focuses %s, want the button %q", f, "Accedi")
+	if f := b.Focused(); f.Tag != "button" || f.Text != ComuneLoginButton {
+		t.Errorf("Tab after the password focuses %s, want the button %q", f, ComuneLoginButton)
 	}
 	b.ShiftTab()
 	if f := b.Focused(); f.ID != "password" {

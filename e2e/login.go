@@ -7,10 +7,13 @@ import (
 
 // Paths and labels of the login, as journeys meet them.
 const (
-	// LoginPath is the portal's login page, with one button per identity provider.
+	// LoginPath is the portal's login page: the SPID and CIE buttons when configured,
+	// and the comune's own credentials form.
 	LoginPath = "/auth/login"
-	// ComuneLoginButton is the button that leads to the comune's own provider.
+	// ComuneLoginButton is the submit button of the comune's credentials form.
 	ComuneLoginButton = "Accedi con le credenziali del Comune"
+	// ComuneLoginStart starts a login at the comune's provider (its own login page).
+	ComuneLoginStart = "/auth/login/comune"
 	// IdPLoginPath is the embedded provider's login page (username and password).
 	IdPLoginPath = "/idp/accedi"
 	// IdPCodePath is its page asking for the TOTP code.
@@ -22,9 +25,9 @@ const (
 )
 
 // LoginComune logs a in with the comune's own credentials, as a person does: the
-// login page (visited unless the browser is on it already), the "Accedi con le
-// credenziali del Comune" button, the provider's page with username and password and,
-// when a has a TOTPSecret, the page asking for the code (from Portal.TOTPCode). Every
+// login page (visited unless the browser is on it already) with its username and
+// password form and, when a has a TOTPSecret, the provider's page asking for the
+// code (from Portal.TOTPCode). Every
 // page on the way gets an accessibility check; the page where the login lands (the
 // personal area, the back office, or the page that asked for the login) is left to
 // the caller to check. It returns that page's HTTP status, and fails the test when the
@@ -33,11 +36,6 @@ func (b *Browser) LoginComune(p *Portal, a Account) int {
 	b.t.Helper()
 	if b.Path() != LoginPath {
 		b.VisitAndCheck(LoginPath)
-	}
-	b.FollowLink(ComuneLoginButton)
-	b.CheckA11y(b.t)
-	if got := b.Path(); got != IdPLoginPath {
-		b.t.Fatalf("e2e: login of %s: the button %q leads to %s, want %s", a.Username, ComuneLoginButton, got, IdPLoginPath)
 	}
 	b.Fill("#username", a.Username)
 	b.Fill("#password", a.Password)

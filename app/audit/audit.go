@@ -74,8 +74,27 @@ type Entry struct {
 	Details              map[string]any
 }
 
-// Record appends one event. db may be a transaction.
+type clientKey struct{}
+
+// WithClient returns ctx carrying the client address of the request it serves (set
+// once for every request by the web layer), which Record writes on entries made
+// without one: code below the pages (accounts, desk actions) needs not pass it along.
+func WithClient(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientKey{}, ip)
+}
+
+// ClientOf returns the client address WithClient put in ctx ("" if none).
+func ClientOf(ctx context.Context) string {
+	s, _ := ctx.Value(clientKey{}).(string)
+	return s
+}
+
+// Record appends one event. db may be a transaction. An entry without IP gets the
+// client address of ctx's request, if any.
 func Record(ctx context.Context, db *gorm.DB, e Entry) error {
+	if e.IP == "" {
+		e.IP = ClientOf(ctx)
+	}
 	ev := Event{
 		At: time.Now().UTC(), ActorKind: e.ActorKind, ActorID: e.ActorID, Action: e.Action,
 		SubjectCF: e.SubjectCF, ObjectType: e.ObjectType, ObjectID: e.ObjectID,

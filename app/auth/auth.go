@@ -63,8 +63,26 @@ type ProviderConfig struct {
 	FiscalClaim string
 	// TrustRoles accepts the "roles" claim (staff); only for the comune's own provider.
 	TrustRoles bool
-	// Embedded marks the portal's own provider (shown first, with the URP notice).
+	// Embedded marks the portal's own provider: its credentials form is drawn on the
+	// login page itself, and its pages are served on the host the citizen is on.
 	Embedded bool
+	// Kind is "spid" or "cie" for a broker of those identities: the login page draws
+	// AgID's "Entra con SPID" / "Entra con CIE" button for it ("" is a plain button).
+	Kind string
+	// IdPs are the SPID identity providers the broker offers, listed in the SPID
+	// button's menu; choosing one passes its Hint in the HintParam parameter of the
+	// authorization request (Keycloak: kc_idp_hint). Empty: the button goes straight
+	// to the broker, which shows its own list.
+	IdPs      []IdentityProvider
+	HintParam string
+}
+
+// IdentityProvider is one SPID identity provider in the SPID button's menu.
+type IdentityProvider struct {
+	// ID appears in the URL (/auth/login/<provider>?idp=<id>); Name in the menu.
+	ID, Name string
+	// Hint is the value sent to the broker (the provider's alias there).
+	Hint string
 }
 
 // Options configure New.
@@ -168,10 +186,27 @@ func (rp *RP) discover(ctx context.Context, p *provider) error {
 	return nil
 }
 
-// LoginPage is the data of the login page.
+// LoginPage is the data of the login page: the SPID and CIE buttons, other
+// providers' buttons, and the embedded provider's credentials form.
 type LoginPage struct {
-	Providers []ProviderConfig
-	Next      string
+	SPID, CIE *ProviderConfig
+	Others    []ProviderConfig
+	// Embedded is the portal's own provider (nil when switched off); Form is its
+	// credentials form, nil when its authorization request could not be prepared
+	// (the page then shows a button to the provider's own page).
+	Embedded *ProviderConfig
+	Form     *CredentialsForm
+	Next     string
+}
+
+// CredentialsForm is the embedded provider's username and password form drawn on the
+// portal's login page. It posts to the provider's login page (Action) with the
+// authorization request the portal prepared (Authorize, the request's query string),
+// which the provider validates as if it had arrived at its authorization endpoint:
+// the password goes to the provider only, and the login ends at the callback as every
+// other login does.
+type CredentialsForm struct {
+	Action, Authorize string
 }
 
 func (rp *RP) loginPage(c echo.Context) error {
@@ -181,9 +216,67 @@ func (rp *RP) loginPage(c echo.Context) error {
 	}
 	page := LoginPage{Next: next}
 	for _, p := range rp.providers {
-		page.Providers = append(page.Providers, p.cfg)
+		cfg := p.cfg
+		switch {
+		case cfg.Embedded && page.Embedded == nil:
+			page.Embedded = &cfg
+			form, err := rp.credentialsForm(c, p, next)
+			if err != nil {
+				rp.o.Log.Error("embedded provider unavailable for the login form", "err", err)
+			}
+			page.Form = form
+		case cfg.Kind == "spid" && page.SPID == nil:
+			page.SPID = &cfg
+		case cfg.Kind == "cie" && page.CIE == nil:
+			page.CIE = &cfg
+		default:
+			page.Others = append(page.Others, cfg)
+		}
 	}
 	return rp.o.Renderer.Render(c, http.StatusOK, "auth/login.html", page)
+}
+
+// sessionFormState names the pending login of the credentials form, reused while it
+// is fresh so that reloading the login page does not pile up pending logins.
+const sessionFormState = "auth.formstate"
+
+// credentialsForm prepares the authorization request of the embedded provider's form.
+func (rp *RP) credentialsForm(c echo.Context, p *provider, next string) (*CredentialsForm, error) {
+	ctx := c.Request().Context()
+	if err := rp.discover(ctx, p); err != nil {
+		return nil, err
+	}
+	sm := web.Sessions(c)
+	if sm == nil {
+		return nil, errors.New("auth: no session")
+	}
+	var pend pending
+	state := sm.GetString(ctx, sessionFormState)
+	raw := ""
+	if state != "" {
+		raw = sm.GetString(ctx, sessionPendingPrefix+state)
+	}
+	// Reused only while fresh for the whole time the form may stay open, and for the
+	// same return address.
+	if raw == "" || json.Unmarshal([]byte(raw), &pend) != nil || pend.Provider != p.cfg.ID ||
+		pend.Next != next || rp.o.Now().Sub(pend.Created) > pendingTTL/2 {
+		if state != "" {
+			sm.Remove(ctx, sessionPendingPrefix+state)
+		}
+		state = randomString()
+		pend = pending{Provider: p.cfg.ID, Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
+			Next: next, Created: rp.o.Now().UTC()}
+		b, _ := json.Marshal(pend)
+		sm.Put(ctx, sessionPendingPrefix+state, string(b))
+		sm.Put(ctx, sessionFormState, state)
+	}
+	au, err := url.Parse(rp.oauthFor(ctx, p).AuthCodeURL(state, oidc.Nonce(pend.Nonce), oauth2.S256ChallengeOption(pend.Verifier)))
+	if err != nil {
+		return nil, err
+	}
+	// The provider's login page is its authorization endpoint's sibling "accedi".
+	action := strings.TrimSuffix(au.Path, "/authorize") + "/accedi"
+	return &CredentialsForm{Action: action, Authorize: au.RawQuery}, nil
 }
 
 type pending struct {
@@ -204,6 +297,18 @@ func (rp *RP) start(c echo.Context) error {
 		rp.o.Log.Error("identity provider unavailable", "provider", p.cfg.ID, "err", err)
 		return &web.Error{Status: http.StatusServiceUnavailable, Key: "auth.provider_unavailable", Err: err}
 	}
+	opts := []oauth2.AuthCodeOption{}
+	if idp := c.QueryParam("idp"); idp != "" {
+		found := false
+		for _, ip := range p.cfg.IdPs {
+			if ip.ID == idp && p.cfg.HintParam != "" {
+				opts, found = append(opts, oauth2.SetAuthURLParam(p.cfg.HintParam, ip.Hint)), true
+			}
+		}
+		if !found {
+			return web.ErrNotFound
+		}
+	}
 	sm := web.Sessions(c)
 	state, nonce := randomString(), randomString()
 	verifier := oauth2.GenerateVerifier()
@@ -211,7 +316,8 @@ func (rp *RP) start(c echo.Context) error {
 		Next: safeNext(c.QueryParam("next")), Created: rp.o.Now().UTC()})
 	sm.Put(ctx, sessionPendingPrefix+state, string(b))
 	oc := rp.oauthFor(ctx, p)
-	url := oc.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
+	opts = append(opts, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
+	url := oc.AuthCodeURL(state, opts...)
 	return c.Redirect(http.StatusSeeOther, url)
 }
 
@@ -482,5 +588,16 @@ func (rp *RP) base(ctx context.Context) string {
 func (rp *RP) oauthFor(ctx context.Context, p *provider) *oauth2.Config {
 	oc := *p.oauth
 	oc.RedirectURL = rp.base(ctx) + "/auth/callback"
+	if p.cfg.Embedded {
+		// The embedded provider answers on every host of the portal: its pages are
+		// served on the citizen's own comune (name and coat of arms), and its session
+		// lives with the portal's. Tokens still come from its issuer.
+		if u, err := url.Parse(oc.Endpoint.AuthURL); err == nil {
+			if b, err := url.Parse(rp.base(ctx)); err == nil {
+				u.Scheme, u.Host = b.Scheme, b.Host
+				oc.Endpoint.AuthURL = u.String()
+			}
+		}
+	}
 	return &oc
 }

@@ -384,8 +384,43 @@ func (p *Provider) loginPage(c echo.Context) error {
 		ClientName: p.clientName(c.Request().Context(), ar), Username: pa.Username, Errors: web.FormErrors{}})
 }
 
+// startFromForm accepts an authorization request carried by the credentials form
+// that the portal draws on its own login page (field "authorize", the request's query
+// string, instead of "req"): it is validated exactly as at the authorization endpoint
+// and kept as a pending request, so the rest of the login (wrong password, second
+// factor) continues on the provider's pages.
+func (p *Provider) startFromForm(c echo.Context) (string, *pendingAuth, fosite.AuthorizeRequester, error) {
+	raw := c.FormValue("authorize")
+	if len(raw) > 4096 {
+		return "", nil, nil, expiredRequest()
+	}
+	r, err := http.NewRequestWithContext(c.Request().Context(), http.MethodGet, Path+"/authorize?"+raw, nil)
+	if err != nil {
+		return "", nil, nil, expiredRequest()
+	}
+	ar, err := p.newAuthorizeRequest(c.Request().Context(), r)
+	if err != nil {
+		return "", nil, nil, p.authorizeError(c, ar, err)
+	}
+	if slices.Contains(prompts(ar), "none") {
+		return "", nil, nil, p.authorizeError(c, ar, fosite.ErrLoginRequired)
+	}
+	id := p.addPending(c, ar.GetRequestForm().Encode())
+	return id, p.pending(c, id), ar, nil
+}
+
 func (p *Provider) loginSubmit(c echo.Context) error {
-	id, pa, ar, err := p.loadStep(c)
+	var (
+		id  string
+		pa  *pendingAuth
+		ar  fosite.AuthorizeRequester
+		err error
+	)
+	if c.FormValue("req") == "" && c.FormValue("authorize") != "" {
+		id, pa, ar, err = p.startFromForm(c)
+	} else {
+		id, pa, ar, err = p.loadStep(c)
+	}
 	if err != nil || ar == nil {
 		return err
 	}

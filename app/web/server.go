@@ -21,6 +21,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/comuni-italiani/sportello/app/audit"
 )
 
 // Options configure New.
@@ -96,6 +98,14 @@ func New(o Options) *echo.Echo {
 	}))
 	e.Use(headerGuard)
 	e.Use(middleware.RequestID())
+	// The client address travels with the request's context, for the audit entries
+	// written below the pages (audit.Record fills it in).
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.SetRequest(c.Request().WithContext(audit.WithClient(c.Request().Context(), c.RealIP())))
+			return next(c)
+		}
+	})
 	e.Use(accessLog(o.Log))
 	if o.Metrics != nil {
 		e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{

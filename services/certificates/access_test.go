@@ -85,13 +85,23 @@ func TestOthersCertificatesAreNotFound(t *testing.T) {
 			for _, other := range []anagrafe.Person{person(t, s.DB, "POPESCU", "ION"), person(t, s.DB, "ESPOSITO", "MARCO")} {
 				c := citizen(t, s, other)
 				for _, p := range []string{"/servizi/certificati/miei/" + own.ID, "/servizi/certificati/miei/" + own.ID + "/certificato.pdf",
-					"/servizi/certificati/emesso/" + own.ID} {
+					"/servizi/certificati/emesso/" + own.ID, "/servizi/certificati/miei/" + own.ID + "/copia"} {
 					if r := c.Get(p); r.Status != http.StatusNotFound || strings.Contains(r.Body, "BIANCHI") {
 						t.Fatalf("%s sees %s: %d", other.Name, p, r.Status)
 					}
 				}
 				if r := c.Get("/servizi/certificati/miei"); strings.Contains(r.Body, own.ID) {
 					t.Fatalf("%s's list shows another's certificate", other.Name)
+				}
+			}
+			// Each attempt is a security event (2 people × 4 pages).
+			evs, n, err := audit.List(s.Ctx(ctx), s.DB, audit.Filter{Action: "security.certificate_access_denied"})
+			if err != nil || n != 8 {
+				t.Fatalf("attempts audited: %d %v", n, err)
+			}
+			for _, e := range evs {
+				if e.Outcome != audit.Denied || e.ObjectID != own.ID || e.ActorKind != audit.ActorCitizen {
+					t.Fatalf("security event: %+v", e)
 				}
 			}
 			// The requester and the holder see it.

@@ -13,17 +13,22 @@ import (
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/payments"
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
 // personOption is one person the citizen may request certificates for.
 type personOption struct {
-	ID       int64
-	Name     string
-	Birth    string
-	Relation string // message key, "" for the citizen themselves
+	ID    int64
+	Name  string
+	Birth string
+	// Relation names the person by their relation to the citizen asking ("tua
+	// figlia"); "" for the citizen themselves.
+	Relation string
 	Self     bool
+	// BornKey is "nato il" or "nata il", by the person's sex.
+	BornKey string
 }
 
 // typeOption is one certificate type on the choice page, with the reason it cannot
@@ -62,11 +67,23 @@ func (m *Module) stepPerson(c echo.Context) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	people[0].BornKey = "certificati.born_on." + sexKey(me.Sex)
 	if h != nil && !h.Cohabitation() {
+		var self, head anagrafe.Member
+		for _, mm := range h.Members {
+			if mm.FiscalCode == me.FiscalCode {
+				self = mm
+			}
+			if mm.Relation == anagrafe.RelHead {
+				head = mm
+			}
+		}
+		T := m.tr(web.Lang(c))
 		for _, mm := range h.Members {
 			if mm.FiscalCode != me.FiscalCode {
 				people = append(people, personOption{ID: mm.ID, Name: mm.FullName(),
-					Birth: mm.BirthDate.Format("02/01/2006"), Relation: mm.RelationKey()})
+					Birth: mm.BirthDate.Format("02/01/2006"), Relation: relationTo(T, self, mm, head),
+					BornKey: "certificati.born_on." + sexKey(mm.Sex)})
 			}
 		}
 	}
@@ -283,6 +300,18 @@ func (m *Module) own(c echo.Context) (*Certificate, error) {
 	err := enti.For(c.Request().Context(), m.db).
 		Where("id = ? AND (holder_cf = ? OR requester_cf = ?)", idParam(c), cf, cf).Take(&cert).Error
 	if errors.Is(err, store.ErrNotFound) {
+		// Someone else's certificate (or a code that does not exist): the same 404,
+		// and a security event in the audit log.
+		id := idParam(c)
+		if len(id) > 40 {
+			id = id[:40]
+		}
+		e := web.AuditEntry(c, "security.certificate_access_denied")
+		e.Outcome, e.ObjectType, e.ObjectID = audit.Denied, "certificate", id
+		e.Details = map[string]any{"path": c.Path()}
+		if err := audit.Record(c.Request().Context(), m.db, e); err != nil {
+			return nil, err
+		}
 		return nil, web.ErrNotFound
 	}
 	return &cert, err
@@ -381,6 +410,45 @@ func (m *Module) mineDetail(c echo.Context) error {
 	b := m.body(m.tr(web.Lang(c)), cert, d)
 	return m.render.Render(c, http.StatusOK, "certificati/detail.html", map[string]any{
 		"Cert": cert, "Body": b, "Verdict": verdictOf(cert, m.now()), "Verifications": vs})
+}
+
+// CopyPage is the data of the accessible copy of a certificate.
+type CopyPage struct {
+	Cert       *Certificate
+	Verdict    Verdict
+	Letterhead pdfdoc.Letterhead
+	// Body is the text in Italian, as the PDF prints it.
+	Body Body
+	// URL is the verification address the QR code holds; Issued the issue time as
+	// the stamp prints it; Stamp the stamp's lines.
+	URL, Issued, ValidUntil string
+}
+
+// mineCopy is the accessible copy of a certificate: the PDF's content (letterhead,
+// text, closing, stamp) as semantic HTML, in Italian like the PDF, for people who
+// read with a screen reader or magnifier (the PDF is not tagged). Only the holder and
+// the requester see it.
+func (m *Module) mineCopy(c echo.Context) error {
+	cert, err := m.own(c)
+	if err != nil {
+		return err
+	}
+	d, err := cert.Snapshot()
+	if err != nil {
+		return err
+	}
+	t, _ := TypeByID(d.Type)
+	u, err := m.verificationURL(cert)
+	if err != nil {
+		return err
+	}
+	page := CopyPage{Cert: cert, Verdict: verdictOf(cert, m.now()), Letterhead: m.letterhead(cert, t.CivilStatus),
+		Body: m.body(m.tr("it"), cert, d), URL: u, Issued: cert.IssuedAt.In(rome).Format("02/01/2006 15:04")}
+	if cert.ExpiresAt != nil {
+		page.ValidUntil = cert.LastValidDay().Format("02/01/2006")
+	}
+	c.Response().Header().Set("Cache-Control", "private, no-store")
+	return m.render.Render(c, http.StatusOK, "certificati/copy.html", page)
 }
 
 // download sends the certificate's PDF, rebuilt from the record.

@@ -146,6 +146,7 @@ func (m *Module) Mount(mt *services.Mount) error {
 	c.GET("/miei", m.mine)
 	c.GET("/miei/:id", m.mineDetail)
 	c.GET("/miei/:id/certificato.pdf", m.download)
+	c.GET("/miei/:id/copia", m.mineCopy)
 
 	staff := mt.Staff.Group("", mt.RequireRole(RoleOfficer))
 	staff.GET("/", m.staffSearch)

@@ -20,6 +20,10 @@ type Exemption struct {
 	// Reference is the legal basis, as printed ("art. 9 della Tabella B allegata al
 	// DPR 642/1972").
 	Reference string `yaml:"reference"`
+	// Plain says the use in everyday words for the request form ("Per una pratica di
+	// pensione ..."), PlainEN in English; empty: the form shows Text.
+	Plain   string `yaml:"plain"`
+	PlainEN string `yaml:"plain_en"`
 }
 
 // Label returns the exemption's use in lang.
@@ -30,39 +34,62 @@ func (e Exemption) Label(lang string) string {
 	return e.Text
 }
 
+// Choice is the exemption as the request form offers it: the use in everyday words
+// (else its Label); the form adds the legal reference after it.
+func (e Exemption) Choice(lang string) string {
+	if lang == "en" && e.PlainEN != "" {
+		return e.PlainEN
+	}
+	if lang != "en" && e.Plain != "" {
+		return e.Plain
+	}
+	return e.Label(lang)
+}
+
 // DefaultExemptions are the commonest exemptions for register certificates, from
 // Tabella B annexed to DPR 26 ottobre 1972, n. 642 and special laws. A comune
 // replaces the list with modules.settings.certificati.exemptions.
 var DefaultExemptions = []Exemption{
 	{Code: "assistenza", Text: "Assistenza e beneficenza (ammissione a istituti, sussidi)",
 		TextEN:    "Welfare and charity (admission to institutions, benefits)",
-		Reference: "art. 8 della Tabella B allegata al DPR 642/1972"},
+		Reference: "art. 8 della Tabella B allegata al DPR 642/1972",
+		Plain:     "Per chiedere un sussidio, un aiuto economico o l'ammissione a una struttura di assistenza", PlainEN: "To apply for a benefit, financial help or admission to a care home"},
 	{Code: "pensioni", Text: "Pensioni, previdenza e assicurazioni sociali obbligatorie",
 		TextEN:    "Pensions, social security and compulsory social insurance",
-		Reference: "art. 9 della Tabella B allegata al DPR 642/1972"},
+		Reference: "art. 9 della Tabella B allegata al DPR 642/1972",
+		Plain:     "Per una pratica di pensione, di previdenza o di assicurazione sociale obbligatoria", PlainEN: "For a pension, social security or compulsory insurance matter"},
 	{Code: "assegni_familiari", Text: "Assegni familiari", TextEN: "Family allowances",
-		Reference: "art. 9 della Tabella B allegata al DPR 642/1972"},
+		Reference: "art. 9 della Tabella B allegata al DPR 642/1972",
+		Plain:     "Per chiedere gli assegni familiari", PlainEN: "To apply for family allowances"},
 	{Code: "scuola", Text: "Iscrizione a scuole e asili, borse di studio, esenzione dalle tasse scolastiche",
 		TextEN:    "School and nursery enrolment, study grants, school-fee exemptions",
-		Reference: "art. 11 della Tabella B allegata al DPR 642/1972"},
+		Reference: "art. 11 della Tabella B allegata al DPR 642/1972",
+		Plain:     "Per l'iscrizione a scuola o all'asilo, per una borsa di studio o per l'esonero dalle tasse scolastiche", PlainEN: "To enrol at a school or nursery, for a study grant or a school-fee exemption"},
 	{Code: "lavoro", Text: "Controversie di lavoro, di pubblico impiego e di previdenza",
 		TextEN:    "Labour, public employment and social security disputes",
-		Reference: "art. 12 della Tabella B allegata al DPR 642/1972 e art. 10 della L. 533/1973"},
+		Reference: "art. 12 della Tabella B allegata al DPR 642/1972 e art. 10 della L. 533/1973",
+		Plain:     "Per una causa di lavoro, di pubblico impiego o di previdenza", PlainEN: "For a labour, public employment or social security case"},
 	{Code: "adozione", Text: "Adozione, affidamento e tutela dei minori",
 		TextEN:    "Adoption, foster care and guardianship of minors",
-		Reference: "art. 13 della Tabella B allegata al DPR 642/1972 e art. 82 della L. 184/1983"},
+		Reference: "art. 13 della Tabella B allegata al DPR 642/1972 e art. 82 della L. 184/1983",
+		Plain:     "Per un'adozione, un affidamento o la tutela di un minore", PlainEN: "For an adoption, foster care or the guardianship of a child"},
 	{Code: "separazione_divorzio", Text: "Procedimenti di separazione e di divorzio",
-		TextEN: "Separation and divorce proceedings", Reference: "art. 19 della L. 74/1987"},
+		TextEN: "Separation and divorce proceedings", Reference: "art. 19 della L. 74/1987",
+		Plain: "Per una separazione o un divorzio", PlainEN: "For a separation or a divorce"},
 	{Code: "penale", Text: "Procedimenti penali", TextEN: "Criminal proceedings",
-		Reference: "art. 3 della Tabella B allegata al DPR 642/1972"},
+		Reference: "art. 3 della Tabella B allegata al DPR 642/1972",
+		Plain:     "Per un procedimento penale", PlainEN: "For criminal proceedings"},
 	{Code: "elettorale", Text: "Esercizio dei diritti elettorali", TextEN: "Exercise of electoral rights",
-		Reference: "art. 1 della Tabella B allegata al DPR 642/1972"},
+		Reference: "art. 1 della Tabella B allegata al DPR 642/1972",
+		Plain:     "Per votare o per candidarsi alle elezioni", PlainEN: "To vote or to stand in an election"},
 	{Code: "sport", Text: "Società e associazioni sportive dilettantistiche (tesseramento)",
 		TextEN:    "Amateur sports clubs (membership)",
-		Reference: "art. 8-bis della Tabella B allegata al DPR 642/1972"},
+		Reference: "art. 8-bis della Tabella B allegata al DPR 642/1972",
+		Plain:     "Per il tesseramento in una società o associazione sportiva dilettantistica", PlainEN: "To join an amateur sports club or association"},
 	{Code: "onlus", Text: "Richiesta da ONLUS o ente del Terzo settore",
 		TextEN:    "Requested by a non-profit (ONLUS or Third-sector body)",
-		Reference: "art. 27-bis della Tabella B allegata al DPR 642/1972 e art. 82, comma 5, del D.Lgs. 117/2017"},
+		Reference: "art. 27-bis della Tabella B allegata al DPR 642/1972 e art. 82, comma 5, del D.Lgs. 117/2017",
+		Plain:     "Per conto di un'associazione ONLUS o di un ente del Terzo settore", PlainEN: "On behalf of a non-profit (ONLUS or Third-sector body)"},
 }
 
 // CivilStatusExemption is the exemption every civil-status certificate carries by

@@ -103,7 +103,7 @@ func (m *Module) body(T translator, c *Certificate, d *Data) Body {
 		if h.Citizenship == anagrafe.Italian {
 			return Section{Text: T("certificati.text.citizenship." + sx)}
 		}
-		return Section{Text: T("certificati.text.citizenship_foreign", "State", h.Citizenship)}
+		return Section{Text: T("certificati.text.citizenship_foreign."+sx, "State", h.Citizenship)}
 	}
 	civil := T(anagrafe.CivilStatusKey(h.CivilStatus, h.Sex))
 	act := func(textKey string) {

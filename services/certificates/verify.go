@@ -287,7 +287,7 @@ func (m *Module) verifyPage(c echo.Context) error {
 			channel = ChannelCode
 		}
 		m.logVerification(c, cert.ID, channel)
-		b := m.body(m.tr(web.Lang(c)), cert, d)
+		b := m.body(m.tr(web.Lang(c)), cert, publicData(d, m.now()))
 		page.Body, page.Unlimited = &b, cert.ExpiresAt == nil
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -314,15 +314,20 @@ type APIResult struct {
 	KeyID     string `json:"key_id,omitempty"`
 }
 
-func (m *Module) apiResult(lang string, v Verdict, id string, cert *Certificate) APIResult {
+// apiResult is the API's answer; d (the certificate's data) masks a minor's tax code
+// as the page does. Nothing of the certificate is given for NotAuthentic.
+func (m *Module) apiResult(lang string, v Verdict, id string, cert *Certificate, d *Data) APIResult {
 	r := APIResult{Verdict: v, CertificateID: id}
-	if cert == nil {
+	if cert == nil || v == NotAuthentic {
 		return r
 	}
 	t, _ := TypeByID(cert.Type)
 	issued := cert.IssuedAt.UTC()
 	r.CertificateID, r.Type, r.TypeLabel = cert.ID, cert.Type, m.i18n.T(lang, t.TitleKey())
 	r.HolderName, r.HolderCF, r.IssuedAt = cert.HolderName, cert.HolderCF, &issued
+	if d == nil || minorAt(d.Holder.BirthDate, m.now()) {
+		r.HolderCF = MaskFiscalCode(cert.HolderCF)
+	}
 	if cert.ExpiresAt != nil {
 		e := cert.ExpiresAt.UTC()
 		r.ExpiresAt, r.ValidUntil = &e, cert.LastValidDay().Format(dateLayout)
@@ -336,7 +341,7 @@ func (m *Module) apiResult(lang string, v Verdict, id string, cert *Certificate)
 
 // verifyAPI answers GET /api/verifica/:id.
 func (m *Module) verifyAPI(c echo.Context) error {
-	v, cert, _, err := m.Check(c.Request().Context(), idParam(c))
+	v, cert, d, err := m.Check(c.Request().Context(), idParam(c))
 	if err != nil {
 		return err
 	}
@@ -347,7 +352,7 @@ func (m *Module) verifyAPI(c echo.Context) error {
 		m.logVerification(c, cert.ID, ChannelAPI)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(status, m.apiResult(web.Lang(c), v, idParam(c), cert))
+	return c.JSON(status, m.apiResult(web.Lang(c), v, idParam(c), cert, d))
 }
 
 // payloadRequest is the body of POST /api/verifica.
@@ -371,7 +376,7 @@ func (m *Module) verifyPayloadAPI(c echo.Context) error {
 	lang := web.Lang(c)
 	p, err := m.verifyStamp(c.Request().Context(), strings.TrimSpace(req.Payload))
 	if err != nil {
-		r := m.apiResult(lang, NotAuthentic, "", nil)
+		r := m.apiResult(lang, NotAuthentic, "", nil, nil)
 		r.Signature = "non_valida"
 		return c.JSON(http.StatusOK, r)
 	}
@@ -383,7 +388,7 @@ func (m *Module) verifyPayloadAPI(c echo.Context) error {
 		// Signed by us, but not what the register holds under that code.
 		v, cert = NotAuthentic, nil
 	}
-	r := m.apiResult(lang, v, p.CertID, cert)
+	r := m.apiResult(lang, v, p.CertID, cert, d)
 	r.Signature, r.KeyID = "valida", p.KeyID
 	if cert != nil && !req.FromPage {
 		m.logVerification(c, cert.ID, ChannelAPI)

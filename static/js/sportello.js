@@ -30,3 +30,19 @@ function sportelloScrollRegions() {
 }
 document.addEventListener('DOMContentLoaded', sportelloScrollRegions);
 window.addEventListener('resize', sportelloScrollRegions);
+// A button with aria-controls naming a list shows and hides it (the SPID button's
+// list of identity providers, AgID's menu). Without the script the list stays shown.
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('button[data-toggles]').forEach(function (btn) {
+    var list = document.getElementById(btn.getAttribute('aria-controls'));
+    if (!list) { return; }
+    list.hidden = true;
+    btn.setAttribute('aria-expanded', 'false');
+    btn.addEventListener('click', function () {
+      var open = btn.getAttribute('aria-expanded') !== 'true';
+      btn.setAttribute('aria-expanded', open ? 'true' : 'false');
+      list.hidden = !open;
+      if (open) { var first = list.querySelector('a'); if (first) { first.focus(); } }
+    });
+  });
+});

@@ -41,6 +41,10 @@
       verdict.appendChild(text);
       document.title = box.dataset.badTitle;
     }
+    // NON AUTENTICO shows nothing of the certificate the code belongs to: the paper
+    // in the reader's hands is not it.
+    var data = document.getElementById('cert-data');
+    if (data) { data.parentNode.removeChild(data); }
     show('danger', box.dataset.tampered);
   }).catch(function () { show('info', box.dataset.none); });
 })();
