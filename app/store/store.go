@@ -14,6 +14,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -140,9 +141,19 @@ func OpenSQLiteFile(path string, cfg *gorm.Config) (*gorm.DB, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
 	q.Set("_time_format", "sqlite")
-	return gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), cfg)
+	drv, err := sqliteDriver()
+	if err != nil {
+		return nil, err
+	}
+	// The driver ignores _txlock after _time_format: see immediateConnector.
+	sqlDB := sql.OpenDB(immediateConnector{dsn: "file:" + path + "?" + q.Encode(), drv: drv})
+	db, err := gorm.Open(sqlite.Dialector{Conn: sqlDB}, cfg)
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // DialectOf tells which engine db talks to.

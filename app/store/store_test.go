@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -80,4 +82,75 @@ func TestDuplicateMigrationID(t *testing.T) {
 	if err == nil {
 		t.Fatal("repeated migration IDs must be refused")
 	}
+}
+
+// TestWithTxReadThenWriteUnderContention: many transactions that read a row and then
+// write it back, all at once. On SQLite a deferred transaction would take a read
+// snapshot, then fail to upgrade to the write lock with SQLITE_BUSY ("database is
+// locked") whenever another writer committed meanwhile; WithTx takes the write lock at
+// BEGIN, so every one waits its turn and succeeds, and no increment is lost. On
+// PostgreSQL the same test holds because the write is conditional on the value read.
+func TestWithTxReadThenWriteUnderContention(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, testMigs, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		if err := db.Create(&widget{Code: "C"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		const workers = 30
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		start := make(chan struct{})
+		for i := 0; i < workers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for {
+					retry := false
+					err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
+						var w widget
+						if err := tx.Where("code = ?", "C").First(&w).Error; err != nil {
+							return err
+						}
+						time.Sleep(time.Millisecond) // widen the window between read and write
+						res := tx.Model(&widget{}).Where("id = ? AND n = ?", w.ID, w.N).Update("n", w.N+1)
+						if res.Error != nil {
+							return res.Error
+						}
+						if res.RowsAffected != 1 {
+							// Only PostgreSQL (READ COMMITTED) can see this: another
+							// transaction committed between our read and our write.
+							retry = true
+						}
+						return nil
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if !retry {
+						return
+					}
+					if store.DialectOf(db) == store.SQLite {
+						errs <- errors.New("SQLite transaction saw a lost update: the write lock was not held from BEGIN")
+						return
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("transaction failed: %v", err)
+		}
+		var w widget
+		if err := db.Where("code = ?", "C").First(&w).Error; err != nil {
+			t.Fatal(err)
+		}
+		if w.N != workers {
+			t.Fatalf("counter = %d, want %d", w.N, workers)
+		}
+	})
 }
