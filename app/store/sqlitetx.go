@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // The embedded SQLite driver (github.com/glebarez/go-sqlite) understands a _txlock
@@ -20,6 +21,15 @@ import (
 // transaction starts with BEGIN IMMEDIATE: it waits (busy_timeout) for the write lock
 // at BEGIN and, holding it, can never fail to write later. Read-only transactions
 // (sql.TxOptions{ReadOnly: true}) keep a plain BEGIN and never block writers.
+//
+// Writers of one process also queue in order. SQLite has no queue of its own: a
+// writer that finds the lock taken sleeps in its busy handler (1, 2, 5 ... up to
+// 100 ms at a time) and tries again, so a long run of short write transactions (the
+// register import commits every few milliseconds) can keep a login's single INSERT
+// out for seconds. The connections of one *sql.DB therefore share a writeGate taken
+// before BEGIN IMMEDIATE (and around each write statement outside a transaction) and
+// released at COMMIT or ROLLBACK: waiters get it first come, first served, the moment
+// it is released. Writers in other processes still meet SQLite's busy handler.
 
 // sqliteDriver is the driver the glebarez dialector registers as "sqlite".
 var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
@@ -32,9 +42,48 @@ var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
 })
 
 type immediateConnector struct {
-	dsn string
-	drv driver.Driver
+	dsn  string
+	drv  driver.Driver
+	gate *writeGate
 }
+
+// writeGate is a first-come, first-served lock for the writers of one database. Go's
+// channel wakes blocked senders in order, and a receive on a full channel hands the
+// slot straight to the first of them, so a writer that releases and at once asks
+// again queues behind those already waiting.
+type writeGate struct {
+	ch chan struct{}
+	// wait is how long a writer waits for the gate before failing as SQLite would
+	// with SQLITE_BUSY: the busy_timeout of the DSN.
+	wait time.Duration
+}
+
+func newWriteGate(wait time.Duration) *writeGate {
+	return &writeGate{ch: make(chan struct{}, 1), wait: wait}
+}
+
+// errGateTimeout reads like SQLite's own error for the same situation.
+var errGateTimeout = errors.New("database is locked (5) (SQLITE_BUSY): waited for the write lock")
+
+func (g *writeGate) acquire(ctx context.Context) error {
+	select {
+	case g.ch <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	select {
+	case g.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errGateTimeout
+	}
+}
+
+func (g *writeGate) release() { <-g.ch }
 
 func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.drv.Open(c.dsn)
@@ -46,7 +95,7 @@ func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("store: sqlite driver connection %T lacks the context interfaces", conn)
 	}
-	return &immediateConn{sqliteConn: ic}, nil
+	return &immediateConn{sqliteConn: ic, gate: c.gate}, nil
 }
 
 func (c immediateConnector) Driver() driver.Driver { return c.drv }
@@ -64,6 +113,23 @@ type sqliteConn interface {
 
 type immediateConn struct {
 	sqliteConn
+	gate *writeGate
+	// inTx is set between BeginTx and Commit/Rollback (database/sql uses a connection
+	// from one goroutine at a time); holdsGate when that transaction holds the gate.
+	inTx, holdsGate bool
+}
+
+// ExecContext runs a statement. Outside a transaction it is a write in autocommit
+// (reads go through QueryContext), so it queues at the gate like a transaction.
+func (c *immediateConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.inTx {
+		return c.sqliteConn.ExecContext(ctx, query, args)
+	}
+	if err := c.gate.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.gate.release()
+	return c.sqliteConn.ExecContext(ctx, query, args)
 }
 
 func (c *immediateConn) Begin() (driver.Tx, error) {
@@ -72,25 +138,58 @@ func (c *immediateConn) Begin() (driver.Tx, error) {
 
 func (c *immediateConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	if opts.ReadOnly {
-		return c.sqliteConn.BeginTx(ctx, opts)
+		tx, err := c.sqliteConn.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		c.inTx = true
+		return immediateTx{c: c, inner: tx}, nil
 	}
 	if opts.Isolation != driver.IsolationLevel(sql.LevelDefault) && opts.Isolation != driver.IsolationLevel(sql.LevelSerializable) {
 		return nil, errors.New("store: SQLite transactions are serializable only")
 	}
-	if _, err := c.ExecContext(ctx, "BEGIN IMMEDIATE", nil); err != nil {
+	if err := c.gate.acquire(ctx); err != nil {
 		return nil, err
 	}
-	return immediateTx{c}, nil
+	if _, err := c.sqliteConn.ExecContext(ctx, "BEGIN IMMEDIATE", nil); err != nil {
+		c.gate.release()
+		return nil, err
+	}
+	c.inTx, c.holdsGate = true, true
+	return immediateTx{c: c}, nil
 }
 
-type immediateTx struct{ c *immediateConn }
-
-func (t immediateTx) Commit() error {
-	_, err := t.c.ExecContext(context.Background(), "COMMIT", nil)
-	return err
+// immediateTx ends a transaction begun by immediateConn: inner is the driver's own
+// transaction for a read-only one, nil for BEGIN IMMEDIATE.
+type immediateTx struct {
+	c     *immediateConn
+	inner driver.Tx
 }
 
-func (t immediateTx) Rollback() error {
-	_, err := t.c.ExecContext(context.Background(), "ROLLBACK", nil)
+func (t immediateTx) Commit() error { return t.end("COMMIT") }
+
+func (t immediateTx) Rollback() error { return t.end("ROLLBACK") }
+
+func (t immediateTx) end(stmt string) error {
+	var err error
+	if t.inner != nil {
+		if stmt == "COMMIT" {
+			err = t.inner.Commit()
+		} else {
+			err = t.inner.Rollback()
+		}
+	} else {
+		_, err = t.c.sqliteConn.ExecContext(context.Background(), stmt, nil)
+		if err != nil && stmt == "COMMIT" {
+			// A failed COMMIT leaves the transaction open in SQLite; roll it back so
+			// that the connection and the gate are free again.
+			_, _ = t.c.sqliteConn.ExecContext(context.Background(), "ROLLBACK", nil)
+		}
+	}
+	t.c.inTx = false
+	if t.c.holdsGate {
+		t.c.holdsGate = false
+		t.c.gate.release()
+	}
 	return err
 }

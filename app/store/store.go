@@ -131,13 +131,17 @@ func Open(ctx context.Context, opts Options) (*gorm.DB, error) {
 	return db, nil
 }
 
+// sqliteBusyTimeout is how long an SQLite writer waits for the write lock before it
+// fails with "database is locked".
+const sqliteBusyTimeout = 10 * time.Second
+
 // OpenSQLiteFile opens (creating if needed) an SQLite database file with the pragmas the
 // portal relies on: WAL so readers never block the writer, a busy timeout so writers
 // queue instead of failing, foreign keys on, and IMMEDIATE transactions so that a
 // transaction that will write takes the write lock up front (no deadlock on upgrade).
 func OpenSQLiteFile(path string, cfg *gorm.Config) (*gorm.DB, error) {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
@@ -147,7 +151,7 @@ func OpenSQLiteFile(path string, cfg *gorm.Config) (*gorm.DB, error) {
 		return nil, err
 	}
 	// The driver ignores _txlock after _time_format: see immediateConnector.
-	sqlDB := sql.OpenDB(immediateConnector{dsn: "file:" + path + "?" + q.Encode(), drv: drv})
+	sqlDB := sql.OpenDB(immediateConnector{dsn: "file:" + path + "?" + q.Encode(), drv: drv, gate: newWriteGate(sqliteBusyTimeout)})
 	db, err := gorm.Open(sqlite.Dialector{Conn: sqlDB}, cfg)
 	if err != nil {
 		_ = sqlDB.Close()

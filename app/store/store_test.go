@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -153,4 +154,43 @@ func TestWithTxReadThenWriteUnderContention(t *testing.T) {
 			t.Fatalf("counter = %d, want %d", w.N, workers)
 		}
 	})
+}
+
+// TestSQLiteWritersQueueInOrder: a writer that waits for the write lock gets it as
+// soon as the holder commits, even when the holder begins a new transaction at once
+// (what a long import does between its chunks). Without the queue the waiter sleeps in
+// SQLite's busy handler and the holder, retrying first, wins again and again.
+// SQLite only: PostgreSQL has no database-wide write lock.
+func TestSQLiteWritersQueueInOrder(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite, testMigs)
+	ctx := context.Background()
+	for round := 0; round < 5; round++ {
+		code := fmt.Sprintf("Q%d", round)
+		tx := db.Begin()
+		if err := tx.Create(&widget{Code: "holder" + code}).Error; err != nil {
+			t.Fatal(err)
+		}
+		waiterDone := make(chan error, 1)
+		go func() {
+			waiterDone <- db.WithContext(ctx).Exec(`INSERT INTO widgets (code, n) VALUES (?, 0)`, code).Error
+		}()
+		time.Sleep(30 * time.Millisecond) // the waiter is queued by now
+		if err := tx.Commit().Error; err != nil {
+			t.Fatal(err)
+		}
+		var seen int64
+		err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
+			return tx.Model(&widget{}).Where("code = ?", code).Count(&seen).Error
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-waiterDone; err != nil {
+			t.Fatalf("waiting writer failed: %v", err)
+		}
+		if seen != 1 {
+			t.Fatalf("round %d: the holder's next transaction began before the waiting writer wrote", round)
+		}
+	}
 }
