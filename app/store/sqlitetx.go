@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,15 @@ import (
 // before BEGIN IMMEDIATE (and around each write statement outside a transaction) and
 // released at COMMIT or ROLLBACK: waiters get it first come, first served, the moment
 // it is released. Writers in other processes still meet SQLite's busy handler.
+//
+// WAL checkpoints are moved out of that queue. SQLite runs its automatic checkpoint
+// inside the COMMIT that fills the log past 1,000 pages: the write lock is already
+// free, but the COMMIT call (and so the gate) lasts as long as copying the pages and
+// syncing the file, 40-400 ms on a busy machine, and every writer queued behind it
+// waits as long. The connections are therefore opened with wal_autocheckpoint(0), and
+// every checkpointEvery-th write runs a PASSIVE checkpoint itself, after releasing the
+// gate: the next writer proceeds while the pages are copied (SQLite lets a writer
+// append to the log during a checkpoint).
 
 // sqliteDriver is the driver the glebarez dialector registers as "sqlite".
 var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
@@ -53,6 +63,9 @@ type immediateConnector struct {
 // again queues behind those already waiting.
 type writeGate struct {
 	ch chan struct{}
+	// writes counts the write transactions and statements, to checkpoint every
+	// checkpointEvery of them.
+	writes atomic.Int64
 	// wait is how long a writer waits for the gate before failing as SQLite would
 	// with SQLITE_BUSY: the busy_timeout of the DSN.
 	wait time.Duration
@@ -84,6 +97,20 @@ func (g *writeGate) acquire(ctx context.Context) error {
 }
 
 func (g *writeGate) release() { <-g.ch }
+
+// checkpointEvery is how many writes pass between two checkpoints. A login writes a
+// few pages, a chunk of the register import some tens: a few hundred to a few
+// thousand pages of log between checkpoints, near SQLite's default of 1,000.
+const checkpointEvery = 100
+
+// wrote counts one write, already committed and the gate released, and every
+// checkpointEvery-th time checkpoints the log on conn. A failed checkpoint is left for
+// the next one: nothing depends on it but the size of the log.
+func (g *writeGate) wrote(conn driver.ExecerContext) {
+	if g.writes.Add(1)%checkpointEvery == 0 {
+		_, _ = conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)", nil)
+	}
+}
 
 func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.drv.Open(c.dsn)
@@ -128,8 +155,12 @@ func (c *immediateConn) ExecContext(ctx context.Context, query string, args []dr
 	if err := c.gate.acquire(ctx); err != nil {
 		return nil, err
 	}
-	defer c.gate.release()
-	return c.sqliteConn.ExecContext(ctx, query, args)
+	res, err := c.sqliteConn.ExecContext(ctx, query, args)
+	c.gate.release()
+	if err == nil {
+		c.gate.wrote(c.sqliteConn)
+	}
+	return res, err
 }
 
 func (c *immediateConn) Begin() (driver.Tx, error) {
@@ -190,6 +221,9 @@ func (t immediateTx) end(stmt string) error {
 	if t.c.holdsGate {
 		t.c.holdsGate = false
 		t.c.gate.release()
+		if err == nil && stmt == "COMMIT" {
+			t.c.gate.wrote(t.c.sqliteConn)
+		}
 	}
 	return err
 }

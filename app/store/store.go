@@ -145,6 +145,8 @@ func OpenSQLiteFile(path string, cfg *gorm.Config) (*gorm.DB, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Checkpoints run after a write has left the write queue: see immediateConnector.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_time_format", "sqlite")
 	drv, err := sqliteDriver()
 	if err != nil {
