@@ -51,6 +51,9 @@ var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
 	return db.Driver(), nil
 })
 
+// gates maps each SQLite *sql.DB opened by OpenSQLiteFile to its write gate.
+var gates sync.Map
+
 type immediateConnector struct {
 	dsn  string
 	drv  driver.Driver
@@ -66,6 +69,8 @@ type writeGate struct {
 	// writes counts the write transactions and statements, to checkpoint every
 	// checkpointEvery of them.
 	writes atomic.Int64
+	// waiting is the number of writers queued (for tests).
+	waiting atomic.Int64
 	// wait is how long a writer waits for the gate before failing as SQLite would
 	// with SQLITE_BUSY: the busy_timeout of the DSN.
 	wait time.Duration
@@ -86,6 +91,8 @@ func (g *writeGate) acquire(ctx context.Context) error {
 	}
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
 	select {
 	case g.ch <- struct{}{}:
 		return nil

@@ -153,7 +153,9 @@ func OpenSQLiteFile(path string, cfg *gorm.Config) (*gorm.DB, error) {
 		return nil, err
 	}
 	// The driver ignores _txlock after _time_format: see immediateConnector.
-	sqlDB := sql.OpenDB(immediateConnector{dsn: "file:" + path + "?" + q.Encode(), drv: drv, gate: newWriteGate(sqliteBusyTimeout)})
+	gate := newWriteGate(sqliteBusyTimeout)
+	sqlDB := sql.OpenDB(immediateConnector{dsn: "file:" + path + "?" + q.Encode(), drv: drv, gate: gate})
+	gates.Store(sqlDB, gate)
 	db, err := gorm.Open(sqlite.Dialector{Conn: sqlDB}, cfg)
 	if err != nil {
 		_ = sqlDB.Close()
@@ -181,6 +183,7 @@ func Close(db *gorm.DB) error {
 	if err != nil {
 		return err
 	}
+	gates.Delete(sqlDB)
 	return sqlDB.Close()
 }
 

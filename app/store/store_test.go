@@ -178,7 +178,12 @@ func TestSQLiteWritersQueueInOrder(t *testing.T) {
 		go func() {
 			waiterDone <- db.WithContext(ctx).Exec(`INSERT INTO widgets (code, n) VALUES (?, 0)`, code).Error
 		}()
-		time.Sleep(30 * time.Millisecond) // the waiter is queued by now
+		for deadline := time.Now().Add(10 * time.Second); store.WritersWaiting(db) < 1; {
+			if time.Now().After(deadline) {
+				t.Fatal("the second writer never queued")
+			}
+			time.Sleep(time.Millisecond)
+		}
 		if err := tx.Commit().Error; err != nil {
 			t.Fatal(err)
 		}
