@@ -708,17 +708,9 @@ func insertBatch(db *gorm.DB) int {
 func apply(ctx context.Context, tx *gorm.DB, p parsed, rep Report) (Report, *RowError, error) {
 	tx = enti.For(ctx, tx)
 	now := time.Now().UTC()
-	if store.DialectOf(tx) == store.SQLite {
-		// Take SQLite's write lock before the first read. The DSN asks for IMMEDIATE
-		// transactions, but glebarez/go-sqlite v1.21-1.23 ignores _txlock when
-		// _time_format is also set, so transactions start DEFERRED: a read snapshot
-		// then fails with SQLITE_BUSY_SNAPSHOT (517) at the first write if anyone
-		// (a login) wrote in between. A write statement that matches no row takes the
-		// lock, waiting (busy_timeout) like any writer.
-		if err := tx.Exec(`UPDATE anagrafe_households SET id = id WHERE 0 = 1`).Error; err != nil {
-			return rep, nil, err
-		}
-	}
+	// On SQLite the transaction (store.WithTx) holds the write lock from BEGIN
+	// IMMEDIATE, so reading first cannot make the later writes fail with
+	// SQLITE_BUSY_SNAPSHOT when a login wrote in between.
 	rowErr := func(line int, err error) *RowError {
 		msg := err.Error()
 		if errors.Is(err, store.ErrDuplicate) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/go-pdf/fpdf"
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 )
@@ -472,5 +473,29 @@ func TestPageMarkAndKeepTogether(t *testing.T) {
 	text := pdfText(t, b, 0)
 	if n := strings.Count(text, "Certificato n. ABCD-EFGH-JKMN-P"); n != 2 {
 		t.Fatalf("page mark printed %d times on 2 pages", n)
+	}
+}
+
+// TestCP1252MatchesFpdf: the package's own cp1252 encoder gives the bytes fpdf's
+// "cp1252" translator gave for every rune fold lets through, so documents are byte
+// for byte what they were (a certificate's PDF is rebuilt and compared with its hash).
+func TestCP1252MatchesFpdf(t *testing.T) {
+	tr := fpdf.New("P", "mm", "A4", "").UnicodeTranslatorFromDescriptor("cp1252")
+	n := 0
+	for r := rune(1); r < 0x10000; r++ {
+		if !encodable(r) || (r >= 0x80 && r < 0xA0) {
+			continue // C1 controls: fpdf's map and x/text differ, and no text carries them
+		}
+		n++
+		if got, want := toCP1252(string(r)), tr(string(r)); got != want {
+			t.Fatalf("U+%04X: %q, fpdf %q", r, got, want)
+		}
+	}
+	if n < 200 {
+		t.Fatalf("only %d runes checked", n)
+	}
+	s := "Forlì – l’Università, € 16,00 «così»"
+	if toCP1252(s) != tr(s) {
+		t.Fatalf("%q", s)
 	}
 }

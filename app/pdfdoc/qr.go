@@ -1,6 +1,7 @@
 package pdfdoc
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -134,17 +135,17 @@ func (d *Doc) drawQR(m [][]bool, x, y, size float64) {
 
 	k := p.GetConversionRatio()
 	_, ph := p.GetPageSize()
-	var b strings.Builder
-	num := func(v float64) {
-		s := strconv.FormatFloat(v, 'f', 3, 64)
-		s = strings.TrimRight(s, "0")
-		s = strings.TrimSuffix(s, ".")
-		if s == "-0" {
-			s = "0"
-		}
-		b.WriteString(s)
+	// The numbers repeat (a column's x, a row's y, a run's width): format each once.
+	n := len(m)
+	xs := make([][]byte, n)
+	ws := make([][]byte, n+1)
+	for i := 0; i < n; i++ {
+		xs[i] = pdfNum(nil, (x+float64(i)*mod)*k)
 	}
+	h := pdfNum(nil, -mod*k)
+	b := make([]byte, 0, 32*1024)
 	for r, row := range m {
+		var yr []byte
 		for c := 0; c < len(row); {
 			if !row[c] {
 				c++
@@ -154,18 +155,41 @@ func (d *Doc) drawQR(m [][]bool, x, y, size float64) {
 			for c < len(row) && row[c] {
 				c++
 			}
-			num((x + float64(start)*mod) * k)
-			b.WriteByte(' ')
-			num((ph - (y + float64(r)*mod)) * k)
-			b.WriteByte(' ')
-			num(float64(c-start) * mod * k)
-			b.WriteByte(' ')
-			num(-mod * k)
-			b.WriteString(" re\n")
+			if yr == nil {
+				yr = pdfNum(nil, (ph-(y+float64(r)*mod))*k)
+			}
+			if ws[c-start] == nil {
+				ws[c-start] = pdfNum(nil, float64(c-start)*mod*k)
+			}
+			b = append(b, xs[start]...)
+			b = append(b, ' ')
+			b = append(b, yr...)
+			b = append(b, ' ')
+			b = append(b, ws[c-start]...)
+			b = append(b, ' ')
+			b = append(b, h...)
+			b = append(b, " re\n"...)
 		}
 	}
-	b.WriteString("f")
-	p.RawWriteStr(b.String())
+	b = append(b, 'f')
+	p.RawWriteBuf(bytes.NewReader(b))
+}
+
+// pdfNum appends v with at most three decimals and no trailing zeros, as PDF
+// content streams write numbers ("12.5", "-3", "0").
+func pdfNum(dst []byte, v float64) []byte {
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, v, 'f', 3, 64)
+	for len(dst) > start && dst[len(dst)-1] == '0' {
+		dst = dst[:len(dst)-1]
+	}
+	if len(dst) > start && dst[len(dst)-1] == '.' {
+		dst = dst[:len(dst)-1]
+	}
+	if string(dst[start:]) == "-0" {
+		dst = append(dst[:start], '0')
+	}
+	return dst
 }
 
 // QRBlock draws a QR code of sizeMM at the left margin where the text has reached

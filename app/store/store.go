@@ -14,6 +14,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -130,19 +131,37 @@ func Open(ctx context.Context, opts Options) (*gorm.DB, error) {
 	return db, nil
 }
 
+// sqliteBusyTimeout is how long an SQLite writer waits for the write lock before it
+// fails with "database is locked".
+const sqliteBusyTimeout = 10 * time.Second
+
 // OpenSQLiteFile opens (creating if needed) an SQLite database file with the pragmas the
 // portal relies on: WAL so readers never block the writer, a busy timeout so writers
 // queue instead of failing, foreign keys on, and IMMEDIATE transactions so that a
 // transaction that will write takes the write lock up front (no deadlock on upgrade).
 func OpenSQLiteFile(path string, cfg *gorm.Config) (*gorm.DB, error) {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
+	// Checkpoints run after a write has left the write queue: see immediateConnector.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_time_format", "sqlite")
-	return gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), cfg)
+	drv, err := sqliteDriver()
+	if err != nil {
+		return nil, err
+	}
+	// The driver ignores _txlock after _time_format: see immediateConnector.
+	gate := newWriteGate(sqliteBusyTimeout)
+	sqlDB := sql.OpenDB(immediateConnector{dsn: "file:" + path + "?" + q.Encode(), drv: drv, gate: gate})
+	gates.Store(sqlDB, gate)
+	db, err := gorm.Open(sqlite.Dialector{Conn: sqlDB}, cfg)
+	if err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // DialectOf tells which engine db talks to.
@@ -164,6 +183,7 @@ func Close(db *gorm.DB) error {
 	if err != nil {
 		return err
 	}
+	gates.Delete(sqlDB)
 	return sqlDB.Close()
 }
 

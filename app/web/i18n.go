@@ -24,6 +24,11 @@ type I18n struct {
 	bundle     *i18n.Bundle
 	localizers map[string]*i18n.Localizer
 	matcher    language.Matcher
+	// plain holds every message of every language as T renders it without
+	// arguments, computed once: the catalogue never changes after LoadI18n, and a
+	// page asks for some fifty of them (go-i18n's Localize was a seventh of the
+	// verification page's time).
+	plain map[string]map[string]string
 }
 
 // LoadI18n reads every YAML file under dir/<lang>/ in fsys (for example
@@ -100,7 +105,16 @@ func LoadI18n(fsys fs.FS, dir string, extra ...fs.FS) (*I18n, error) {
 		base, _ := tag.Base()
 		loc[base.String()] = i18n.NewLocalizer(b, tag.String())
 	}
-	return &I18n{bundle: b, localizers: loc, matcher: language.NewMatcher(Languages)}, nil
+	plain := map[string]map[string]string{}
+	for lang, l := range loc {
+		plain[lang] = make(map[string]string, len(keys[lang]))
+		for k := range keys[lang] {
+			if s, err := l.Localize(&i18n.LocalizeConfig{MessageID: k}); err == nil {
+				plain[lang][k] = s
+			}
+		}
+	}
+	return &I18n{bundle: b, localizers: loc, matcher: language.NewMatcher(Languages), plain: plain}, nil
 }
 
 // T translates key into lang. args are name/value pairs for the message template;
@@ -109,7 +123,12 @@ func LoadI18n(fsys fs.FS, dir string, extra ...fs.FS) (*I18n, error) {
 func (t *I18n) T(lang, key string, args ...any) string {
 	l, ok := t.localizers[lang]
 	if !ok {
-		l = t.localizers["it"]
+		l, lang = t.localizers["it"], "it"
+	}
+	if len(args) == 0 {
+		if s, ok := t.plain[lang][key]; ok {
+			return s
+		}
 	}
 	cfg := &i18n.LocalizeConfig{MessageID: key}
 	if len(args) > 0 {
@@ -132,6 +151,9 @@ func (t *I18n) T(lang, key string, args ...any) string {
 
 // Has reports whether key exists.
 func (t *I18n) Has(key string) bool {
+	if _, ok := t.plain["it"][key]; ok {
+		return true
+	}
 	_, err := t.localizers["it"].Localize(&i18n.LocalizeConfig{MessageID: key})
 	return err == nil
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/nicksnyder/go-i18n/v2/i18n"
 )
 
 func TestI18nRefusesIncompleteCatalogues(t *testing.T) {
@@ -53,5 +55,41 @@ func TestI18nTranslate(t *testing.T) {
 		if got := i.T(c.lang, c.key, c.args...); got != c.want {
 			t.Errorf("T(%s, %s) = %q, want %q", c.lang, c.key, got, c.want)
 		}
+	}
+}
+
+// TestI18nPlainMessagesMatchLocalize: the messages computed once at load (T without
+// arguments) are what go-i18n renders for each key and language, "fr" falls back to
+// Italian, and a plural message asked without a count answers as before.
+func TestI18nPlainMessagesMatchLocalize(t *testing.T) {
+	t.Parallel()
+	fs := fstest.MapFS{
+		"locales/it/a.yaml": {Data: []byte("n:\n  one: \"1 servizio\"\n  other: \"{{.Count}} servizi\"\nhi: \"Ciao {{.Name}}\"\nplain: \"Verifica di un certificato\"\n")},
+		"locales/en/a.yaml": {Data: []byte("n:\n  one: \"1 service\"\n  other: \"{{.Count}} services\"\nhi: \"Hello {{.Name}}\"\nplain: \"Certificate check\"\n")},
+	}
+	i, err := LoadI18n(fs, "locales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"it", "en", "fr"} {
+		l := i.localizers[lang]
+		if l == nil {
+			l = i.localizers["it"]
+		}
+		for _, key := range []string{"n", "hi", "plain", "missing"} {
+			want, err := l.Localize(&i18n.LocalizeConfig{MessageID: key})
+			if err != nil {
+				want = "[" + key + "]"
+			}
+			if got := i.T(lang, key); got != want {
+				t.Errorf("T(%s, %s) = %q, go-i18n %q", lang, key, got, want)
+			}
+		}
+	}
+	if i.T("en", "plain") != "Certificate check" || i.T("fr", "plain") != "Verifica di un certificato" {
+		t.Fatal("plain messages")
+	}
+	if !i.Has("plain") || !i.Has("n") || i.Has("missing") {
+		t.Fatal("Has")
 	}
 }

@@ -3,12 +3,16 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +30,8 @@ type Renderer struct {
 	site  Site
 	// comuneFor returns the request's ente, when the app resolves one (app/enti).
 	comuneFor func(context.Context) (config.Comune, bool)
+	// shared holds pages rendered once for every anonymous visitor (RenderShared).
+	shared sharedCache
 }
 
 // Site is what every page shows about the comune and the portal.
@@ -260,13 +266,23 @@ func (r *Renderer) I18n() *I18n { return r.i18n }
 func (r *Renderer) SetComuneFunc(f func(context.Context) (config.Comune, bool)) { r.comuneFor = f }
 
 // SetMenu replaces the header menu (the app builds it after mounting modules).
-func (r *Renderer) SetMenu(m []MenuItem) { r.site.Menu = m }
+func (r *Renderer) SetMenu(m []MenuItem) {
+	r.site.Menu = m
+	r.shared.clear()
+}
 
 // Site returns the site-wide page data.
 func (r *Renderer) Site() Site { return r.site }
 
 // NewPage builds the page data for the current request.
 func (r *Renderer) NewPage(c echo.Context, status int, data any) *Page {
+	p := r.newPage(c, status, data)
+	p.Flashes = popFlashes(c)
+	return p
+}
+
+// newPage is NewPage without the flash messages, which it would consume.
+func (r *Renderer) newPage(c echo.Context, status int, data any) *Page {
 	p := &Page{
 		Lang:   Lang(c),
 		Path:   c.Request().URL.Path,
@@ -282,7 +298,6 @@ func (r *Renderer) NewPage(c echo.Context, status int, data any) *Page {
 	if m, ok := c.Get(ctxStaffMenu).([]MenuItem); ok {
 		p.StaffMenu = m
 	}
-	p.Flashes = popFlashes(c)
 	return p
 }
 
@@ -304,15 +319,130 @@ func SetStaffMenu(c echo.Context, m []MenuItem) { c.Set(ctxStaffMenu, m) }
 // Render executes page name into a buffer and writes it with status. Nothing is
 // written if the template fails, so the error handler can still send a clean page.
 func (r *Renderer) Render(c echo.Context, status int, name string, data any) error {
+	return r.render(c, status, name, r.NewPage(c, status, data))
+}
+
+// render executes page name with the page data p.
+func (r *Renderer) render(c echo.Context, status int, name string, p *Page) error {
 	t, ok := r.pages[name]
 	if !ok {
 		return fmt.Errorf("web: no template %q", name)
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layouts/base.html", r.NewPage(c, status, data)); err != nil {
+	if err := t.ExecuteTemplate(&buf, "layouts/base.html", p); err != nil {
 		return fmt.Errorf("web: render %s: %w", name, err)
 	}
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// RenderShared is Render for a page that is the same for every anonymous visitor:
+// its content depends only on key (which the caller builds from everything its data
+// depends on) and on what the layout shows (language, path, status, the ente's data,
+// the menus). For a visitor who is not signed in and has no message waiting, the page
+// is rendered once and then served from a bounded cache, with the request's CSRF token
+// put in the place of a marker; data is called only to render. Anyone else gets
+// Render. The verification page, the portal's busiest public page, uses it: the
+// template was most of its cost.
+func (r *Renderer) RenderShared(c echo.Context, status int, name, key string, data func() any) error {
+	flashes := popFlashes(c)
+	if CurrentViewer(c) != nil || len(flashes) > 0 || c.Get(ctxStaffMenu) != nil {
+		p := r.newPage(c, status, data())
+		p.Flashes = flashes
+		return r.render(c, status, name, p)
+	}
+	p := r.newPage(c, status, nil)
+	ck := strings.Join([]string{name, key, p.Lang, p.Path, strconv.Itoa(status), comuneKey(p.Site.Comune)}, "\x00")
+	token := p.CSRF
+	page, ok := r.shared.get(ck)
+	if !ok {
+		t, found := r.pages[name]
+		if !found {
+			return fmt.Errorf("web: no template %q", name)
+		}
+		mark := r.shared.marker()
+		p.Data, p.CSRF = data(), mark
+		var buf bytes.Buffer
+		if err := t.ExecuteTemplate(&buf, "layouts/base.html", p); err != nil {
+			return fmt.Errorf("web: render %s: %w", name, err)
+		}
+		page = sharedPage{parts: bytes.Split(buf.Bytes(), []byte(mark))}
+		r.shared.put(ck, page)
+	}
+	return c.HTMLBlob(status, page.with(token))
+}
+
+// comuneKey identifies everything the layout shows of the ente: a change of its data
+// is a new key, so no stale page is served.
+func comuneKey(c config.Comune) string { return fmt.Sprintf("%#v", c) }
+
+// sharedPage is a rendered page cut where the CSRF token goes.
+type sharedPage struct{ parts [][]byte }
+
+func (s sharedPage) with(token string) []byte {
+	n := len(token) * (len(s.parts) - 1)
+	for _, p := range s.parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for i, p := range s.parts {
+		if i > 0 {
+			out = append(out, token...)
+		}
+		out = append(out, p...)
+	}
+	return out
+}
+
+// sharedCacheBytes bounds the memory of the shared pages (about 30 kB each).
+const sharedCacheBytes = 16 << 20
+
+// sharedCache maps keys to rendered pages; when full it starts again empty.
+type sharedCache struct {
+	mu    sync.Mutex
+	pages map[string]sharedPage
+	size  int
+	mark  string
+}
+
+func (s *sharedCache) get(k string) (sharedPage, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pages[k]
+	return p, ok
+}
+
+func (s *sharedCache) put(k string, p sharedPage) {
+	n := len(k)
+	for _, b := range p.parts {
+		n += len(b)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pages == nil || s.size+n > sharedCacheBytes {
+		s.pages, s.size = map[string]sharedPage{}, 0
+	}
+	s.pages[k] = p
+	s.size += n
+}
+
+func (s *sharedCache) clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pages, s.size = nil, 0
+}
+
+// marker is the stand-in for the CSRF token while a shared page is rendered: random,
+// so that no page text can contain it, and made of letters and digits, which every
+// template context prints as they are.
+func (s *sharedCache) marker() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mark == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		s.mark = "csrf" + hex.EncodeToString(b[:])
+	}
+	return s.mark
 }
 
 // RenderPartial executes a page without the layout into a byte slice (for mail bodies).

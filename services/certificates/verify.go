@@ -278,20 +278,34 @@ func (m *Module) verifyPage(c echo.Context) error {
 		return err
 	}
 	page := VerifyPage{Verdict: v, Code: idParam(c), Cert: cert}
-	status := http.StatusOK
-	if cert == nil {
-		status = http.StatusNotFound
-	} else {
-		channel := ChannelQR
-		if c.QueryParam("via") == "codice" {
-			channel = ChannelCode
-		}
-		m.logVerification(c, cert.ID, channel)
-		b := m.body(m.tr(web.Lang(c)), cert, publicData(d, m.now()))
-		page.Body, page.Unlimited = &b, cert.ExpiresAt == nil
-	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return m.render.Render(c, status, "certificati/verify.html", page)
+	if cert == nil {
+		return m.render.Render(c, http.StatusNotFound, "certificati/verify.html", page)
+	}
+	channel := ChannelQR
+	if c.QueryParam("via") == "codice" {
+		channel = ChannelCode
+	}
+	m.logVerification(c, cert.ID, channel)
+	// The page shows the verdict and the record (its data found intact, so DataHash
+	// stands for it): an anonymous visitor's page is rendered once for each of these.
+	// publicData masks the tax codes of minors as of today, so the day is in the key.
+	now := m.now()
+	key := strings.Join([]string{string(v), page.Code, cert.ID, cert.DataHash, timeKey(cert.RevokedAt), timeKey(cert.ExpiresAt),
+		now.In(web.Rome).Format("2006-01-02")}, "|")
+	return m.render.RenderShared(c, http.StatusOK, "certificati/verify.html", key, func() any {
+		b := m.body(m.tr(web.Lang(c)), cert, publicData(d, now))
+		page.Body, page.Unlimited = &b, cert.ExpiresAt == nil
+		return page
+	})
+}
+
+// timeKey writes an optional time for a cache key.
+func timeKey(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // APIResult is the JSON answer of the verification API (see the package comment).

@@ -1,0 +1,236 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The embedded SQLite driver (github.com/glebarez/go-sqlite) understands a _txlock
+// DSN parameter, but stops reading the DSN after _time_format, which the portal needs:
+// its transactions were therefore DEFERRED. A deferred transaction that reads and then
+// writes takes a read snapshot first and must upgrade it to the write lock later; in
+// WAL mode, when another connection committed in between, the upgrade fails at once
+// with SQLITE_BUSY_SNAPSHOT ("database is locked (517)") whatever the busy timeout.
+//
+// immediateConnector wraps the driver's connections so that every read-write
+// transaction starts with BEGIN IMMEDIATE: it waits (busy_timeout) for the write lock
+// at BEGIN and, holding it, can never fail to write later. Read-only transactions
+// (sql.TxOptions{ReadOnly: true}) keep a plain BEGIN and never block writers.
+//
+// Writers of one process also queue in order. SQLite has no queue of its own: a
+// writer that finds the lock taken sleeps in its busy handler (1, 2, 5 ... up to
+// 100 ms at a time) and tries again, so a long run of short write transactions (the
+// register import commits every few milliseconds) can keep a login's single INSERT
+// out for seconds. The connections of one *sql.DB therefore share a writeGate taken
+// before BEGIN IMMEDIATE (and around each write statement outside a transaction) and
+// released at COMMIT or ROLLBACK: waiters get it first come, first served, the moment
+// it is released. Writers in other processes still meet SQLite's busy handler.
+//
+// WAL checkpoints are moved out of that queue. SQLite runs its automatic checkpoint
+// inside the COMMIT that fills the log past 1,000 pages: the write lock is already
+// free, but the COMMIT call (and so the gate) lasts as long as copying the pages and
+// syncing the file, 40-400 ms on a busy machine, and every writer queued behind it
+// waits as long. The connections are therefore opened with wal_autocheckpoint(0), and
+// every checkpointEvery-th write runs a PASSIVE checkpoint itself, after releasing the
+// gate: the next writer proceeds while the pages are copied (SQLite lets a writer
+// append to the log during a checkpoint).
+
+// sqliteDriver is the driver the glebarez dialector registers as "sqlite".
+var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
+	db, err := sql.Open("sqlite", "")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.Driver(), nil
+})
+
+// gates maps each SQLite *sql.DB opened by OpenSQLiteFile to its write gate.
+var gates sync.Map
+
+type immediateConnector struct {
+	dsn  string
+	drv  driver.Driver
+	gate *writeGate
+}
+
+// writeGate is a first-come, first-served lock for the writers of one database. Go's
+// channel wakes blocked senders in order, and a receive on a full channel hands the
+// slot straight to the first of them, so a writer that releases and at once asks
+// again queues behind those already waiting.
+type writeGate struct {
+	ch chan struct{}
+	// writes counts the write transactions and statements, to checkpoint every
+	// checkpointEvery of them.
+	writes atomic.Int64
+	// waiting is the number of writers queued (for tests).
+	waiting atomic.Int64
+	// wait is how long a writer waits for the gate before failing as SQLite would
+	// with SQLITE_BUSY: the busy_timeout of the DSN.
+	wait time.Duration
+}
+
+func newWriteGate(wait time.Duration) *writeGate {
+	return &writeGate{ch: make(chan struct{}, 1), wait: wait}
+}
+
+// errGateTimeout reads like SQLite's own error for the same situation.
+var errGateTimeout = errors.New("database is locked (5) (SQLITE_BUSY): waited for the write lock")
+
+func (g *writeGate) acquire(ctx context.Context) error {
+	select {
+	case g.ch <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
+	select {
+	case g.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errGateTimeout
+	}
+}
+
+func (g *writeGate) release() { <-g.ch }
+
+// checkpointEvery is how many writes pass between two checkpoints. A login writes a
+// few pages, a chunk of the register import some tens: a few hundred to a few
+// thousand pages of log between checkpoints, near SQLite's default of 1,000.
+const checkpointEvery = 100
+
+// wrote counts one write, already committed and the gate released, and every
+// checkpointEvery-th time checkpoints the log on conn. A failed checkpoint is left for
+// the next one: nothing depends on it but the size of the log.
+func (g *writeGate) wrote(conn driver.ExecerContext) {
+	if g.writes.Add(1)%checkpointEvery == 0 {
+		_, _ = conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)", nil)
+	}
+}
+
+func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.drv.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	ic, ok := conn.(sqliteConn)
+	if !ok {
+		_ = conn.Close()
+		return nil, fmt.Errorf("store: sqlite driver connection %T lacks the context interfaces", conn)
+	}
+	return &immediateConn{sqliteConn: ic, gate: c.gate}, nil
+}
+
+func (c immediateConnector) Driver() driver.Driver { return c.drv }
+
+// sqliteConn is what the glebarez connection implements; immediateConn forwards all
+// of it and replaces only BeginTx/Begin.
+type sqliteConn interface {
+	driver.Conn
+	driver.Pinger
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+}
+
+type immediateConn struct {
+	sqliteConn
+	gate *writeGate
+	// inTx is set between BeginTx and Commit/Rollback (database/sql uses a connection
+	// from one goroutine at a time); holdsGate when that transaction holds the gate.
+	inTx, holdsGate bool
+}
+
+// ExecContext runs a statement. Outside a transaction it is a write in autocommit
+// (reads go through QueryContext), so it queues at the gate like a transaction.
+func (c *immediateConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.inTx {
+		return c.sqliteConn.ExecContext(ctx, query, args)
+	}
+	if err := c.gate.acquire(ctx); err != nil {
+		return nil, err
+	}
+	res, err := c.sqliteConn.ExecContext(ctx, query, args)
+	c.gate.release()
+	if err == nil {
+		c.gate.wrote(c.sqliteConn)
+	}
+	return res, err
+}
+
+func (c *immediateConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *immediateConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if opts.ReadOnly {
+		tx, err := c.sqliteConn.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		c.inTx = true
+		return immediateTx{c: c, inner: tx}, nil
+	}
+	if opts.Isolation != driver.IsolationLevel(sql.LevelDefault) && opts.Isolation != driver.IsolationLevel(sql.LevelSerializable) {
+		return nil, errors.New("store: SQLite transactions are serializable only")
+	}
+	if err := c.gate.acquire(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := c.sqliteConn.ExecContext(ctx, "BEGIN IMMEDIATE", nil); err != nil {
+		c.gate.release()
+		return nil, err
+	}
+	c.inTx, c.holdsGate = true, true
+	return immediateTx{c: c}, nil
+}
+
+// immediateTx ends a transaction begun by immediateConn: inner is the driver's own
+// transaction for a read-only one, nil for BEGIN IMMEDIATE.
+type immediateTx struct {
+	c     *immediateConn
+	inner driver.Tx
+}
+
+func (t immediateTx) Commit() error { return t.end("COMMIT") }
+
+func (t immediateTx) Rollback() error { return t.end("ROLLBACK") }
+
+func (t immediateTx) end(stmt string) error {
+	var err error
+	if t.inner != nil {
+		if stmt == "COMMIT" {
+			err = t.inner.Commit()
+		} else {
+			err = t.inner.Rollback()
+		}
+	} else {
+		_, err = t.c.sqliteConn.ExecContext(context.Background(), stmt, nil)
+		if err != nil && stmt == "COMMIT" {
+			// A failed COMMIT leaves the transaction open in SQLite; roll it back so
+			// that the connection and the gate are free again.
+			_, _ = t.c.sqliteConn.ExecContext(context.Background(), "ROLLBACK", nil)
+		}
+	}
+	t.c.inTx = false
+	if t.c.holdsGate {
+		t.c.holdsGate = false
+		t.c.gate.release()
+		if err == nil && stmt == "COMMIT" {
+			t.c.gate.wrote(t.c.sqliteConn)
+		}
+	}
+	return err
+}
