@@ -65,6 +65,11 @@ type Info struct {
 	Needs []string
 	// Start is the path, relative to /servizi/<id>/, where "Go to the service" leads.
 	Start string
+	// GuestStart, when set, is the path (relative to /servizi/<id>/) of the same service
+	// without logging in (for instance booking an appointment with only an email
+	// address, as the Designers Italia model expects); the service card offers it
+	// next to Start.
+	GuestStart string
 	// Order sorts services within an area (lower first).
 	Order int
 

@@ -338,19 +338,6 @@ func requestID(ctx context.Context) string {
 	return s
 }
 
-const ctxClientIP ctxKey = 2
-
-// WithClientIP returns ctx carrying the address of the client of a staff action (the
-// desk's browser), which audit entries of actions that name no address then record.
-func WithClientIP(ctx context.Context, ip string) context.Context {
-	return context.WithValue(ctx, ctxClientIP, ip)
-}
-
-func clientIP(ctx context.Context) string {
-	s, _ := ctx.Value(ctxClientIP).(string)
-	return s
-}
-
 // internal wraps an unexpected error with the operation's name.
 func internal(op string, err error) error {
 	return fmt.Errorf("accounts: %s: %w", op, err)

@@ -73,9 +73,8 @@ func (t *txn) audit(a actor, action string, r *accountRow, ip string, details ma
 }
 
 func (t *txn) auditOutcome(a actor, action string, r *accountRow, ip, outcome string, details map[string]any) error {
-	if ip == "" {
-		ip = clientIP(t.ctx)
-	}
+	// An empty ip is filled by audit.Record with the request's client address
+	// (audit.WithClient, set for every request by the web layer).
 	e := audit.Entry{ActorKind: a.kind, ActorID: a.id, Action: action, Outcome: outcome, IP: ip,
 		RequestID: requestID(t.ctx), Details: details}
 	if r != nil {

@@ -48,6 +48,10 @@ func TestGuestBooking(t *testing.T) {
 	t.Parallel()
 	each(t, func(t *testing.T, p portal) {
 		anon := p.Client()
+		if r := anon.Get("/servizi/appuntamenti"); r.Status != 200 || !strings.Contains(r.Body, `href="/servizi/appuntamenti/ospite"`) ||
+			!strings.Contains(r.Body, "Procedi senza accedere") {
+			t.Fatalf("the service card does not offer booking without an account: %d", r.Status)
+		}
 		if r := anon.Get("/servizi/appuntamenti/ospite"); r.Status != 200 || !strings.Contains(r.Body, `value="residenza"`) ||
 			strings.Contains(r.Body, `value="cie"`) {
 			t.Fatalf("start page without an account: %d", r.Status)

@@ -50,6 +50,9 @@ type Module struct {
 	i18n        *web.I18n
 	log         *slog.Logger
 	settings    Settings
+	// settingsOf decodes the settings for an ente (Mount.SettingsFor); nil outside a
+	// portal.
+	settingsOf func(ctx context.Context, out any) error
 	now         func() time.Time
 	pay         *payments.Service // the CIE fee online (payment.go)
 }
@@ -85,6 +88,7 @@ func (*Module) Info() services.Info {
 		NeedsLogin:  true,
 		Needs:       []string{"appuntamenti.needs.cie", "appuntamenti.needs.residenza"},
 		Start:       "nuovo",
+		GuestStart:  "ospite",
 		Order:       20,
 		HowTo:       "appuntamenti.card.howto",
 		Outcome:     "appuntamenti.card.outcome",
@@ -128,6 +132,7 @@ func (m *Module) Mount(mt *services.Mount) error {
 	m.store, m.forEachEnte, m.baseURL = mt.Store, mt.ForEachEnte, mt.BaseURL
 	m.mail, m.render, m.log = mt.Mail, mt.Render, mt.Log
 	m.i18n = mt.Render.I18n()
+	m.settingsOf = mt.SettingsFor
 	if mt.Settings != nil {
 		if err := mt.Settings(&m.settings); err != nil {
 			return err

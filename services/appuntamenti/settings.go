@@ -48,12 +48,23 @@ func (s Settings) guestAllowed(service string) bool {
 // confirmation goes (at once for a booking made later than that).
 const ConfirmNotice = 48 * time.Hour
 
-// settingsFor returns the settings in force for the ente of ctx. Every read of the
-// module's settings goes through it: today they are the installation's (modules.
-// settings.appuntamenti); per-ente settings (Mount.SettingsFor) replace this one body.
+// settingsFor returns the settings in force for the ente of ctx: the installation's
+// (modules.settings.appuntamenti, or WithSettings in tests) with the ente's own laid
+// over them (enti[].modules.appuntamenti, `sportello enti update --set`). Every read of
+// the module's settings goes through it. Settings that no longer validate (changed in
+// the database while the portal runs) are logged and the installation's are used.
 func (m *Module) settingsFor(ctx context.Context) Settings {
-	_ = ctx
-	return m.settings
+	s := m.settings
+	if m.settingsOf == nil {
+		return s
+	}
+	if err := m.settingsOf(ctx, &s); err != nil {
+		if m.log != nil {
+			m.log.ErrorContext(ctx, "appuntamenti: settings of the ente refused, using the installation's", "err", err)
+		}
+		return m.settings
+	}
+	return s
 }
 
 // DefaultSettings are the settings when the configuration says nothing.

@@ -119,10 +119,10 @@ func MountStaff(g Router, d Deps) {
 	g.POST("/:id/lettera.pdf", h.letter(accounts.KindStaff))
 }
 
-// ctx is the request's context carrying the request id and the client's address for
-// the audit log.
+// ctx is the request's context carrying the request id for the audit log (the client's
+// address is already in it: audit.WithClient, set by the web layer for every request).
 func ctx(c echo.Context) context.Context {
-	return accounts.WithClientIP(accounts.WithRequestID(c.Request().Context(), web.RequestID(c)), c.RealIP())
+	return accounts.WithRequestID(c.Request().Context(), web.RequestID(c))
 }
 
 // actor is the logged-in staff member's username.
