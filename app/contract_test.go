@@ -420,7 +420,7 @@ func TestJobsPageShowsFailedJob(t *testing.T) {
 // templates folder and message file must be named after a built-in module.
 var (
 	platformTemplateDirs = []string{"area", "auth", "backoffice", "cases", "catalogue", "errors", "idp", "layouts", "locales", "pages", "partials", "payments"}
-	platformMessageFiles = []string{"accounts", "anagrafe", "auth", "backoffice", "cases", "core", "enti", "idp", "payments"}
+	platformMessageFiles = []string{"accounts", "anagrafe", "auth", "backoffice", "cases", "core", "enti", "feedback", "idp", "payments"}
 )
 
 // A module is one name: its id is its templates folder and its message file, and its

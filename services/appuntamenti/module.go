@@ -53,8 +53,8 @@ type Module struct {
 	// settingsOf decodes the settings for an ente (Mount.SettingsFor); nil outside a
 	// portal.
 	settingsOf func(ctx context.Context, out any) error
-	now         func() time.Time
-	pay         *payments.Service // the CIE fee online (payment.go)
+	now        func() time.Time
+	pay        *payments.Service // the CIE fee online (payment.go)
 }
 
 // Option adjusts a Module built by New.
