@@ -62,6 +62,14 @@ func (*Module) Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return tx.Exec(`ALTER TABLE certificates ADD COLUMN bollo_receipt VARCHAR(64) NOT NULL DEFAULT ''`).Error
 		},
+	}, {
+		// ente_id first in the primary keys on PostgreSQL, so that Citus can distribute
+		// both tables by ente (docs/ARCHITECTURE.md); codes stay random and unique in
+		// practice, and every lookup is already scoped to the host's ente.
+		ID: "certificati/0004_citus_keys",
+		Migrate: func(tx *gorm.DB) error {
+			return enti.KeyWithEnte(tx, tables...)
+		},
 	}}
 }
 

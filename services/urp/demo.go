@@ -60,8 +60,20 @@ func (*Module) SeedDemo(ctx context.Context, db *gorm.DB) error {
 				return err
 			}
 			o.UpdatedAt = time.Now().UTC()
+			// The hours are written apart: GORM's association upsert names ON CONFLICT (id),
+			// which PostgreSQL refuses once the key is (ente_id, id) (urp/0003_citus_keys).
+			hours := o.Hours
+			o.Hours = nil
 			if err := tx.Create(&o).Error; err != nil {
 				return err
+			}
+			for i := range hours {
+				hours[i].OfficeID = o.ID
+			}
+			if len(hours) > 0 {
+				if err := tx.Create(&hours).Error; err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -51,6 +51,12 @@ func (*Module) Migrations() []*store.Migration {
 			}
 			return enti.ReplaceUnique(tx, "urp_offices", "idx_urp_offices_slug", "urp_offices_ente_slug", "slug", "")
 		},
+	}, {
+		// ente_id first in the primary keys on PostgreSQL (Citus, docs/ARCHITECTURE.md).
+		ID: "urp/0003_citus_keys",
+		Migrate: func(tx *gorm.DB) error {
+			return enti.KeyWithEnte(tx, tables...)
+		},
 	}}
 }
 

@@ -5,12 +5,14 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
 // Migrations implements services.Migrator. Each step uses its own frozen structs. Every
 // table carries ente_id first in its primary key or, for tables with an identity id,
-// in a UNIQUE (ente_id, id) and in every other unique constraint.
+// in a UNIQUE (ente_id, id) and in every other unique constraint; on PostgreSQL
+// ztl/0002 then puts it first in those tables' primary keys too (Citus).
 func (*Module) Migrations() []*store.Migration {
 	type ztlZone struct {
 		EnteID string `gorm:"primaryKey;size:40"`
@@ -121,6 +123,13 @@ func (*Module) Migrations() []*store.Migration {
 				}
 			}
 			return nil
+		},
+	}, {
+		// ente_id first in the primary keys on PostgreSQL of the tables born with the
+		// surrogate id alone (Citus, docs/ARCHITECTURE.md).
+		ID: "ztl/0002_citus_keys",
+		Migrate: func(tx *gorm.DB) error {
+			return enti.KeyWithEnte(tx, "ztl_permits", "ztl_access", "ztl_gate_keys", "ztl_transits")
 		},
 	}}
 }
