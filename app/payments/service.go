@@ -555,6 +555,29 @@ func (s *Service) Confirm(ctx context.Context, id string, rc Receipt) (first boo
 	return true, nil
 }
 
+// MoveRef passes the positions of purpose owed for ref from to ref to, in the module's
+// transaction tx, with an audit row each: the thing paid for was replaced by another
+// standing for it (a booking moved to a new time keeps its fee, paid or not, so the
+// citizen never pays twice). Cancelled positions stay with the old ref. Nothing is
+// asked of pagoPA: the ref is the portal's own.
+func (s *Service) MoveRef(ctx context.Context, tx *gorm.DB, purpose, from, to string, by Actor) error {
+	var list []Position
+	if err := tx.Where("purpose = ? AND ref = ? AND state <> ?", purpose, from, Cancelled).Find(&list).Error; err != nil {
+		return fmt.Errorf("payments: positions of %s: %w", from, err)
+	}
+	for i := range list {
+		p := &list[i]
+		if err := tx.Model(&Position{}).Where("id = ? AND ref = ?", p.ID, from).
+			Updates(map[string]any{"ref": to, "updated_at": s.now().UTC()}).Error; err != nil {
+			return fmt.Errorf("payments: move %s: %w", p.ID, err)
+		}
+		if err := s.audit(ctx, tx, by, "payments.move_ref", p, map[string]any{"purpose": purpose, "from": from, "to": to}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Cancel withdraws an unpaid position with a reason (staff), on pagoPA first.
 func (s *Service) Cancel(ctx context.Context, id, reason string, by Actor) (*Position, error) {
 	reason = strings.TrimSpace(reason)

@@ -233,6 +233,11 @@ func (m *Module) Book(ctx context.Context, r Request) (*Booking, error) {
 		if err := takePlace(tx, b, s.Service.Desks); err != nil {
 			return err
 		}
+		if r.Replaces != "" {
+			if err := m.carryFee(ctx, tx, r.Replaces, b.ID, r.By); err != nil {
+				return err
+			}
+		}
 		if r.Notify != nil {
 			return r.Notify(tx, b)
 		}

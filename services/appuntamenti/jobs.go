@@ -18,6 +18,7 @@ func (m *Module) Jobs() []jobs.Job {
 		{Name: ID + "/promemoria", Schedule: jobs.Every(15 * time.Minute), Run: m.SendReminders},
 		{Name: ID + "/offerte", Schedule: jobs.Every(time.Minute), Run: m.ExpireOffers},
 		{Name: ID + "/conferme", Schedule: jobs.Every(time.Minute), Run: m.ConfirmJob},
+		{Name: ID + "/diritti", Schedule: jobs.Every(15 * time.Minute), Run: m.CancelOrphanFees},
 	}
 }
 

@@ -1,8 +1,11 @@
 package appuntamenti
 
 import (
+	"time"
+
 	"context"
 	"errors"
+	"gorm.io/gorm"
 	"net/http"
 	"strings"
 
@@ -19,10 +22,10 @@ import (
 // the booking (purpose PurposeCIE, Ref the booking's id), due by the appointment.
 // The agenda shows, for each CIE booking, whether the fee is paid or is to be paid at
 // the desk. Nothing else depends on it: the desk still issues the card if the fee is
-// paid there. Limits: a booking moved to another time is a new booking and does not
-// carry the payment of the old one (the desk sees "da pagare allo sportello" and the
-// receipt in the citizen's "I miei pagamenti"); cancelling a booking leaves its
-// unpaid position to expire at its due date.
+// paid there. A booking moved to another time is a new booking: its fee, paid or
+// not, follows it (carryFee, in the move's transaction). A cancelled booking's unpaid
+// fee is withdrawn on pagoPA by the job appuntamenti/diritti (CancelOrphanFees), so
+// nobody pays for an appointment that no longer exists.
 
 // PurposeCIE names the CIE fee of a booking in app/payments.
 const PurposeCIE = ID + "/cie"
@@ -138,4 +141,40 @@ func (m *Module) FeeStates(ctx context.Context, bs []Booking) (map[string]string
 		out[id] = "payments.cie.paid"
 	}
 	return out, nil
+}
+
+// carryFee passes the fee of booking from to booking to (a move), in the move's
+// transaction.
+func (m *Module) carryFee(ctx context.Context, tx *gorm.DB, from, to, by string) error {
+	if m.pay == nil {
+		return nil
+	}
+	return m.pay.MoveRef(ctx, tx, PurposeCIE, from, to, payments.Actor{Kind: audit.ActorCitizen, ID: by})
+}
+
+// CancelOrphanFees withdraws the unpaid CIE fees of cancelled bookings (by the
+// citizen, the desk, a closure or a missed confirmation) in every ente: on pagoPA and
+// here, with the reason the citizen sees. A fee paid meanwhile is recorded as paid
+// instead (payments.Cancel asks pagoPA first) and stays in "I miei pagamenti".
+func (m *Module) CancelOrphanFees(ctx context.Context, _ time.Time) error {
+	if m.pay == nil {
+		return nil
+	}
+	return m.forEachEnte(ctx, func(ctx context.Context) error {
+		var ids []string
+		cancelled := m.store(ctx).Model(&Booking{}).Select("id").Where("status <> ?", StatusBooked)
+		if err := m.pay.Store(ctx).Model(&payments.Position{}).
+			Where("purpose = ? AND state IN ? AND ref IN (?)", PurposeCIE, []payments.State{payments.Created, payments.Published}, cancelled).
+			Pluck("id", &ids).Error; err != nil {
+			return err
+		}
+		var errs []error
+		for _, id := range ids {
+			_, err := m.pay.Cancel(ctx, id, "Appuntamento annullato", payments.Actor{Kind: audit.ActorSystem, ID: ID + "/diritti"})
+			if err != nil && !errors.Is(err, payments.ErrState) {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
 }

@@ -102,3 +102,69 @@ func TestCIEFeeOnline(t *testing.T) {
 		}
 	})
 }
+
+// The fee follows the booking: a CIE appointment paid online and then moved keeps its
+// payment (the agenda says paid, nothing new to pay); an unpaid fee of a cancelled
+// booking is withdrawn by the job, a paid one is never touched. Both databases.
+func TestCIEFeeFollowsTheBooking(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, p portal) {
+		a := citizen(p, "RSSMRA80A01H501U", "Mario Rossi")
+		pay := func(id string) *payments.Position {
+			t.Helper()
+			if r := a.PostForm("/servizi/appuntamenti/prenotazione/"+id+"/pagamento", nil); r.Status != http.StatusSeeOther {
+				t.Fatalf("pay now: %d", r.Status)
+			}
+			pos, err := p.App.Payments().ByRef(p.ctx, appuntamenti.PurposeCIE, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pos
+		}
+		first := bookCIE(t, a, time.Date(2026, 3, 24, 9, 10, 0, 0, web.Rome), "mario.rossi@example.it")
+		pos := pay(first)
+		if ok, err := p.App.Payments().Confirm(p.ctx, pos.ID, payments.Receipt{ID: "RICEVUTA-CIE-2", AmountCents: 2221, PSP: "Banca di prova"}); err != nil || !ok {
+			t.Fatalf("confirm: %v %v", ok, err)
+		}
+		r := book(t, a, time.Date(2026, 3, 25, 10, 10, 0, 0, web.Rome), "mario.rossi@example.it", first)
+		m := refRE.FindStringSubmatch(r.Header.Get("Location"))
+		if r.Status != http.StatusSeeOther || m == nil || m[1] == first {
+			t.Fatalf("move: %d %q", r.Status, r.Header.Get("Location"))
+		}
+		moved := m[1]
+		if got, err := p.App.Payments().ByRef(p.ctx, appuntamenti.PurposeCIE, moved); err != nil || got.ID != pos.ID || got.State != payments.Paid {
+			t.Fatalf("the paid fee did not follow the move: %+v %v", got, err)
+		}
+		if _, err := p.App.Payments().ByRef(p.ctx, appuntamenti.PurposeCIE, first); err != payments.ErrNotFound {
+			t.Errorf("the old booking still has a fee: %v", err)
+		}
+		if r := a.Get("/servizi/appuntamenti/prenotazione/" + moved + "/pagamento"); !strings.Contains(r.Body, "allo sportello non deve pagare nulla") {
+			t.Errorf("the moved booking asks to pay again: %d", r.Status)
+		}
+		var moves int64
+		enti.AllEnti(p.DB, "test").Model(&audit.Event{}).Where("action = ? AND object_id = ?", "payments.move_ref", pos.ID).Count(&moves)
+		if moves != 1 {
+			t.Errorf("%d audit rows for the move, want 1", moves)
+		}
+
+		// Cancelled with its fee paid: the payment stays paid.
+		if r := a.PostForm("/servizi/appuntamenti/prenotazione/"+moved+"/annulla", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("cancel: %d", r.Status)
+		}
+		// A new booking, fee asked but not paid, then cancelled: the job withdraws it.
+		third := bookCIE(t, a, time.Date(2026, 3, 26, 9, 10, 0, 0, web.Rome), "mario.rossi@example.it")
+		unpaid := pay(third)
+		if r := a.PostForm("/servizi/appuntamenti/prenotazione/"+third+"/annulla", nil); r.Status != http.StatusSeeOther {
+			t.Fatalf("cancel: %d", r.Status)
+		}
+		if err := p.mod.CancelOrphanFees(p.ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := p.App.Payments().Get(p.ctx, unpaid.ID); got == nil || got.State != payments.Cancelled {
+			t.Errorf("unpaid fee of a cancelled booking: %+v", got)
+		}
+		if got, _ := p.App.Payments().Get(p.ctx, pos.ID); got == nil || got.State != payments.Paid {
+			t.Errorf("paid fee after the booking's cancellation: %+v", got)
+		}
+	})
+}
