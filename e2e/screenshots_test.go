@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -19,7 +20,12 @@ func TestDocScreenshots(t *testing.T) {
 		t.Skip("set SPORTELLO_SCREENSHOTS=1 to remake docs/screenshots")
 	}
 	t.Setenv("SPORTELLO_E2E_SCREENSHOTS", "1")
-	p := StartPortal(t, PortalOptions{})
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The demo of `make run` (config/demo.yaml): Valdoria with its coat of arms.
+	p := StartPortal(t, PortalOptions{Env: []string{"SPORTELLO_CONFIG=" + filepath.Join(root, "config", "demo.yaml")}})
 	b := NewBrowser(t)
 	b.BaseURL = p.URL
 	page := func(path, name string) {
