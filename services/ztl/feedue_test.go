@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/payments"
+	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/services/ztl"
 )
 
@@ -150,7 +153,9 @@ func TestUnpaidResidentPermitLapses(t *testing.T) {
 		var ps [2]ztl.Permit
 		var pos [2]*payments.Position
 		for i, plate := range []string{"AB123CD", "XY987ZW"} {
-			c := e.citizen(pair[i].FiscalCode, pair[i].Name)
+			c := e.Client()
+			e.LoginWithEmail(c, web.Viewer{Kind: "citizen", ID: pair[i].FiscalCode, FiscalCode: pair[i].FiscalCode, DisplayName: pair[i].Name},
+				"residente"+string(rune('a'+i))+"@example.it")
 			id, r := apply(t, e, c, permit, url.Values{"plate1": {plate}}, url.Values{}, pdfDoc)
 			want(t, r, http.StatusSeeOther)
 			want(t, decide(t, e, off, id), http.StatusSeeOther)
@@ -223,6 +228,13 @@ func TestUnpaidResidentPermitLapses(t *testing.T) {
 		e.All().Model(&audit.Event{}).Where("action = ? AND object_id = ?", "ztl.permit_lapse", ps[0].Code).Count(&n)
 		if n != 1 {
 			t.Errorf("%d audit rows for the lapse, want 1", n)
+		}
+		// The holder is told once, in both languages.
+		var mails []notify.Record
+		e.All().Where("kind = ?", "ztl.lapse").Find(&mails)
+		if len(mails) != 1 || mails[0].To != lapsed.Email || mails[0].Subject != "Il permesso ZTL "+lapsed.Code+" è decaduto: tariffa non pagata" ||
+			!strings.Contains(mails[0].Text, "non devi pagare nulla") || !strings.Contains(mails[0].Text, "the permit has lapsed") {
+			t.Errorf("lapse mails (holder %q): %+v", lapsed.Email, mails)
 		}
 		var paid ztl.Permit
 		e.scoped().Where("id = ?", ps[1].ID).Take(&paid)

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/store"
 )
@@ -225,8 +226,21 @@ func (m *Module) settleFee(ctx context.Context, db *gorm.DB, pos *payments.Posit
 		if err := stop(ctx, tx, &p, StatusRevoked, feeActor.ID, reason, now); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, ActorID: feeActor.ID, Action: "ztl.permit_lapse",
-			SubjectCF: p.HolderCF, ObjectType: "ztl_permit", ObjectID: p.Code, Details: map[string]any{"reason": reason, "position": pos.ID}})
+		if err := audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, ActorID: feeActor.ID, Action: "ztl.permit_lapse",
+			SubjectCF: p.HolderCF, ObjectType: "ztl_permit", ObjectID: p.Code, Details: map[string]any{"reason": reason, "position": pos.ID}}); err != nil {
+			return err
+		}
+		if p.Email == "" {
+			return nil
+		}
+		// The citizen is told, in the lapse's transaction (the outbox sends it once).
+		i18n := m.render.I18n()
+		args := []any{"Name", p.HolderName, "Code", p.Code, "Date", pos.DueDate.Add(-time.Second).In(rome).Format("02/01/2006"),
+			"URL", m.baseURL(ctx) + "/servizi/ztl/permessi/" + p.Code}
+		text := i18n.T("it", "ztl.mail.lapse_text", args...) + "\n\n---\n\n" + i18n.T("en", "ztl.mail.lapse_text", args...)
+		_, err := m.mail.Enqueue(ctx, tx, notify.Message{To: p.Email, ToName: p.HolderName,
+			Subject: i18n.T("it", "ztl.mail.lapse_subject", "Code", p.Code), Text: text, Kind: "ztl.lapse", CitizenCF: p.HolderCF})
+		return err
 	})
 	if errors.Is(err, errConflict) {
 		return nil // changed meanwhile (revoked by the office, lapsed by another run)
