@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/notify"
@@ -66,9 +67,13 @@ func TestRevokedUnpaidPermitFeeWithdrawn(t *testing.T) {
 		if _, err := pay.Publish(ctx, pos1.ID, payments.System); err != nil {
 			t.Fatal(err)
 		}
-		want(t, mario.Get("/servizi/ztl/permessi/"+p1.Code), http.StatusOK, "5,00 euro da pagare con pagoPA entro il 02/03/2027",
+		r := mario.Get("/servizi/ztl/permessi/" + p1.Code)
+		want(t, r, http.StatusOK, "5,00 euro da pagare con pagoPA entro il 02/03/2027",
 			"Cosa devi fare: pagare la tariffa entro il 02/03/2027", "scarica l&#39;avviso di pagamento pagoPA",
 			"il permesso decade", payments.CitizenPath(pos1.ID))
+		if strings.Contains(r.Body, "nucleo familiare") {
+			t.Error("a temporary permit's page speaks of household places")
+		}
 		want(t, mario.GetLang("/servizi/ztl/permessi/"+p1.Code, "en"), http.StatusOK, "What to do: pay the fee by 02/03/2027", "the permit lapses")
 
 		want(t, off.PostForm("/backoffice/ztl/permessi/"+p1.Code+"/revoca", url.Values{"reason": {"Domanda presentata per errore"}}), http.StatusSeeOther)
@@ -153,9 +158,7 @@ func TestUnpaidResidentPermitLapses(t *testing.T) {
 		var ps [2]ztl.Permit
 		var pos [2]*payments.Position
 		for i, plate := range []string{"AB123CD", "XY987ZW"} {
-			c := e.Client()
-			e.LoginWithEmail(c, web.Viewer{Kind: "citizen", ID: pair[i].FiscalCode, FiscalCode: pair[i].FiscalCode, DisplayName: pair[i].Name},
-				"residente"+string(rune('a'+i))+"@example.it")
+			c := e.citizenWithEmail(pair[i], "residente"+string(rune('a'+i))+"@example.it")
 			id, r := apply(t, e, c, permit, url.Values{"plate1": {plate}}, url.Values{}, pdfDoc)
 			want(t, r, http.StatusSeeOther)
 			want(t, decide(t, e, off, id), http.StatusSeeOther)
@@ -181,6 +184,9 @@ func TestUnpaidResidentPermitLapses(t *testing.T) {
 		if _, err := pay.Confirm(ctx, pos[1].ID, payments.Receipt{ID: "RICEVUTA-RES-2", AmountCents: 3000, PSP: "Banca di prova"}); err != nil {
 			t.Fatal(err)
 		}
+
+		want(t, e.citizenWithEmail(pair[0], "residentea@example.it").Get("/servizi/ztl/permessi/"+ps[0].Code), http.StatusOK,
+			"il permesso decade", "Fino a quella data il permesso occupa i suoi posti tra i veicoli del tuo nucleo familiare")
 
 		// Before the due date the unpaid permit keeps its place.
 		e.clk.set(e.clk.now().AddDate(0, 0, 29))
@@ -251,4 +257,11 @@ func mustPos(t *testing.T, pay *payments.Service, ctx context.Context, code stri
 		t.Fatal(err)
 	}
 	return p
+}
+
+// citizenWithEmail is a client logged in as register person p with an e-mail address.
+func (e *env) citizenWithEmail(p anagrafe.Person, email string) *apptest.Client {
+	c := e.Client()
+	e.LoginWithEmail(c, web.Viewer{Kind: "citizen", ID: p.FiscalCode, FiscalCode: p.FiscalCode, DisplayName: p.Name}, email)
+	return c
 }
