@@ -2,20 +2,36 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestJourneyZTL is the browser journey of the ZTL permits: the demo citizen applies
-// for a temporary permit, the mobility officer takes and approves the application,
-// the citizen sees the permit with its plate and state, and the permit's public check
-// says it is valid. Every page is axe-checked and must fit a 320 px wide screen.
+// TestJourneyZTL is the browser journey of the ZTL permits, with the permit fees
+// paid through the (development) pagoPA (modules.settings.ztl.pagopa_fees): the demo
+// citizen applies for a temporary permit, the mobility officer takes and approves the
+// application, the citizen sees the permit "da pagare" with what to do and by when,
+// pays online at the development Checkout, and then sees it valid with its plate; the
+// permit's public check says it is valid. Every page is axe-checked and must fit a
+// 320 px wide screen.
 func TestJourneyZTL(t *testing.T) {
-	EachDatabase(t, func(t *testing.T, p *Portal) {
-		ztlJourney(t, p)
-	})
+	Require(t)
+	cfg := filepath.Join(t.TempDir(), "sportello.yaml")
+	if err := os.WriteFile(cfg, []byte("modules:\n  settings:\n    ztl:\n      pagopa_fees: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range []struct {
+		name     string
+		postgres bool
+	}{{"sqlite", false}, {"postgres", true}} {
+		t.Run(db.name, func(t *testing.T) {
+			t.Parallel()
+			ztlJourney(t, StartPortal(t, PortalOptions{Postgres: db.postgres, Env: []string{"SPORTELLO_CONFIG=" + cfg}}))
+		})
+	}
 }
 
 // fits320 checks that nothing in the page's main content reaches beyond a 320 CSS
@@ -103,17 +119,51 @@ func ztlJourney(t *testing.T, p *Portal) {
 	off.CheckA11y(t)
 	fits320(t, off)
 
-	// The citizen sees the permit.
+	// The citizen sees the permit granted, its fee to pay: what to do and by when.
 	cit.VisitAndCheck("/servizi/ztl/permessi")
 	fits320(t, cit)
-	main := cit.Text("main")
-	if !strings.Contains(main, "GB482KL") || !strings.Contains(main, "Valido") {
-		t.Fatalf("the permit list lacks the plate or the state: %q", main)
+	if main := cit.Text("main"); !strings.Contains(main, "Da pagare") {
+		t.Fatalf("the permit list lacks the state: %q", main)
 	}
 	cit.Follow(`main table a.code-mono`)
 	cit.CheckA11y(t)
 	fits320(t, cit)
 	code := strings.TrimPrefix(cit.Path(), "/servizi/ztl/permessi/")
+	if got := cit.Text("#fee-how"); !strings.Contains(got, "Cosa devi fare: pagare la tariffa entro il") {
+		t.Errorf("the unpaid permit's page says %q", got)
+	}
+	if got := cit.Text("main"); !strings.Contains(got, "il permesso decade") || !strings.Contains(got, "avviso di pagamento pagoPA") {
+		t.Errorf("the unpaid permit's page does not say how to pay and what happens if not: %q", got)
+	}
+	cit.setWidth(DocScreenshotWidth)
+	eval[bool](cit, `(e => { e.scrollIntoView(); return true })(document.querySelector('#fee-how'))`)
+	cit.Screenshot("permit-unpaid-390")
+	cit.setWidth(0)
+
+	// She pays online at the development Checkout: the permit becomes valid.
+	cit.Follow(`main a[href^="/area-personale/pagamenti/"]`)
+	cit.CheckA11y(t)
+	cit.Submit(`form[action$="/paga"] button[type="submit"]`)
+	cit.CheckA11y(t)
+	if !strings.HasPrefix(cit.Path(), "/_pagopa-dev/pay/") {
+		t.Fatalf("Paga online leads to %s, want the development Checkout", cit.Path())
+	}
+	if got := cit.Text("main"); !strings.Contains(got, "5,00") {
+		t.Errorf("development Checkout: %q", got)
+	}
+	cit.Click(`label[for="esito-ok"]`)
+	cit.Submit(`main form button[type="submit"]`)
+	cit.CheckA11y(t)
+	cit.VisitAndCheck("/servizi/ztl/permessi")
+	main := cit.Text("main")
+	if !strings.Contains(main, "GB482KL") || !strings.Contains(main, "Valido") {
+		t.Fatalf("the permit list lacks the plate or the state after the payment: %q", main)
+	}
+	cit.VisitAndCheck("/servizi/ztl/permessi/" + code)
+	fits320(t, cit)
+	if got := cit.Text("main"); !strings.Contains(got, "5,00 euro pagati con pagoPA") {
+		t.Errorf("the paid permit's page says %q", got)
+	}
 
 	// The police check of the permit's QR code.
 	pol := NewBrowser(t)

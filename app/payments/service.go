@@ -596,8 +596,13 @@ func (s *Service) Cancel(ctx context.Context, id, reason string, by Actor) (*Pos
 		if err != nil {
 			return nil, err
 		}
-		// A position paid meanwhile on pagoPA must not be cancelled here.
-		if rc, paid, err := s.client(st).Status(ctx, st, p); err != nil {
+		// A position paid meanwhile on pagoPA must not be cancelled here. One pagoPA no
+		// longer has (deleted by a simultaneous Cancel, or on pagoPA's back office)
+		// cannot be paid any more: it is cancelled here too.
+		if rc, paid, err := s.client(st).Status(ctx, st, p); errors.Is(err, ErrGPDNotFound) {
+			return s.transition(ctx, id, []State{Created, Published, Expired}, Cancelled,
+				map[string]any{"cancel_reason": reason}, by, "payments.cancel", map[string]any{"reason": reason}, nil)
+		} else if err != nil {
 			return nil, err
 		} else if paid {
 			if _, err := s.Confirm(ctx, id, rc); err != nil {

@@ -471,3 +471,48 @@ func TestRequestTxPublishedBySync(t *testing.T) {
 		}
 	})
 }
+
+// Tens of simultaneous withdrawals of one published position (a module's job on two
+// replicas, an officer's revocation at the same moment): one cancels it, with one
+// audit row; the others find it withdrawn (ErrState), none fails because pagoPA has
+// already deleted it.
+func TestConcurrentCancel(t *testing.T) {
+	storetest.Each(t, migrations(), func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		ctx := enteCtx("alfa")
+		p, err := e.svc.Request(ctx, bollo("CC1"), citizen)
+		if err != nil || p.State != payments.Published {
+			t.Fatalf("request: %+v %v", p, err)
+		}
+		var ok, gone atomic.Int32
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := e.svc.Cancel(ctx, p.ID, "Pratica revocata", payments.Actor{Kind: audit.ActorSystem, ID: "prova"})
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, payments.ErrState):
+					gone.Add(1)
+				default:
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok.Load() != 1 || gone.Load() != 19 {
+			t.Errorf("%d cancellations and %d already withdrawn, want 1 and 19", ok.Load(), gone.Load())
+		}
+		if q, _ := e.svc.Get(ctx, p.ID); q == nil || q.State != payments.Cancelled {
+			t.Errorf("position after the withdrawals: %+v", q)
+		}
+		if n := auditCount(t, db, "payments.cancel", p.ID); n != 1 {
+			t.Errorf("%d cancel audit rows, want 1", n)
+		}
+		if _, ok := e.dev.Pay("00000000001", p.NoticeNumber); ok {
+			t.Error("the withdrawn position was paid at pagoPA")
+		}
+	})
+}

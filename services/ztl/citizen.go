@@ -15,6 +15,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/cases"
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
 )
@@ -158,8 +159,22 @@ func (m *Module) permitPage(c echo.Context, p *Permit, status int, errs web.Form
 	if err != nil {
 		return err
 	}
-	return m.render.Render(c, status, "ztl/permit.html", map[string]any{"P": vs[0], "Errors": errs, "Typed": typed,
-		"Today": dayOf(now).In(rome).Format("2006-01-02"), "FeesOnline": m.feesOnline(ctx)})
+	data := map[string]any{"P": vs[0], "Errors": errs, "Typed": typed,
+		"Today": dayOf(now).In(rome).Format("2006-01-02"), "FeesOnline": m.feesOnline(ctx)}
+	if m.pay != nil && p.FeeCents > 0 {
+		// The fee's position: where to pay and by when, or that it was withdrawn.
+		pos, err := m.pay.ByRef(ctx, PurposeFee, p.Code)
+		if err != nil && !errors.Is(err, payments.ErrNotFound) {
+			return err
+		}
+		if pos != nil {
+			data["Fee"] = pos
+			data["FeePath"] = payments.CitizenPath(pos.ID)
+			data["FeeWithdrawn"] = pos.State != payments.Paid  // shown only when the permit no longer waits
+			data["FeeLastDay"] = pos.DueDate.Add(-time.Second) // due at midnight: the day before
+		}
+	}
+	return m.render.Render(c, status, "ztl/permit.html", data)
 }
 
 func (m *Module) myPermit(c echo.Context) error {

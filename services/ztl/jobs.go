@@ -17,6 +17,7 @@ func (m *Module) Jobs() []jobs.Job {
 	return []jobs.Job{
 		{Name: "ztl/foto-transiti", Schedule: jobs.DailyAt(3, 15), Run: m.purgePhotos},
 		{Name: "ztl/scadenze", Schedule: jobs.DailyAt(7, 30), Run: m.expiries},
+		{Name: "ztl/tariffe", Schedule: jobs.Every(15 * time.Minute), Run: m.withdrawFees},
 	}
 }
 

@@ -3,13 +3,16 @@ package ztl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/notify"
 	"github.com/comuni-italiani/sportello/app/payments"
+	"github.com/comuni-italiani/sportello/app/store"
 )
 
 // Permit fees through pagoPA (modules.settings.ztl.pagopa_fees: true, with pagoPA
@@ -26,6 +29,21 @@ import (
 // then refuses would have to be refunded, which pagoPA does not do for the comune;
 // the citizen pays for a permit the office has granted. Without pagopa_fees (or
 // without pagoPA) the permit is active at approval and the fee is paid as before.
+//
+// The fee is due within feeDueDays of the approval, and never after the permit's own
+// end (a two-day permit is paid before it ends). An unpaid permit keeps its places in
+// the household's count until then: the office granted them, and the citizen has the
+// due date to pay. What happens to a fee nobody will pay any more (job ztl/tariffe,
+// withdrawFees, and at once after an officer's revocation):
+//   - the permit was revoked, or ended unpaid: the position is withdrawn on pagoPA,
+//     so nobody pays for a permit that no longer exists;
+//   - the due date passed unpaid: the position is withdrawn and the permit lapses
+//     (revoked by the system, reason stated), so its household places are released.
+// payments.Cancel asks pagoPA first: a fee paid meanwhile is recorded as paid (and
+// the permit, if still waiting, activated by feePaid) instead of withdrawn. The
+// withdrawal is a network call, so it runs after the revocation's transaction, never
+// inside it. A receipt for a permit revoked meanwhile does not reactivate it: it is
+// recorded in the audit log (ztl.fee_paid_revoked) for the office to refund.
 
 // StatusUnpaid is a permit granted and waiting for its fee (stored).
 const StatusUnpaid = "da_pagare"
@@ -72,7 +90,7 @@ func (m *Module) holdForFee(ctx context.Context, tx *gorm.DB, p *Permit, c *Cate
 	_, err = m.pay.RequestTx(ctx, tx, payments.Request{
 		Purpose: PurposeFee, Ref: p.Code, PayerCF: p.HolderCF, PayerName: p.HolderName, AmountCents: c.FeeCents,
 		Causale: clip140(fmt.Sprintf("Permesso ZTL %s - %s - protocollo %s", c.NameIT, p.Code, p.Protocol)),
-		DueDate: now.Add(feeDueDays * 24 * time.Hour), Payload: string(payload),
+		DueDate: feeDueDate(p, now), Payload: string(payload),
 	}, payments.Actor{Kind: audit.ActorSystem, ID: ID})
 	if err != nil {
 		return false, fmt.Errorf("ztl: fee of permit %s: %w", p.Code, err)
@@ -95,12 +113,19 @@ func (m *Module) feePaid(ctx context.Context, tx *gorm.DB, pos *payments.Positio
 	if res.Error != nil {
 		return res.Error
 	}
-	if res.RowsAffected == 0 {
-		return nil // revoked meanwhile, or already active
-	}
 	var p Permit
 	if err := db.Where("code = ?", fp.Permit).Take(&p).Error; err != nil {
 		return err
+	}
+	if res.RowsAffected == 0 {
+		if p.Status != StatusRevoked {
+			return nil // already active
+		}
+		// Paid for a permit revoked meanwhile: it stays revoked; the office sees the
+		// payment to refund.
+		return audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, ActorID: ID, Action: "ztl.fee_paid_revoked",
+			SubjectCF: p.HolderCF, ObjectType: "ztl_permit", ObjectID: p.Code,
+			Details: map[string]any{"position": pos.ID, "amount_cents": pos.AmountCents}})
 	}
 	from := p.ValidFrom
 	if from.Before(now) {
@@ -111,6 +136,137 @@ func (m *Module) feePaid(ctx context.Context, tx *gorm.DB, pos *payments.Positio
 	}
 	lines := accessLines(&p, fp.Plates, from, p.ValidTo, false, now)
 	return db.Create(&lines).Error
+}
+
+// feeDueDate is when the fee of permit p granted at now is due: feeDueDays later,
+// or the permit's end if it comes first.
+func feeDueDate(p *Permit, now time.Time) time.Time {
+	due := now.Add(feeDueDays * 24 * time.Hour)
+	if p.ValidTo.Before(due) {
+		due = p.ValidTo
+	}
+	return due
+}
+
+// Reasons the citizen reads on a withdrawn fee (payments shows cancel_reason).
+const (
+	reasonRevoked = "Permesso ZTL revocato: la tariffa non è più dovuta"
+	reasonEnded   = "Permesso ZTL scaduto senza pagamento: la tariffa non è più dovuta"
+	reasonLapsed  = "Tariffa non pagata entro la scadenza: il permesso ZTL è decaduto"
+)
+
+// feeActor is who withdraws fees and lapses permits.
+var feeActor = payments.Actor{Kind: audit.ActorSystem, ID: ID + "/tariffe"}
+
+// withdrawFees runs the job ztl/tariffe in every ente: it withdraws the open fees of
+// revoked permits and of permits that ended unpaid, and lapses the unpaid permits
+// whose fee is past its due date (see the comment at the top).
+func (m *Module) withdrawFees(ctx context.Context, now time.Time) error {
+	if m.pay == nil {
+		return nil
+	}
+	return m.each(ctx, func(ctx context.Context) error {
+		if !m.pay.Enabled(ctx) {
+			return nil
+		}
+		db := m.store(ctx)
+		// Only the fees to settle: of revoked permits or permits ended unpaid, or past due.
+		gone := db.Model(&Permit{}).Select("code").
+			Where("status = ? OR (status = ? AND valid_to <= ?)", StatusRevoked, StatusUnpaid, now)
+		unpaid := db.Model(&Permit{}).Select("code").Where("status = ?", StatusUnpaid)
+		var ps []payments.Position
+		if err := m.pay.Store(ctx).Where("purpose = ? AND state IN ?", PurposeFee,
+			[]payments.State{payments.Created, payments.Published, payments.Expired}).
+			Where("ref IN (?) OR (due_date < ? AND ref IN (?))", gone, now, unpaid).
+			Order("created_at").Limit(500).Find(&ps).Error; err != nil {
+			return err
+		}
+		var errs []error
+		for i := range ps {
+			if err := m.settleFee(ctx, db, &ps[i], now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// settleFee withdraws fee position pos if its permit no longer needs it, and lapses
+// the permit if the fee is past due; nothing if the permit is still waiting in time.
+func (m *Module) settleFee(ctx context.Context, db *gorm.DB, pos *payments.Position, now time.Time) error {
+	var p Permit
+	if err := db.Where("code = ?", pos.Ref).Take(&p).Error; err != nil {
+		return err
+	}
+	reason, lapse := "", false
+	switch {
+	case p.Status == StatusRevoked:
+		reason = reasonRevoked
+	case p.Status != StatusUnpaid:
+		return nil
+	case !now.Before(p.ValidTo):
+		reason = reasonEnded
+	case now.After(pos.DueDate):
+		reason, lapse = reasonLapsed, true
+	default:
+		return nil
+	}
+	if _, err := m.pay.Cancel(ctx, pos.ID, reason, feeActor); err != nil {
+		if errors.Is(err, payments.ErrState) {
+			return nil // paid meanwhile (recorded by Cancel) or withdrawn by another run
+		}
+		return fmt.Errorf("ztl: withdraw fee of %s: %w", p.Code, err)
+	}
+	if !lapse {
+		return nil
+	}
+	// The fee is withdrawn on pagoPA, so no payment can arrive any more: the permit
+	// lapses and its household places are released.
+	err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
+		if err := stop(ctx, tx, &p, StatusRevoked, feeActor.ID, reason, now); err != nil {
+			return err
+		}
+		if err := audit.Record(ctx, tx, audit.Entry{ActorKind: audit.ActorSystem, ActorID: feeActor.ID, Action: "ztl.permit_lapse",
+			SubjectCF: p.HolderCF, ObjectType: "ztl_permit", ObjectID: p.Code, Details: map[string]any{"reason": reason, "position": pos.ID}}); err != nil {
+			return err
+		}
+		if p.Email == "" {
+			return nil
+		}
+		// The citizen is told, in the lapse's transaction (the outbox sends it once).
+		i18n := m.render.I18n()
+		args := []any{"Name", p.HolderName, "Code", p.Code, "Date", pos.DueDate.Add(-time.Second).In(rome).Format("02/01/2006"),
+			"URL", m.baseURL(ctx) + "/servizi/ztl/permessi/" + p.Code}
+		text := i18n.T("it", "ztl.mail.lapse_text", args...) + "\n\n---\n\n" + i18n.T("en", "ztl.mail.lapse_text", args...)
+		_, err := m.mail.Enqueue(ctx, tx, notify.Message{To: p.Email, ToName: p.HolderName,
+			Subject: i18n.T("it", "ztl.mail.lapse_subject", "Code", p.Code), Text: text, Kind: "ztl.lapse", CitizenCF: p.HolderCF})
+		return err
+	})
+	if errors.Is(err, errConflict) {
+		return nil // changed meanwhile (revoked by the office, lapsed by another run)
+	}
+	return err
+}
+
+// withdrawFee is the direct attempt, right after an officer revoked permit code, to
+// withdraw its unpaid fee; the job ztl/tariffe retries what fails here.
+func (m *Module) withdrawFee(ctx context.Context, code string) {
+	if m.pay == nil {
+		return
+	}
+	pos, err := m.pay.ByRef(ctx, PurposeFee, code)
+	if errors.Is(err, payments.ErrNotFound) {
+		return
+	}
+	if err == nil && (pos.State.Open() || pos.State == payments.Expired) {
+		_, err = m.pay.Cancel(ctx, pos.ID, reasonRevoked, feeActor)
+		if errors.Is(err, payments.ErrState) {
+			err = nil
+		}
+	}
+	if err != nil {
+		m.log.WarnContext(ctx, "ztl: withdraw the fee of a revoked permit (the job ztl/tariffe retries)", "permit", code, "err", err)
+	}
 }
 
 func clip140(s string) string {

@@ -87,11 +87,13 @@ func (m *Module) staffStop(c echo.Context, action, flash string,
 		return m.staffPermitPage(c, http.StatusUnprocessableEntity, web.FormErrors{"reason": "ztl.staff.reason_required"}, reason)
 	}
 	now := m.clock()
+	wasUnpaid := false
 	err := store.WithTx(ctx, m.store(ctx), func(tx *gorm.DB) error {
 		var p Permit
 		if err := tx.Where("code = ?", c.Param("code")).Take(&p).Error; err != nil {
 			return err
 		}
+		wasUnpaid = p.Status == StatusUnpaid
 		if err := do(ctx, tx, &p, viewerID(c), reason, now); err != nil {
 			return err
 		}
@@ -107,6 +109,9 @@ func (m *Module) staffStop(c echo.Context, action, flash string,
 		return m.staffPermitPage(c, http.StatusConflict, web.FormErrors{"reason": "ztl.staff.not_active"}, reason)
 	case err != nil:
 		return err
+	}
+	if wasUnpaid { // revoked unpaid: its fee is withdrawn now, after the commit (a call to pagoPA)
+		m.withdrawFee(ctx, c.Param("code"))
 	}
 	web.AddFlash(c, "success", flash)
 	return web.Redirect(c, "/backoffice/ztl/permessi/"+c.Param("code"))
