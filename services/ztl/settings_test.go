@@ -1,6 +1,8 @@
 package ztl_test
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/web"
 	"github.com/comuni-italiani/sportello/config"
 	"github.com/comuni-italiani/sportello/services"
 	"github.com/comuni-italiani/sportello/services/ztl"
@@ -25,8 +28,9 @@ func yamlNode(t *testing.T, text string) yaml.Node {
 // TestSettingsPerEnte: two comuni of one installation with different ZTL settings.
 // Valdoria keeps transit photos 60 days and reminds 10 days before a permit ends
 // (enti[].modules.ztl in the configuration); Borgomonte keeps the installation's 30
-// and 30. The same rows in both, the same job passes: a 45-day-old photo survives in
-// Valdoria only, a permit ending in 20 days is reminded in Borgomonte only.
+// and 30. The citizen's transits page on each host states its comune's period. The
+// same rows in both, the same job passes: a 45-day-old photo survives in Valdoria
+// only, a permit ending in 20 days is reminded in Borgomonte only.
 func TestSettingsPerEnte(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -59,6 +63,14 @@ func TestSettingsPerEnte(t *testing.T) {
 				ValidFrom: now.AddDate(-1, 0, 0), ValidTo: ztl.DayStart(2027, 3, 21), Status: ztl.StatusActive, CreatedAt: now, UpdatedAt: now}
 			if err := db.Create(&p).Error; err != nil {
 				t.Fatal(err)
+			}
+		}
+		// The citizen's transits page states each comune's retention period.
+		for host, want := range map[string]string{"valdoria.localhost": "conservate per 60 giorni", "borgomonte.localhost": "conservate per 30 giorni"} {
+			c := s.ClientFor(host)
+			s.LoginAs(c, web.Viewer{Kind: "citizen", ID: "RSSMRA80A01H501U", FiscalCode: "RSSMRA80A01H501U", DisplayName: "Mario Rossi"})
+			if r := c.Get("/servizi/ztl/transiti"); r.Status != http.StatusOK || !strings.Contains(r.Body, want) {
+				t.Fatalf("%s: transits page %d, want %q", host, r.Status, want)
 			}
 		}
 		e.job("ztl/foto-transiti", now)
