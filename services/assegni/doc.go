@@ -41,6 +41,12 @@
 // adds one. The same pages, form and queue serve every scheme: one case type,
 // "domanda", carries the measure in its data.
 //
+// The schemes are the installation's (the catalogue is read at Mount; a comune's own
+// scheme lists its enti). reminder_days may differ per comune: enti[].modules.assegni
+// in the configuration or `sportello enti update --id X --set assegni.reminder_days=7`;
+// an ente's schemes_file or schemes is refused (logged) and the installation's
+// settings apply to it.
+//
 // # Rules
 //
 // Evaluate judges an application: the scheme covering the date of the event (the

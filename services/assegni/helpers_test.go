@@ -66,6 +66,12 @@ func cf(t testing.TB, surname, name string, born time.Time, female bool) string 
 // Giulia Verdi with her newborn Marco; Paolo Rossi (a father) with Pietro.
 func seed(t testing.TB, s *apptest.Server) people {
 	t.Helper()
+	return seedIn(t, s, s.Ctx(context.Background()))
+}
+
+// seedIn is seed in the ente of ctx.
+func seedIn(t testing.TB, s *apptest.Server, ctx context.Context) people {
+	t.Helper()
 	today := assegni.Day(time.Now())
 	var p people
 	p.LucaBorn = today.AddDate(0, 0, -40)
@@ -98,7 +104,7 @@ func seed(t testing.TB, s *apptest.Server) people {
 		"P;" + p.Paolo + ";ROSSI;PAOLO;M;" + ds(paoloBorn) + ";ROMA;RM;;ITALIA;coniugato;;A-F03;intestatario;2010-01-01",
 		"P;" + p.Pietro + ";ROSSI;PIETRO;M;" + ds(p.LucaBorn) + ";ROMA;RM;;ITALIA;celibe_nubile;;A-F03;figlio;" + ds(p.LucaBorn),
 	}, "\n") + "\n"
-	if _, err := anagrafe.Import(s.Ctx(context.Background()), s.DB, strings.NewReader(csv), false); err != nil {
+	if _, err := anagrafe.Import(ctx, s.DB, strings.NewReader(csv), false); err != nil {
 		t.Fatalf("register: %v", err)
 	}
 	return p

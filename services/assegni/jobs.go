@@ -29,6 +29,7 @@ func (m *Module) RemindDrafts(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	today, sent := Day(now), 0
+	reminderDays := m.settingsFor(ctx).ReminderDays
 	for _, c := range drafts {
 		if c.ApplicantEmail == "" {
 			continue
@@ -38,7 +39,7 @@ func (m *Module) RemindDrafts(ctx context.Context, now time.Time) (int, error) {
 		if err != nil && o.LastDay.IsZero() {
 			continue // nothing to remind of: no scheme or no deadline
 		}
-		if o.LastDay.IsZero() || o.DaysLeft < 0 || DaysLeft(today, o.LastDay) > m.settings.ReminderDays {
+		if o.LastDay.IsZero() || o.DaysLeft < 0 || DaysLeft(today, o.LastDay) > reminderDays {
 			continue
 		}
 		days := DaysLeft(today, o.LastDay)

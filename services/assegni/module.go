@@ -2,7 +2,9 @@ package assegni
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"gorm.io/gorm"
@@ -37,19 +39,57 @@ type Settings struct {
 	ReminderDays int `yaml:"reminder_days"`
 }
 
+// Validate refuses settings that cannot work (0 reminder days means the default).
+func (s Settings) Validate() error {
+	if s.ReminderDays < 0 || s.ReminderDays > 365 {
+		return fmt.Errorf("assegni: reminder_days must be 0-365 (0: 15 days)")
+	}
+	return nil
+}
+
+// settingsFor returns the settings in force for the ente of ctx: the installation's
+// (modules.settings.assegni) with the ente's own laid over them (enti[].modules.assegni,
+// `sportello enti update --set assegni.<key>=<value>`). Every per-comune read goes
+// through it: reminder_days. schemes_file and schemes are installation-wide: the
+// catalogue is read once at Mount, and a comune's own scheme names its enti (Scheme.Enti);
+// an ente's settings that touch them are refused here, logged, and the installation's
+// settings are used, as for any setting that does not validate.
+func (m *Module) settingsFor(ctx context.Context) Settings {
+	s := m.settings
+	if m.settingsOf == nil {
+		return s
+	}
+	err := m.settingsOf(ctx, &s)
+	if err == nil && (s.SchemesFile != m.settings.SchemesFile || !reflect.DeepEqual(s.Schemes, m.settings.Schemes)) {
+		err = fmt.Errorf("assegni: schemes_file and schemes are installation-wide (modules.settings.assegni); a comune's own scheme lists its enti")
+	}
+	if err != nil {
+		if m.log != nil {
+			m.log.ErrorContext(ctx, "assegni: settings of the ente refused, using the installation's", "err", err)
+		}
+		return m.settings
+	}
+	if s.ReminderDays <= 0 {
+		s.ReminderDays = 15
+	}
+	return s
+}
+
 // Module implements services.Module and its optional interfaces.
 type Module struct {
 	cat      *Catalogue
-	settings Settings
-	cases    *cases.Service
-	render   *web.Renderer
-	i18n     *web.I18n
-	mail     *notify.Outbox
-	log      *slog.Logger
-	store    func(ctx context.Context) *gorm.DB
-	each     func(ctx context.Context, fn func(ctx context.Context) error) error
-	baseURL  func(ctx context.Context) string
-	now      func() time.Time
+	settings Settings // the installation's, with the defaults: read through settingsFor
+	// settingsOf decodes the settings for an ente (Mount.SettingsFor).
+	settingsOf func(ctx context.Context, out any) error
+	cases      *cases.Service
+	render     *web.Renderer
+	i18n       *web.I18n
+	mail       *notify.Outbox
+	log        *slog.Logger
+	store      func(ctx context.Context) *gorm.DB
+	each       func(ctx context.Context, fn func(ctx context.Context) error) error
+	baseURL    func(ctx context.Context) string
+	now        func() time.Time
 }
 
 // Option adjusts a Module built by New.
@@ -112,6 +152,10 @@ func (m *Module) Mount(mt *services.Mount) error {
 	if err := mt.Settings(&m.settings); err != nil {
 		return err
 	}
+	if err := m.settings.Validate(); err != nil {
+		return err
+	}
+	m.settingsOf = mt.SettingsFor
 	if m.settings.ReminderDays <= 0 {
 		m.settings.ReminderDays = 15
 	}

@@ -1,6 +1,7 @@
 package certificates_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -230,7 +231,7 @@ exemptions:
 		t.Fatal("default exemptions still offered")
 	}
 	cert := issue(t, m, giulia, giulia, certificates.TypeResidence)
-	pdf, err := m.PDF(cert)
+	pdf, err := m.PDF(context.Background(), cert)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,6 @@ var provinceRE = regexp.MustCompile(`^[A-Z]{2}$`)
 // mountBollo connects the module to the payments platform: the hook that issues a
 // certificate in bollo once its marca da bollo digitale is paid.
 func (m *Module) mountBollo(p *payments.Service) error {
-	if m.settings.BolloProvince != "" && !provinceRE.MatchString(m.settings.BolloProvince) {
-		return fmt.Errorf("config: modules.settings.%s.bollo_province: must be a province abbreviation such as RM", ID)
-	}
-	if m.settings.BolloCategory != "" && !payments.ValidCategory(m.settings.BolloCategory) {
-		return fmt.Errorf("config: modules.settings.%s.bollo_category: must be a pagoPA taxonomy code such as 9/0101002IM/", ID)
-	}
 	m.pay = p
 	if p != nil {
 		p.OnPaid(PurposeBollo, m.bolloPaid)
@@ -46,7 +40,7 @@ func (m *Module) mountBollo(p *payments.Service) error {
 
 // bolloOnline reports whether ctx's ente collects the duty through pagoPA.
 func (m *Module) bolloOnline(ctx context.Context) bool {
-	return m.pay != nil && m.settings.BolloProvince != "" && m.pay.Enabled(ctx)
+	return m.pay != nil && m.settingsFor(ctx).BolloProvince != "" && m.pay.Enabled(ctx)
 }
 
 // askBollo takes the snapshot the certificate will certify and asks the citizen to pay
@@ -54,7 +48,7 @@ func (m *Module) bolloOnline(ctx context.Context) bool {
 // certificate's stamp signs). Nothing is issued now: bolloPaid issues exactly these
 // data when pagoPA's receipt arrives.
 func (m *Module) askBollo(ctx context.Context, req Request, payerName string) (*payments.Position, error) {
-	pr, err := m.bolloRequest(ctx, req, payerName, m.settings.BolloProvince)
+	pr, err := m.bolloRequest(ctx, req, payerName, m.settingsFor(ctx).BolloProvince)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +84,7 @@ func (m *Module) bolloRequest(ctx context.Context, req Request, payerName, provi
 		Causale:   clip140("Imposta di bollo - " + title + " - " + data.Holder.FullName()),
 		DueDate:   m.now().Add(bolloDueDays * 24 * time.Hour),
 		StampHash: base64.StdEncoding.EncodeToString(stamp.DataHash(data)), StampProvince: province,
-		Category: m.settings.BolloCategory, Payload: string(payload),
+		Category: m.settingsFor(ctx).BolloCategory, Payload: string(payload),
 	}, nil
 }
 
@@ -113,7 +107,7 @@ func (m *Module) seedBolloDemo(ctx context.Context, db *gorm.DB) error {
 		anagrafe.DemoCitizenCF).Count(&n).Error; err != nil || n > 0 {
 		return err
 	}
-	province := m.settings.BolloProvince
+	province := m.settingsFor(ctx).BolloProvince
 	if province == "" {
 		province = demoProvince
 	}

@@ -50,7 +50,7 @@ func TestVerifyCommandOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdf, err := m.PDF(cert)
+	pdf, err := m.PDF(ctx, cert)
 	if err != nil {
 		t.Fatal(err)
 	}

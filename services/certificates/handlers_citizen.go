@@ -149,8 +149,9 @@ func (m *Module) typePage(ctx context.Context, viewerCF string, p *anagrafe.Pers
 	if err != nil {
 		return nil, err
 	}
-	tp := &typePage{Person: *p, Self: p.FiscalCode == viewerCF, Exemptions: m.settings.Exemptions,
-		Bollo: euro(m.settings.BolloCents), Form: f, Errors: errs}
+	set := m.settingsFor(ctx)
+	tp := &typePage{Person: *p, Self: p.FiscalCode == viewerCF, Exemptions: set.Exemptions,
+		Bollo: euro(set.BolloCents), Form: f, Errors: errs}
 	for _, t := range Types {
 		tp.Options = append(tp.Options, typeOption{Type: t, Reason: t.Check(s)})
 	}
@@ -199,7 +200,7 @@ func (m *Module) validateStep(tp *typePage) web.FormErrors {
 	case BolloExempt:
 		if f.Esenzione == "" {
 			errs.Add("esenzione", "certificati.form.exemption_required")
-		} else if _, ok := m.settings.exemption(f.Esenzione); !ok {
+		} else if _, ok := (Settings{Exemptions: tp.Exemptions}).exemption(f.Esenzione); !ok {
 			errs.Add("esenzione", "validation.oneof")
 		}
 	case "":
@@ -226,23 +227,23 @@ func (m *Module) stepSummary(c echo.Context) error {
 		return m.render.Render(c, http.StatusUnprocessableEntity, "certificati/type.html", tp)
 	}
 	t, _ := TypeByID(f.Tipo)
-	b, err := m.bolloFor(t, f.Bollo, f.Esenzione)
+	b, err := m.bolloFor(ctx, t, f.Bollo, f.Esenzione)
 	if err != nil {
 		return err
 	}
 	_, last := validity(t, m.now())
 	return m.render.Render(c, http.StatusOK, "certificati/summary.html", map[string]any{
 		"Person": p, "Self": tp.Self, "Type": t, "Form": f, "Bollo": b, "Amount": euro(b.AmountCents),
-		"Exemption": m.exemptionLabel(web.Lang(c), b), "LastDay": last,
+		"Exemption": m.exemptionLabel(ctx, web.Lang(c), b), "LastDay": last,
 	})
 }
 
 // exemptionLabel is the exemption chosen, in lang.
-func (m *Module) exemptionLabel(lang string, b BolloData) string {
+func (m *Module) exemptionLabel(ctx context.Context, lang string, b BolloData) string {
 	if b.Exemption == CivilStatusExemption.Code {
 		return CivilStatusExemption.Label(lang)
 	}
-	if e, ok := m.settings.exemption(b.Exemption); ok {
+	if e, ok := m.settingsFor(ctx).exemption(b.Exemption); ok {
 		return e.Label(lang)
 	}
 	return b.Reason
@@ -442,7 +443,7 @@ func (m *Module) mineCopy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page := CopyPage{Cert: cert, Verdict: verdictOf(cert, m.now()), Letterhead: m.letterhead(cert, t.CivilStatus),
+	page := CopyPage{Cert: cert, Verdict: verdictOf(cert, m.now()), Letterhead: m.letterhead(c.Request().Context(), cert, t.CivilStatus),
 		Body: m.body(m.tr("it"), cert, d), URL: u, Issued: cert.IssuedAt.In(rome).Format("02/01/2006 15:04")}
 	if cert.ExpiresAt != nil {
 		page.ValidUntil = cert.LastValidDay().Format("02/01/2006")
@@ -457,7 +458,7 @@ func (m *Module) download(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	pdf, err := m.PDF(cert)
+	pdf, err := m.PDF(c.Request().Context(), cert)
 	if err != nil {
 		return err
 	}

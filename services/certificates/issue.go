@@ -67,17 +67,17 @@ func CanRequest(ctx context.Context, db *gorm.DB, requesterCF, holderCF string) 
 	return anagrafe.SameHousehold(ctx, db, requesterCF, holderCF)
 }
 
-// bolloFor resolves the stamp-duty choice for type t.
-func (m *Module) bolloFor(t Type, mode, code string) (BolloData, error) {
+// bolloFor resolves the stamp-duty choice for type t in ctx's ente.
+func (m *Module) bolloFor(ctx context.Context, t Type, mode, code string) (BolloData, error) {
 	if t.CivilStatus {
 		e := CivilStatusExemption
 		return BolloData{Mode: BolloExempt, Exemption: e.Code, Reason: e.Text, Reference: e.Reference}, nil
 	}
 	switch mode {
 	case BolloDue:
-		return BolloData{Mode: BolloDue, AmountCents: m.settings.BolloCents}, nil
+		return BolloData{Mode: BolloDue, AmountCents: m.settingsFor(ctx).BolloCents}, nil
 	case BolloExempt:
-		e, ok := m.settings.exemption(code)
+		e, ok := m.settingsFor(ctx).exemption(code)
 		if !ok {
 			return BolloData{}, fmt.Errorf("%w: unknown exemption %q", ErrBollo, code)
 		}
@@ -158,7 +158,7 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 			return nil, err
 		}
 		c.Stamp, c.KeyID = stamp.Encode(msg), ring.ActiveKID()
-		pdf, err := m.renderPDF(c, &data)
+		pdf, err := m.renderPDF(ctx, c, &data)
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +218,7 @@ func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
 	if why := t.Check(s); why != "" {
 		return Type{}, Data{}, &NotAvailableError{Type: t.ID, Reason: why}
 	}
-	b, err := m.bolloFor(t, req.Bollo, req.Exemption)
+	b, err := m.bolloFor(ctx, t, req.Bollo, req.Exemption)
 	if err != nil {
 		return Type{}, Data{}, err
 	}

@@ -1,6 +1,7 @@
 package certificates_test
 
 import (
+	"context"
 	"html"
 	"net/http"
 	"net/url"
@@ -89,7 +90,7 @@ func TestAccessibleCopy(t *testing.T) {
 			giulia := person(t, s.DB, "BIANCHI", "GIULIA")
 			luca := person(t, s.DB, "ESPOSITO", "LUCA")
 			cert := issue(t, m, giulia, luca, certificates.TypeFamily)
-			pdf, err := m.PDF(cert)
+			pdf, err := m.PDF(context.Background(), cert)
 			if err != nil {
 				t.Fatal(err)
 			}

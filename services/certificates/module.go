@@ -54,7 +54,9 @@ type Module struct {
 	i18n     *web.I18n
 	log      *slog.Logger
 	cfg      config.Config
-	settings Settings
+	settings Settings // the installation's, with the defaults: read through settingsFor
+	// settingsOf decodes the settings for an ente (Mount.SettingsFor).
+	settingsOf func(ctx context.Context, out any) error
 	// ring is the stamp key ring of the configured comune (comune.id); rings holds
 	// the other enti's, loaded on first use (ringOf).
 	ring    *stamp.KeyRing
@@ -130,6 +132,7 @@ func (m *Module) Mount(mt *services.Mount) error {
 		return err
 	}
 	m.settings = s
+	m.settingsOf = mt.SettingsFor
 	if m.ring, err = LoadKeys(mt.Config, s, m.log); err != nil {
 		return err
 	}
@@ -211,7 +214,7 @@ func warnExposed(dir string, log *slog.Logger) {
 // rateLimit limits verification requests per client IP, in this process's memory:
 // with several replicas behind a load balancer each one counts on its own.
 func (m *Module) rateLimit() echo.MiddlewareFunc {
-	n := m.settings.VerifyRatePerMinute
+	n := m.settings.VerifyRatePerMinute // installation-wide: one limiter per process
 	if n < 0 {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	}
@@ -273,7 +276,7 @@ func (m *Module) ringOf(id string) (*stamp.KeyRing, error) {
 	if r, ok := m.rings.Load(id); ok {
 		return r.(*stamp.KeyRing), nil
 	}
-	s := m.settings
+	s := m.settings // key_dir is installation-wide
 	s.KeyDir = EnteKeyDir(s.KeyDir, id)
 	ring, err := LoadKeys(m.cfg, s, m.log)
 	if err != nil {

@@ -1,17 +1,20 @@
 package certificates
 
 import (
+	"context"
 	"strings"
 
 	"github.com/comuni-italiani/sportello/app/pdfdoc"
 )
 
-// letterhead is the comune's letterhead with the issuing office.
-func (m *Module) letterhead(cert *Certificate, civil bool) pdfdoc.Letterhead {
+// letterhead is the comune's letterhead with the issuing office (the office names of
+// ctx's ente, the certificate's own: the guard keeps other enti's records out).
+func (m *Module) letterhead(ctx context.Context, cert *Certificate, civil bool) pdfdoc.Letterhead {
 	c := m.comune(cert)
-	office := m.settings.OfficeAnagrafe
+	set := m.settingsFor(ctx)
+	office := set.OfficeAnagrafe
 	if civil {
-		office = m.settings.OfficeStatoCivile
+		office = set.OfficeStatoCivile
 	}
 	return pdfdoc.Letterhead{Comune: c.Name, Province: c.Province, Office: office, Address: c.Address,
 		Phone: c.Phone, Email: c.Email, PEC: c.PEC, Website: c.Website}
@@ -19,7 +22,7 @@ func (m *Module) letterhead(cert *Certificate, civil bool) pdfdoc.Letterhead {
 
 // renderPDF lays out certificate c, always in Italian. The output depends only on the
 // record, so the file downloaded later is byte for byte the one issued.
-func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
+func (m *Module) renderPDF(ctx context.Context, c *Certificate, d *Data) ([]byte, error) {
 	T := m.tr("it")
 	t, _ := TypeByID(d.Type)
 	b := m.body(T, c, d)
@@ -30,7 +33,7 @@ func (m *Module) renderPDF(c *Certificate, d *Data) ([]byte, error) {
 	// Every page carries the certificate's number and where to check it, so no page
 	// can be passed off without its stamp.
 	mark := T("certificati.pdf.page_mark", "Code", c.ID, "URL", m.base(c)+"/verifica")
-	doc := pdfdoc.New(m.letterhead(c, t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
+	doc := pdfdoc.New(m.letterhead(ctx, c, t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
 		pdfdoc.WithPageMark(mark))
 	doc.Title(strings.ToUpper(b.Title))
 	doc.Paragraph(b.Intro)

@@ -1,6 +1,7 @@
 package certificates_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/comuni-italiani/sportello/app/store"
@@ -15,7 +16,7 @@ func TestQRDecodesAt72DPI(t *testing.T) {
 	giulia := person(t, s.DB, "BIANCHI", "GIULIA")
 	for _, typ := range []string{certificates.TypeResidence, certificates.TypeCivilStatus} {
 		c := issue(t, m, giulia, giulia, typ)
-		pdf, err := m.PDF(c)
+		pdf, err := m.PDF(context.Background(), c)
 		if err != nil {
 			t.Fatal(err)
 		}

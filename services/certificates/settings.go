@@ -1,10 +1,12 @@
 package certificates
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 
+	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/config"
 )
 
@@ -150,11 +152,17 @@ func LoadSettings(cfg config.Config) (Settings, error) {
 	if s.KeyDir == "" {
 		s.KeyDir = filepath.Join(cfg.DataDir, "keys", "stamp")
 	}
+	if s.VerifyRatePerMinute == 0 {
+		s.VerifyRatePerMinute = DefaultVerifyRate
+	}
+	s = s.withDefaults()
+	return s, s.Validate()
+}
+
+// withDefaults fills the per-ente settings left empty with the defaults.
+func (s Settings) withDefaults() Settings {
 	if s.BolloCents == 0 {
 		s.BolloCents = DefaultBolloCents
-	}
-	if s.BolloCents < 0 {
-		return s, fmt.Errorf("config: modules.settings.%s.bollo_cents must be positive", ID)
 	}
 	if s.OfficeAnagrafe == "" {
 		s.OfficeAnagrafe = "Servizi Demografici - Ufficio Anagrafe"
@@ -162,20 +170,65 @@ func LoadSettings(cfg config.Config) (Settings, error) {
 	if s.OfficeStatoCivile == "" {
 		s.OfficeStatoCivile = "Servizi Demografici - Ufficio di Stato Civile"
 	}
-	if s.VerifyRatePerMinute == 0 {
-		s.VerifyRatePerMinute = DefaultVerifyRate
-	}
 	if len(s.Exemptions) == 0 {
 		s.Exemptions = DefaultExemptions
+	}
+	return s
+}
+
+// Validate refuses settings that cannot work (an empty value means the default).
+func (s Settings) Validate() error {
+	if s.BolloCents < 0 {
+		return fmt.Errorf("config: modules.settings.%s.bollo_cents must be positive", ID)
 	}
 	seen := map[string]bool{CivilStatusExemption.Code: true}
 	for i, e := range s.Exemptions {
 		if e.Code == "" || e.Text == "" || e.Reference == "" || seen[e.Code] || strings.ContainsAny(e.Code, " /") {
-			return s, fmt.Errorf("config: modules.settings.%s.exemptions[%d]: code (unique, no spaces), text and reference are required", ID, i)
+			return fmt.Errorf("config: modules.settings.%s.exemptions[%d]: code (unique, no spaces), text and reference are required", ID, i)
 		}
 		seen[e.Code] = true
 	}
-	return s, nil
+	if s.BolloProvince != "" && !provinceRE.MatchString(s.BolloProvince) {
+		return fmt.Errorf("config: modules.settings.%s.bollo_province: must be a province abbreviation such as RM", ID)
+	}
+	if s.BolloCategory != "" && !payments.ValidCategory(s.BolloCategory) {
+		return fmt.Errorf("config: modules.settings.%s.bollo_category: must be a pagoPA taxonomy code such as 9/0101002IM/", ID)
+	}
+	return nil
+}
+
+// settingsFor returns the settings in force for the ente of ctx: the installation's
+// (modules.settings.certificati) with the ente's own laid over them
+// (enti[].modules.certificati, `sportello enti update --set certificati.<key>=<value>`).
+// Every per-comune read goes through it: bollo_cents, the two offices of the
+// letterhead, exemptions, bollo_province and bollo_category. key_dir (the key ring's
+// directory; each ente's keys are in key_dir/enti/<id>) and verify_rate_per_minute
+// (one limiter per process, built at Mount) are installation-wide: an ente's settings
+// that change them are refused here. Refused settings (also ones changed in the
+// database while the portal runs that no longer validate) are logged and the
+// installation's are used.
+func (m *Module) settingsFor(ctx context.Context) Settings {
+	s := m.settings
+	if m.settingsOf == nil {
+		return s
+	}
+	err := m.settingsOf(ctx, &s)
+	if s.KeyDir == "" {
+		s.KeyDir = m.settings.KeyDir // the default, <data_dir>/keys/stamp
+	}
+	if s.VerifyRatePerMinute == 0 {
+		s.VerifyRatePerMinute = DefaultVerifyRate
+	}
+	if err == nil && (s.KeyDir != m.settings.KeyDir || s.VerifyRatePerMinute != m.settings.VerifyRatePerMinute) {
+		err = fmt.Errorf("certificati: key_dir and verify_rate_per_minute are installation-wide (modules.settings.%s)", ID)
+	}
+	if err != nil {
+		if m.log != nil {
+			m.log.ErrorContext(ctx, "certificati: settings of the ente refused, using the installation's", "err", err)
+		}
+		return m.settings
+	}
+	return s.withDefaults()
 }
 
 func (s Settings) exemption(code string) (Exemption, bool) {

@@ -1,6 +1,7 @@
 package certificates
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,15 +21,16 @@ import (
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
-// PDF rebuilds the certificate's PDF from its record. It is the file issued, byte
-// for byte; a difference (a changed PDF library) is logged, and the rebuilt file,
-// which carries the same data and stamp, is returned.
-func (m *Module) PDF(cert *Certificate) ([]byte, error) {
+// PDF rebuilds the certificate's PDF from its record, in ctx (the certificate's ente,
+// whose office names head it). It is the file issued, byte for byte; a difference (a
+// changed PDF library, or the ente's office names changed since) is logged, and the
+// rebuilt file, which carries the same data and stamp, is returned.
+func (m *Module) PDF(ctx context.Context, cert *Certificate) ([]byte, error) {
 	d, err := cert.Snapshot()
 	if err != nil {
 		return nil, err
 	}
-	pdf, err := m.renderPDF(cert, d)
+	pdf, err := m.renderPDF(ctx, cert, d)
 	if err != nil {
 		return nil, err
 	}

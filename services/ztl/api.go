@@ -301,6 +301,7 @@ func (m *Module) apiTransits(c echo.Context) error {
 		return m.apiFail(c, http.StatusUnprocessableEntity, "bad_batch", "ztl.api.bad_batch", nil)
 	}
 	db := m.store(ctx)
+	retention := m.settingsFor(ctx).PhotoRetentionDays
 	zs, err := zones(ctx, db)
 	if err != nil {
 		return err
@@ -338,7 +339,7 @@ func (m *Module) apiTransits(c echo.Context) error {
 			fail("zone", "ztl.api.bad_zone")
 		}
 		at, terr := time.Parse(time.RFC3339, in.At)
-		if terr != nil || at.After(now.Add(transitMaxAhead)) || at.Before(now.AddDate(0, 0, -m.settings.PhotoRetentionDays)) {
+		if terr != nil || at.After(now.Add(transitMaxAhead)) || at.Before(now.AddDate(0, 0, -retention)) {
 			fail("at", "ztl.api.row_at")
 		}
 		var photo []byte

@@ -392,7 +392,7 @@ func (m *Module) myTransits(c echo.Context) error {
 		return err
 	}
 	return m.render.Render(c, http.StatusOK, "ztl/transits.html", map[string]any{"Transits": ts,
-		"RetentionDays": m.settings.PhotoRetentionDays})
+		"RetentionDays": m.settingsFor(ctx).PhotoRetentionDays})
 }
 
 func (m *Module) transitPhoto(c echo.Context) error {

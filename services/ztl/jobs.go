@@ -25,7 +25,7 @@ func (m *Module) Jobs() []jobs.Job {
 // every ente. Safe to run again: it only touches photos still present.
 func (m *Module) purgePhotos(ctx context.Context, now time.Time) error {
 	return m.each(ctx, func(ctx context.Context) error {
-		_, err := purgePhotos(ctx, m.store(ctx), now, m.settings.PhotoRetentionDays)
+		_, err := purgePhotos(ctx, m.store(ctx), now, m.settingsFor(ctx).PhotoRetentionDays)
 		return err
 	})
 }
@@ -69,7 +69,7 @@ func releaseExpired(ctx context.Context, db *gorm.DB, now time.Time) error {
 func (m *Module) remind(ctx context.Context, db *gorm.DB, now time.Time) (int, error) {
 	var ps []Permit
 	err := db.Where("status = ? AND reminded_at IS NULL AND email <> '' AND valid_to > ? AND valid_to <= ?",
-		StatusActive, now, now.AddDate(0, 0, m.settings.ReminderDays)).Limit(1000).Find(&ps).Error
+		StatusActive, now, now.AddDate(0, 0, m.settingsFor(ctx).ReminderDays)).Limit(1000).Find(&ps).Error
 	if err != nil {
 		return 0, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed" // openapi.yaml
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -51,6 +52,48 @@ type Settings struct {
 	PagoPAFees bool `yaml:"pagopa_fees"`
 }
 
+// Validate refuses settings that cannot work (0 days means the default).
+func (s Settings) Validate() error {
+	switch {
+	case s.PhotoRetentionDays < 0 || s.PhotoRetentionDays > 3650:
+		return fmt.Errorf("ztl: photo_retention_days must be 0-3650 (0: 30 days)")
+	case s.ReminderDays < 0 || s.ReminderDays > 365:
+		return fmt.Errorf("ztl: reminder_days must be 0-365 (0: 30 days)")
+	}
+	return nil
+}
+
+// withDefaults fills the days left at 0 with the defaults.
+func (s Settings) withDefaults() Settings {
+	if s.PhotoRetentionDays <= 0 {
+		s.PhotoRetentionDays = 30
+	}
+	if s.ReminderDays <= 0 {
+		s.ReminderDays = 30
+	}
+	return s
+}
+
+// settingsFor returns the settings in force for the ente of ctx: the installation's
+// (modules.settings.ztl) with the ente's own laid over them (enti[].modules.ztl,
+// `sportello enti update --set ztl.<key>=<value>`). Every read of the module's
+// settings goes through it: all three can differ per comune. Settings that no longer
+// validate (changed in the database while the portal runs) are logged and the
+// installation's are used.
+func (m *Module) settingsFor(ctx context.Context) Settings {
+	s := m.settings
+	if m.settingsOf == nil {
+		return s
+	}
+	if err := m.settingsOf(ctx, &s); err != nil {
+		if m.log != nil {
+			m.log.ErrorContext(ctx, "ztl: settings of the ente refused, using the installation's", "err", err)
+		}
+		return m.settings
+	}
+	return s.withDefaults()
+}
+
 // Module implements services.Module and its optional interfaces.
 type Module struct {
 	store    func(ctx context.Context) *gorm.DB
@@ -63,9 +106,11 @@ type Module struct {
 	log      *slog.Logger
 	ring     func(context.Context) *stamp.KeyRing // the ente's stamp keys (nil ring: none)
 	letter   func(context.Context) pdfdoc.Letterhead
-	settings Settings
-	pay      *payments.Service // nil unless fees are paid through pagoPA (payment.go)
-	now      func() time.Time
+	settings Settings // the installation's, with the defaults: read through settingsFor
+	// settingsOf decodes the settings for an ente (Mount.SettingsFor).
+	settingsOf func(ctx context.Context, out any) error
+	pay        *payments.Service // nil unless fees are paid through pagoPA (payment.go)
+	now        func() time.Time
 	// exports caches the encoded whitelists (see exported).
 	exports sync.Map
 }
@@ -123,12 +168,11 @@ func (m *Module) Mount(mt *services.Mount) error {
 	if err := mt.Settings(&m.settings); err != nil {
 		return err
 	}
-	if m.settings.PhotoRetentionDays <= 0 {
-		m.settings.PhotoRetentionDays = 30
+	if err := m.settings.Validate(); err != nil {
+		return err
 	}
-	if m.settings.ReminderDays <= 0 {
-		m.settings.ReminderDays = 30
-	}
+	m.settings = m.settings.withDefaults()
+	m.settingsOf = mt.SettingsFor
 	m.ring, m.letter = mt.Cases.StampRing, mt.Cases.Letterhead
 	m.mountPayments(mt.Payments)
 	if err := mt.Cases.Register(cases.Type{

@@ -60,19 +60,20 @@ type feePayload struct {
 	Plates []Plate `json:"plates"`
 }
 
-// mountPayments connects the module to the payments platform when the comune
-// collects permit fees through pagoPA.
+// mountPayments connects the module to the payments platform; whether a comune
+// collects permit fees through pagoPA is its own setting (feesOnline).
 func (m *Module) mountPayments(p *payments.Service) {
-	if p == nil || !m.settings.PagoPAFees {
+	if p == nil {
 		return
 	}
 	m.pay = p
 	p.OnPaid(PurposeFee, m.feePaid)
 }
 
-// feesOnline reports whether ctx's ente collects permit fees through pagoPA.
+// feesOnline reports whether ctx's ente collects permit fees through pagoPA: its
+// pagopa_fees setting is on and pagoPA is connected for it.
 func (m *Module) feesOnline(ctx context.Context) bool {
-	return m.pay != nil && m.pay.Enabled(ctx)
+	return m.pay != nil && m.settingsFor(ctx).PagoPAFees && m.pay.Enabled(ctx)
 }
 
 // holdForFee is called by grant for permit p of category c before it is written: if
