@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -368,12 +369,46 @@ func (r *Renderer) RenderShared(c echo.Context, status int, name, key string, da
 		page = sharedPage{parts: bytes.Split(buf.Bytes(), []byte(mark))}
 		r.shared.put(ck, page)
 	}
-	return c.HTMLBlob(status, page.with(token))
+	body := page.with(token)
+	// With its length known net/http writes the page at once instead of in chunks of
+	// its buffer's size (fewer system calls: they were most of the remaining cost).
+	// The gzip middleware drops the header when it compresses.
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+	return c.HTMLBlob(status, body)
 }
 
 // comuneKey identifies everything the layout shows of the ente: a change of its data
-// is a new key, so no stale page is served.
-func comuneKey(c config.Comune) string { return fmt.Sprintf("%#v", c) }
+// is a new key, so no stale page is served. The text (fmt's %#v of the whole record,
+// module settings included) was a quarter of the cost of a shared page, so it is kept
+// per ente and made again only when the record differs (reflect.DeepEqual: the same
+// maps and slices compare by address, so an unchanged record is cheap to compare).
+func comuneKey(c config.Comune) string {
+	comuneKeys.mu.Lock()
+	m, ok := comuneKeys.m[c.ID]
+	comuneKeys.mu.Unlock()
+	if ok && reflect.DeepEqual(m.c, c) {
+		return m.key
+	}
+	key := fmt.Sprintf("%#v", c)
+	comuneKeys.mu.Lock()
+	if comuneKeys.m == nil || len(comuneKeys.m) >= 4096 {
+		comuneKeys.m = map[string]comuneKeyMemo{}
+	}
+	comuneKeys.m[c.ID] = comuneKeyMemo{c: c, key: key}
+	comuneKeys.mu.Unlock()
+	return key
+}
+
+// comuneKeys remembers the last key made for each ente (comuneKey).
+var comuneKeys struct {
+	mu sync.Mutex
+	m  map[string]comuneKeyMemo
+}
+
+type comuneKeyMemo struct {
+	c   config.Comune
+	key string
+}
 
 // sharedPage is a rendered page cut where the CSRF token goes.
 type sharedPage struct{ parts [][]byte }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing/fstest"
 
 	"github.com/labstack/echo/v4"
+	"gopkg.in/yaml.v3"
 
 	"github.com/comuni-italiani/sportello/config"
 )
@@ -82,5 +84,36 @@ func TestRenderShared(t *testing.T) {
 	m := get("tokenF6", "k1", "it", nil)
 	if !strings.Contains(m, "Comune di Montealto") || calls != 5 {
 		t.Fatalf("another ente: %d calls\n%s", calls, m)
+	}
+}
+
+// TestComuneKey: the key of an ente's data is kept per ente but follows every change of
+// its record, field by field, including the lists and the module settings.
+func TestComuneKey(t *testing.T) {
+	t.Parallel()
+	base := config.Comune{ID: "key-test", Name: "Valdoria", Hosts: []string{"valdoria.example"},
+		DisabledModules: []string{"tari"}}
+	k0 := comuneKey(base)
+	if comuneKey(base) != k0 {
+		t.Fatal("same record, different key")
+	}
+	changed := []config.Comune{base, base, base, base, base, base}
+	changed[0].Name = "Valdoria Alta"
+	changed[1].Hosts = []string{"altro.example"}
+	changed[2].DisabledModules = nil
+	changed[3].Links.Administration = "https://valdoria.example/amministrazione"
+	changed[4].ThemeColor = "#123456"
+	changed[5].Modules = map[string]yaml.Node{"tari": {Kind: yaml.ScalarNode, Value: "x"}}
+	for i, c := range changed {
+		k := comuneKey(c)
+		if k == k0 {
+			t.Errorf("change %d: same key", i)
+		}
+		if want := fmt.Sprintf("%#v", c); k != want {
+			t.Errorf("change %d: key %q, want %q", i, k, want)
+		}
+	}
+	if comuneKey(base) != k0 {
+		t.Fatal("back to the first record, different key")
 	}
 }

@@ -77,6 +77,8 @@ type Module struct {
 	baseURLOf func(string) string
 
 	vlog *verifyLog // the verification log's batches (verifylog.go)
+
+	lookups lookupCache // certificates found by code for verification (lookupcache.go)
 }
 
 // Option adjusts a Module built by New.

@@ -184,6 +184,10 @@ func (m *Module) staffRevoke(c echo.Context) error {
 		e.Details = map[string]any{"reason": reason, "type": cert.Type}
 		return audit.Record(ctx, tx, e)
 	})
+	if revoked {
+		// Verifications answered from memory see the revocation from now on.
+		m.forgetLookups(ctx)
+	}
 	if err != nil {
 		return err
 	}
