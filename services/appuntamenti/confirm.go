@@ -3,7 +3,6 @@ package appuntamenti
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -163,14 +162,10 @@ func (m *Module) confirmHandler(c echo.Context) error {
 	}
 	_, err = m.Confirm(c.Request().Context(), b.ID, b.CitizenCF)
 	switch {
-	case errors.Is(err, ErrConfirmLate):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.confirm_late")
-	case errors.Is(err, ErrNotActive):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
 	case errors.Is(err, store.ErrNotFound):
 		return web.ErrNotFound
 	case err != nil:
-		return err
+		return refusal(err)
 	}
 	web.AddFlash(c, "success", "appuntamenti.flash.confirmed")
 	return web.Redirect(c, base+"/prenotazione/"+b.ID)

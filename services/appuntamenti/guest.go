@@ -283,14 +283,10 @@ func (m *Module) guestBookHandler(c echo.Context) error {
 	_, err := m.RequestGuest(ctx, GuestRequest{OfficeID: ch.Office, Service: ch.Service, Start: time.Unix(ch.Start, 0),
 		CitizenCF: f.CF, Name: f.Name, Email: f.Email, Lang: web.Lang(c), Address: c.RealIP()})
 	switch {
-	case errors.Is(err, ErrRateLimited):
-		return web.NewError(http.StatusTooManyRequests, "appuntamenti.error.rate")
-	case errors.Is(err, ErrNotBookable):
-		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.error.not_bookable")
 	case errors.Is(err, store.ErrNotFound):
 		return web.ErrNotFound
 	case err != nil:
-		return err
+		return refusal(err)
 	}
 	return m.render.Render(c, http.StatusOK, ID+"/guest_sent.html", map[string]any{"Email": f.Email, "Hours": int(GuestConfirmTTL.Hours())})
 }
@@ -328,16 +324,10 @@ func (m *Module) guestConfirmHandler(c echo.Context) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return m.guestLink(c, err)
-	case errors.Is(err, ErrLinkUsed):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.link_used")
 	case errors.Is(err, ErrSlotFull):
 		return web.NewError(http.StatusConflict, "appuntamenti.error.full_guest")
-	case errors.Is(err, ErrAlreadyBooked):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.already")
-	case errors.Is(err, ErrNotBookable):
-		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.error.not_bookable")
 	case err != nil:
-		return err
+		return refusal(err)
 	}
 	_ = b
 	web.AddFlash(c, "success", "appuntamenti.flash.booked")
@@ -381,14 +371,8 @@ func (m *Module) guestCancelHandler(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.Cancel(ctx, b.ID, b.CitizenCF, m.cancelledMail(ctx, web.Lang(c)))
-	switch {
-	case errors.Is(err, ErrTooLate):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.too_late")
-	case errors.Is(err, ErrNotActive):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
-	case err != nil:
-		return err
+	if _, err = m.Cancel(ctx, b.ID, b.CitizenCF, m.cancelledMail(ctx, web.Lang(c))); err != nil {
+		return refusal(err)
 	}
 	web.AddFlash(c, "success", "appuntamenti.flash.cancelled")
 	return web.Redirect(c, guestManagePath(c.Param("token")))
@@ -401,14 +385,8 @@ func (m *Module) guestConfirmBookingHandler(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.Confirm(c.Request().Context(), b.ID, b.CitizenCF)
-	switch {
-	case errors.Is(err, ErrConfirmLate):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.confirm_late")
-	case errors.Is(err, ErrNotActive):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
-	case err != nil:
-		return err
+	if _, err = m.Confirm(c.Request().Context(), b.ID, b.CitizenCF); err != nil {
+		return refusal(err)
 	}
 	web.AddFlash(c, "success", "appuntamenti.flash.confirmed")
 	return web.Redirect(c, guestManagePath(c.Param("token")))
@@ -448,14 +426,8 @@ func (m *Module) guestMove(c echo.Context, ch choice) error {
 	case errors.Is(err, ErrSlotFull):
 		ch.Day = DayOf(time.Unix(ch.Start, 0)).String()
 		return m.renderTimesFor(c, ch, true, http.StatusConflict, "appuntamenti.error.full")
-	case errors.Is(err, ErrNotBookable):
-		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.error.not_bookable")
-	case errors.Is(err, ErrTooLate):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.too_late")
-	case errors.Is(err, ErrNotActive):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
 	case err != nil:
-		return err
+		return refusal(err)
 	}
 	web.AddFlash(c, "success", "appuntamenti.flash.moved")
 	return web.Redirect(c, manage)

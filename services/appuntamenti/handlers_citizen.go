@@ -276,16 +276,8 @@ func (m *Module) bookHandler(c echo.Context) error {
 	case errors.Is(err, ErrSlotFull):
 		ch.Day = DayOf(time.Unix(ch.Start, 0)).String()
 		return m.renderTimes(c, ch, http.StatusConflict, "appuntamenti.error.full")
-	case errors.Is(err, ErrAlreadyBooked):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.already")
-	case errors.Is(err, ErrNotBookable):
-		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.error.not_bookable")
-	case errors.Is(err, ErrTooLate):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.too_late")
-	case errors.Is(err, ErrNotActive):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
 	case err != nil:
-		return err
+		return refusal(err)
 	}
 	key := "appuntamenti.flash.booked"
 	if ch.Move != "" {
@@ -422,6 +414,30 @@ func (m *Module) ics(c echo.Context) error {
 	return c.Stream(http.StatusOK, "text/calendar; charset=utf-8", bytes.NewReader(body))
 }
 
+// refusal turns the module's refusals of a citizen's action into the message shown
+// (409 or 422, in the citizen's language); other errors, nil included, pass unchanged.
+// Callers handle first the refusals they answer otherwise (a full slot shows the
+// times again, a missing booking is a 404 or an audited denial).
+func refusal(err error) error {
+	switch {
+	case errors.Is(err, ErrTooLate):
+		return web.NewError(http.StatusConflict, "appuntamenti.error.too_late")
+	case errors.Is(err, ErrNotActive):
+		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
+	case errors.Is(err, ErrConfirmLate):
+		return web.NewError(http.StatusConflict, "appuntamenti.error.confirm_late")
+	case errors.Is(err, ErrAlreadyBooked):
+		return web.NewError(http.StatusConflict, "appuntamenti.error.already")
+	case errors.Is(err, ErrNotBookable):
+		return web.NewError(http.StatusUnprocessableEntity, "appuntamenti.error.not_bookable")
+	case errors.Is(err, ErrLinkUsed):
+		return web.NewError(http.StatusConflict, "appuntamenti.error.link_used")
+	case errors.Is(err, ErrRateLimited):
+		return web.NewError(http.StatusTooManyRequests, "appuntamenti.error.rate")
+	}
+	return err
+}
+
 func (m *Module) cancelHandler(c echo.Context) error {
 	ctx := c.Request().Context()
 	b, err := m.own(c)
@@ -429,14 +445,8 @@ func (m *Module) cancelHandler(c echo.Context) error {
 		return err
 	}
 	v := web.CurrentViewer(c)
-	_, err = m.Cancel(ctx, b.ID, v.FiscalCode, m.cancelledMail(ctx, web.Lang(c)))
-	switch {
-	case errors.Is(err, ErrTooLate):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.too_late")
-	case errors.Is(err, ErrNotActive):
-		return web.NewError(http.StatusConflict, "appuntamenti.error.not_active")
-	case err != nil:
-		return err
+	if _, err = m.Cancel(ctx, b.ID, v.FiscalCode, m.cancelledMail(ctx, web.Lang(c))); err != nil {
+		return refusal(err)
 	}
 	web.AddFlash(c, "success", "appuntamenti.flash.cancelled")
 	return web.Redirect(c, base+"/miei")
