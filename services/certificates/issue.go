@@ -138,7 +138,7 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 	expires, _ := validity(t, issued)
 
 	for attempt := 0; ; attempt++ {
-		id, err := stamp.NewCode()
+		id, err := m.newCode()
 		if err != nil {
 			return nil, err
 		}

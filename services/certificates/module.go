@@ -64,6 +64,7 @@ type Module struct {
 	pay     *payments.Service // marca da bollo digitale (bollo.go); nil in some tests
 	baseURL string
 	now     func() time.Time
+	newCode func() (string, error) // stamp.NewCode; tests choose the code (WithCodes)
 
 	stampMu sync.Mutex
 	stampOK map[string]stamp.Payload // stamps whose signature verified (verifiedStamp)
@@ -87,9 +88,13 @@ type Option func(*Module)
 // WithClock replaces the clock (tests: expiry, "issued today").
 func WithClock(now func() time.Time) Option { return func(m *Module) { m.now = now } }
 
+// WithCodes replaces the source of verification codes (tests: a code ending in each of
+// the check symbols *~$=U, which must survive every address the portal writes).
+func WithCodes(next func() (string, error)) Option { return func(m *Module) { m.newCode = next } }
+
 // New returns the module, ready to be mounted.
 func New(opts ...Option) *Module {
-	m := &Module{now: time.Now}
+	m := &Module{now: time.Now, newCode: stamp.NewCode}
 	for _, o := range opts {
 		o(m)
 	}
