@@ -53,8 +53,8 @@ func allDigits(s string) bool {
 // qrMatrix encodes content at level Q and returns its modules, true for dark,
 // with the quiet zone of exactly QuietZoneModules on every side included.
 // The encoder is github.com/piglig/go-qr (a port of Nayuki's generator): it picks
-// the smallest version that fits and the mask with the lowest ISO/IEC 18004
-// penalty score, about five times faster than the previous encoder.
+// the smallest version that fits; the mask with the lowest ISO/IEC 18004 penalty
+// score is chosen here, the same one, faster (qrmask.go).
 func qrMatrix(content string) ([][]bool, error) {
 	if content == "" {
 		return nil, fmt.Errorf("pdfdoc: empty QR code content")
@@ -63,11 +63,10 @@ func qrMatrix(content string) ([][]bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pdfdoc: QR code: %w", err)
 	}
-	q, err := qr.EncodeSegments(segs, qr.Quartile, 1, 40, -1, false)
+	grid, side, err := encodeBestMask(segs, qr.Quartile)
 	if err != nil {
 		return nil, fmt.Errorf("pdfdoc: QR code: %w", err)
 	}
-	side := q.Size()
 	n := side + 2*QuietZoneModules
 	m := make([][]bool, n)
 	cells := make([]bool, n*n)
@@ -77,7 +76,7 @@ func qrMatrix(content string) ([][]bool, error) {
 	for y := 0; y < side; y++ {
 		row := m[y+QuietZoneModules]
 		for x := 0; x < side; x++ {
-			row[x+QuietZoneModules] = q.Module(x, y)
+			row[x+QuietZoneModules] = grid[y].get(x)
 		}
 	}
 	return m, nil
