@@ -123,6 +123,8 @@ func WithPageMark(s string) Option {
 // use Title for that).
 func New(lh Letterhead, title string, opts ...Option) *Doc {
 	pdf := fpdf.New("P", "mm", "A4", "")
+	// Pages are compressed by Bytes, with pooled writers, as fpdf would (compress.go).
+	pdf.SetCompression(false)
 	d := &Doc{pdf: pdf, lh: lh}
 
 	pdf.SetMargins(marginSide, marginTop, marginSide)
@@ -157,6 +159,13 @@ func (d *Doc) Bytes() ([]byte, error) {
 			return nil, err
 		}
 		d.out = buf.Bytes()
+		if !d.pdf.GetCompression() && d.pdf.Error() == nil {
+			out, err := compressPages(d.out)
+			if err != nil {
+				return nil, err
+			}
+			d.out = out
+		}
 	}
 	if err := d.pdf.Error(); err != nil {
 		return nil, err
