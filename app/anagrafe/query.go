@@ -76,14 +76,18 @@ func CurrentMembership(ctx context.Context, db *gorm.DB, personID int64) (*Membe
 
 // HouseholdOf returns the current household of the person with this id, with its
 // current members in sheet order (head first, then by relation and age), or
-// store.ErrNotFound when the person belongs to none.
+// store.ErrNotFound when the person belongs to none. Two queries: the household found
+// through the person's open membership, then its members.
 func HouseholdOf(ctx context.Context, db *gorm.DB, personID int64) (*HouseholdSheet, error) {
 	db = enti.For(ctx, db)
-	m, err := CurrentMembership(ctx, db, personID)
+	var h HouseholdSheet
+	err := db.Table("anagrafe_households AS h").Select("h.*").
+		Joins("JOIN anagrafe_members AS m ON m.household_id = h.id AND m.ended_on IS NULL").
+		Where("m.person_id = ?", personID).Take(&h.Household).Error
 	if err != nil {
 		return nil, err
 	}
-	return HouseholdByID(ctx, db, m.HouseholdID)
+	return &h, h.loadMembers(db)
 }
 
 // HouseholdByID returns a household with its current members, or store.ErrNotFound.
@@ -93,28 +97,27 @@ func HouseholdByID(ctx context.Context, db *gorm.DB, id int64) (*HouseholdSheet,
 	if err := db.Where("id = ?", id).Take(&h.Household).Error; err != nil {
 		return nil, err
 	}
-	var ms []Membership
-	if err := db.Where("household_id = ? AND ended_on IS NULL", id).Find(&ms).Error; err != nil {
-		return nil, err
+	return &h, h.loadMembers(db)
+}
+
+// loadMembers reads the household's current members with their register data, in one
+// query, and puts them in sheet order.
+func (h *HouseholdSheet) loadMembers(db *gorm.DB) error {
+	var rows []struct {
+		Person
+		MRelation  string    `gorm:"column:m_relation"`
+		MStartedOn time.Time `gorm:"column:m_started_on"`
 	}
-	ids := make([]int64, len(ms))
-	for i, m := range ms {
-		ids[i] = m.PersonID
+	err := db.Table("anagrafe_members AS m").
+		Select("p.*, m.relation AS m_relation, m.started_on AS m_started_on").
+		Joins("JOIN anagrafe_persons AS p ON p.id = m.person_id").
+		Where("m.household_id = ? AND m.ended_on IS NULL", h.ID).Scan(&rows).Error
+	if err != nil {
+		return err
 	}
-	var people []Person
-	if len(ids) > 0 {
-		if err := db.Where("id IN ?", ids).Find(&people).Error; err != nil {
-			return nil, err
-		}
-	}
-	byID := make(map[int64]Person, len(people))
-	for _, p := range people {
-		byID[p.ID] = p
-	}
-	for _, m := range ms {
-		if p, ok := byID[m.PersonID]; ok {
-			h.Members = append(h.Members, Member{Person: p, Relation: m.Relation, Since: m.StartedOn})
-		}
+	h.Members = make([]Member, 0, len(rows))
+	for _, r := range rows {
+		h.Members = append(h.Members, Member{Person: r.Person, Relation: r.MRelation, Since: r.MStartedOn})
 	}
 	slices.SortStableFunc(h.Members, func(a, b Member) int {
 		if d := relationRank(a.Relation) - relationRank(b.Relation); d != 0 {
@@ -125,7 +128,7 @@ func HouseholdByID(ctx context.Context, db *gorm.DB, id int64) (*HouseholdSheet,
 		}
 		return int(a.ID - b.ID)
 	})
-	return &h, nil
+	return nil
 }
 
 // ResidenceAt returns the person's residence on date at (a calendar date; its time
