@@ -11,7 +11,9 @@
 // redirects to .../rilascio/<token>, which shows the code kept sealed for that token
 // for half an hour (accounts.IssuedByToken). A reload or a resent form therefore never
 // draws a new code and never voids a letter already printed. Staff administration
-// still shows a new staff member's code in the answer to the POST. The credentials
+// creates a staff member (accounts.CreateStaffOnce) and resets their credentials the
+// same way, to .../personale/<id>/rilascio/<token>, which shows the code only once
+// (accounts.TakeIssued): a staff code does not stay in the browser's history. The credentials
 // page carries the code, in a form field of the page itself, to the letter download
 // (POST .../lettera.pdf). The letter handler checks the code
 // against the stored hash (only the current, unexpired code prints) and builds the PDF
@@ -116,6 +118,7 @@ func MountStaff(g Router, d Deps) {
 	g.GET("/:id", h.staffEdit)
 	g.POST("/:id", h.staffUpdate)
 	g.POST("/:id/reimposta", h.staffReset)
+	g.GET("/:id/rilascio/:token", h.staffIssued)
 	g.POST("/:id/lettera.pdf", h.letter(accounts.KindStaff))
 }
 
