@@ -10,7 +10,9 @@ import (
 	"math/big"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -402,29 +404,35 @@ func referencePattern(s string) bool {
 	return true
 }
 
+// DisservicePageSize is how many reports a page of the back-office list shows.
+const DisservicePageSize = 50
+
 // staffPage is the data of the back-office list.
 type staffPage struct {
 	Status   string
 	Statuses []string
 	Reports  []Report
 	Counts   map[string]int64
+	// Total is the number of reports the list has (with the status filter).
+	Total int64
+	Pager *web.Pager
 }
 
+// list shows the reports, newest first, DisservicePageSize a page (?pagina=, with
+// ?stato= to filter). A page number that is not a number or past the last page
+// answers 400 with a message.
 func (d *disservice) list(c echo.Context) error {
 	ctx := c.Request().Context()
 	status := c.QueryParam("stato")
 	if status != "" && !slices.Contains(DisserviceStatuses, status) {
 		return web.NewError(http.StatusBadRequest, "disservice.staff.bad_status")
 	}
-	db := enti.For(ctx, d.DB)
-	q := db.Model(&Report{}).Order("created_at DESC, id").Limit(200)
-	if status != "" {
-		q = q.Where("status = ?", status)
-	}
-	p := staffPage{Status: status, Statuses: DisserviceStatuses, Counts: map[string]int64{}}
-	if err := q.Find(&p.Reports).Error; err != nil {
+	page, err := web.PageParam(c, "pagina")
+	if err != nil {
 		return err
 	}
+	db := enti.For(ctx, d.DB)
+	p := staffPage{Status: status, Statuses: DisserviceStatuses, Counts: map[string]int64{}}
 	var counts []struct {
 		Status string
 		N      int64
@@ -434,8 +442,38 @@ func (d *disservice) list(c echo.Context) error {
 	}
 	for _, c := range counts {
 		p.Counts[c.Status] = c.N
+		if status == "" || c.Status == status {
+			p.Total += c.N
+		}
+	}
+	p.Pager, err = web.NewPager(page, DisservicePageSize, p.Total, func(n int) string { return listURL(status, n) })
+	if err != nil {
+		return err
+	}
+	// Newest first; the id breaks ties so that pages neither repeat nor skip a report.
+	q := db.Model(&Report{}).Order("created_at DESC, id DESC").Limit(DisservicePageSize).Offset(p.Pager.Offset())
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	if err := q.Find(&p.Reports).Error; err != nil {
+		return err
 	}
 	return d.Render.Render(c, http.StatusOK, "backoffice/disservice.html", p)
+}
+
+// listURL is the address of page n of the list filtered by status.
+func listURL(status string, n int) string {
+	v := url.Values{}
+	if status != "" {
+		v.Set("stato", status)
+	}
+	if n > 1 {
+		v.Set("pagina", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return DisserviceStaffPath
+	}
+	return DisserviceStaffPath + "?" + v.Encode()
 }
 
 func (d *disservice) setStatus(c echo.Context) error {
@@ -475,11 +513,16 @@ func (d *disservice) setStatus(c echo.Context) error {
 		return err
 	}
 	web.AddFlash(c, "success", "disservice.staff.saved")
-	back := DisserviceStaffPath
-	if s := c.FormValue("filtro"); slices.Contains(DisserviceStatuses, s) {
-		back += "?stato=" + s
+	// Back to the list as it was: the same filter and, without a filter (where a
+	// change of status moves nothing), the same page.
+	filter, page := c.FormValue("filtro"), 1
+	if !slices.Contains(DisserviceStatuses, filter) {
+		filter = ""
+		if n, err := strconv.Atoi(c.FormValue("pagina")); err == nil && n > 1 && n <= web.MaxPage {
+			page = n
+		}
 	}
-	return web.Redirect(c, back)
+	return web.Redirect(c, listURL(filter, page))
 }
 
 // PublicRouter and StaffRouter are what the routes are registered on.
