@@ -90,6 +90,9 @@ type Report struct {
 	Status    string
 	// StatusBy is the staff member who last changed the status.
 	StatusBy string
+	// StatusNote is the note written with the last change of status (what was done,
+	// what the citizen was told).
+	StatusNote string
 }
 
 // TableName fixes the table name.
@@ -137,6 +140,26 @@ func disserviceMigration() *store.Migration {
 				return err
 			}
 			return tx.Table("disservice_limits").AutoMigrate(&limit{})
+		},
+	}
+}
+
+// MaxStatusNote is the longest note a change of status takes, in characters.
+const MaxStatusNote = 1000
+
+// disserviceNoteMigration adds the note written with a change of status.
+func disserviceNoteMigration() *store.Migration {
+	type report struct {
+		StatusNote string `gorm:"type:text;not null;default:''"`
+	}
+	return &store.Migration{
+		ID: "feedback/0005_disservice_note",
+		Migrate: func(tx *gorm.DB) error {
+			m := tx.Table("disservice_reports").Migrator()
+			if m.HasColumn(&report{}, "StatusNote") {
+				return nil
+			}
+			return m.AddColumn(&report{}, "StatusNote")
 		},
 	}
 }
@@ -476,6 +499,9 @@ func listURL(status string, n int) string {
 	return DisserviceStaffPath + "?" + v.Encode()
 }
 
+// setStatus changes a report's status, with an optional note (what was done, what
+// the sender was told) kept on the report and in the audit log. Posting the status
+// and the note the report already has changes nothing.
 func (d *disservice) setStatus(c echo.Context) error {
 	ctx := c.Request().Context()
 	ref := c.Param("ref")
@@ -483,22 +509,29 @@ func (d *disservice) setStatus(c echo.Context) error {
 	if !slices.Contains(DisserviceStatuses, status) {
 		return web.NewError(http.StatusUnprocessableEntity, "disservice.staff.bad_status")
 	}
+	note := strings.TrimSpace(strings.ReplaceAll(c.FormValue("nota"), "\r\n", "\n"))
+	if utf8.RuneCountInString(note) > MaxStatusNote {
+		return &web.Error{Status: http.StatusUnprocessableEntity, Key: "disservice.staff.note_long", Args: []any{"Max", MaxStatusNote}}
+	}
 	v := web.CurrentViewer(c)
 	err := store.WithTx(ctx, d.DB, func(tx *gorm.DB) error {
 		var r Report
 		if err := enti.For(ctx, tx).Where("reference = ?", ref).Take(&r).Error; err != nil {
 			return err
 		}
-		if r.Status == status {
+		if r.Status == status && r.StatusNote == note {
 			return nil
 		}
 		if err := enti.For(ctx, tx).Model(&Report{}).Where("id = ?", r.ID).
-			Updates(map[string]any{"status": status, "status_by": v.ID, "updated_at": d.Now().UTC()}).Error; err != nil {
+			Updates(map[string]any{"status": status, "status_note": note, "status_by": v.ID, "updated_at": d.Now().UTC()}).Error; err != nil {
 			return err
 		}
 		e := web.AuditEntry(c, "urp.disservice_status")
 		e.ObjectType, e.ObjectID, e.Outcome = "disservice", r.Reference, audit.OK
 		e.Details = map[string]any{"from": r.Status, "to": status}
+		if note != "" {
+			e.Details["note"] = note
+		}
 		return audit.Record(ctx, tx, e)
 	})
 	if errors.Is(err, store.ErrNotFound) {

@@ -2,6 +2,7 @@ package feedback_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/comuni-italiani/sportello/app/apptest"
+	"github.com/comuni-italiani/sportello/app/audit"
 	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/feedback"
 	"github.com/comuni-italiani/sportello/app/roles"
@@ -178,6 +180,82 @@ func TestDisserviceListPages(t *testing.T) {
 		r = op.SubmitAction(page2, path+"/"+ref+"/stato", url.Values{"stato": {feedback.StatusClosed}})
 		if r.Status != http.StatusSeeOther || r.Header.Get("Location") != path+"?pagina=2" {
 			t.Errorf("status change from page 2: %d %q", r.Status, r.Header.Get("Location"))
+		}
+	})
+}
+
+// The URP takes a report in charge and resolves it, each time with a note: the list
+// shows the status, who changed it and the note; the audit log has both changes with
+// their notes; a note too long is refused with 422 and changes nothing; posting the
+// same status and note again records nothing.
+func TestDisserviceStatusNote(t *testing.T) {
+	apptest.Each(t, noModules, func(t *testing.T, s *apptest.Server) {
+		ref := seedReports(t, s, 1)[0]
+		op := s.Client()
+		s.LoginAs(op, web.Viewer{Kind: "staff", ID: "urp1", Roles: []string{roles.URP}})
+		path := feedback.DisserviceStaffPath
+		action := path + "/" + ref + "/stato"
+		list := op.Get(path)
+		if !strings.Contains(list.Body, `<label for="nota-`+ref+`">Nota (facoltativa)</label>`) {
+			t.Fatal("the list has no note field")
+		}
+		r := op.SubmitAction(list, action, url.Values{"stato": {feedback.StatusProgress}, "nota": {"  Inoltrata all'ufficio tributi.  "}})
+		if r.Status != http.StatusSeeOther {
+			t.Fatalf("take in charge: %d", r.Status)
+		}
+		r = op.Get(path + "?stato=" + feedback.StatusProgress)
+		if !strings.Contains(r.Body, ref) || !strings.Contains(r.Body, "Inoltrata all&#39;ufficio tributi.</dd>") ||
+			!strings.Contains(r.Body, "Stato cambiato da</dt><dd class=\"col-sm-9\">urp1,") {
+			t.Fatalf("list after taking in charge: %d", r.Status)
+		}
+		note := "Risolto: il pagamento ora funziona.\nRisposto alla cittadina il 4 marzo."
+		if r := op.SubmitAction(r, action, url.Values{"stato": {feedback.StatusClosed}, "nota": {note}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("resolve: %d", r.Status)
+		}
+		// The same status and note again: nothing new.
+		if r := op.PostForm(action, url.Values{"stato": {feedback.StatusClosed}, "nota": {note}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("same status again: %d", r.Status)
+		}
+		// Too long: 422, the report unchanged.
+		if r := op.PostForm(action, url.Values{"stato": {feedback.StatusNew}, "nota": {strings.Repeat("à", feedback.MaxStatusNote+1)}}); r.Status != http.StatusUnprocessableEntity ||
+			!strings.Contains(r.Body, "La nota è troppo lunga: al massimo 1000 caratteri") {
+			t.Fatalf("note too long: %d", r.Status)
+		}
+		if r := op.PostForm(action, url.Values{"stato": {feedback.StatusNew}, "nota": {strings.Repeat("à", feedback.MaxStatusNote)}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("note of the longest length: %d", r.Status)
+		}
+		if r := op.PostForm(action, url.Values{"stato": {feedback.StatusClosed}, "nota": {note}}); r.Status != http.StatusSeeOther {
+			t.Fatalf("resolve again: %d", r.Status)
+		}
+		var got feedback.Report
+		if err := s.All().Where("reference = ?", ref).Take(&got).Error; err != nil || got.Status != feedback.StatusClosed ||
+			got.StatusNote != note || got.StatusBy != "urp1" {
+			t.Fatalf("stored: %+v %v", got, err)
+		}
+		ev, _, err := audit.List(s.Ctx(context.Background()), s.DB, audit.Filter{Action: "urp.disservice_status", Limit: 10})
+		if err != nil || len(ev) != 4 {
+			t.Fatalf("status changes audited: %d %v, want 4", len(ev), err)
+		}
+		// Newest first: closed again, reopened, resolved, taken in charge.
+		wantTo := []string{feedback.StatusClosed, feedback.StatusNew, feedback.StatusClosed, feedback.StatusProgress}
+		details := make([]map[string]string, len(ev))
+		for i, e := range ev {
+			if err := json.Unmarshal([]byte(e.Details), &details[i]); err != nil {
+				t.Fatal(err)
+			}
+			if e.ActorID != "urp1" || e.ObjectID != ref || details[i]["to"] != wantTo[i] {
+				t.Errorf("audit %d: %+v", i, e)
+			}
+		}
+		if details[1]["note"] != strings.Repeat("à", feedback.MaxStatusNote) || details[2]["note"] != note ||
+			details[3]["note"] != "Inoltrata all'ufficio tributi." {
+			t.Errorf("notes in the audit log: %v", details)
+		}
+		r = op.GetLang(path, "en")
+		for _, want := range []string{"Note (optional)", "Closed", "Risolto: il pagamento ora funziona."} {
+			if !strings.Contains(r.Body, want) {
+				t.Errorf("English list lacks %q", want)
+			}
 		}
 	})
 }
