@@ -298,7 +298,7 @@ func TestModuleContract(t *testing.T) {
 		}
 		values := url.Values{"username": {"p.prova"}, "given_name": {"Piera"}, "family_name": {"Prova"},
 			"email": {"p.prova@comune.example"}, "roles": {"ruolo_inventato"}}
-		if r := admin.PostForm("/backoffice/personale/nuovo", values); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `id="roles-err"`) {
+		if r := admin.SubmitAction(form, "/backoffice/personale/nuovo", values); r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `id="roles-err"`) {
 			t.Fatalf("unknown role: %d", r.Status)
 		}
 		var n int64
@@ -307,7 +307,7 @@ func TestModuleContract(t *testing.T) {
 			t.Fatal("an account was created with an unknown role")
 		}
 		values["roles"] = []string{probeRole}
-		if r := admin.PostForm("/backoffice/personale/nuovo", values); r.Status != http.StatusOK {
+		if r := admin.SubmitAction(form, "/backoffice/personale/nuovo", values); r.Status != http.StatusSeeOther {
 			t.Fatalf("staff with the module's role: %d", r.Status)
 		}
 		if a, err := s.App.Accounts().ByUsername(context.Background(), "p.prova"); err != nil || !slices.Equal(a.Roles, []string{probeRole}) {

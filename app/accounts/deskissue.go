@@ -15,7 +15,8 @@ import (
 	"github.com/comuni-italiani/sportello/app/store"
 )
 
-// Issuing at the desk follows POST/redirect/GET. The page that issues (or resets)
+// Issuing at the desk, and creating a staff member or reissuing their code in staff
+// administration, follow POST/redirect/GET. The page that issues (or resets)
 // carries a one-time token in its form; the first POST with a token issues the code
 // and keeps it, sealed with the system secret (purpose DeskIssuePurpose, bound to the
 // token and the account), in desk_issues under that token; the answer is a redirect
@@ -118,22 +119,7 @@ func deskIssueContext(token string, accountID int64) string {
 // which case it returns ErrIssueDone and changes nothing. The code is kept sealed for
 // IssuedByToken. It needs Options.Box.
 func (s *Service) IssueOnce(ctx context.Context, actor string, accountID int64, token string, reset bool) error {
-	if s.o.Box == nil {
-		return errNoBox
-	}
-	if !ValidDeskToken(token) {
-		return &InputError{Fields: map[string]string{"token": "accounts.cred.token_invalid"}}
-	}
-	ente := enteOf(ctx)
-	now := s.now()
-	err := s.tx(ctx, func(tx *txn) error {
-		row := deskIssueRow{EnteID: ente, Token: token, AccountID: accountID, CreatedAt: now}
-		if err := tx.db.Create(&row).Error; err != nil {
-			if errors.Is(err, store.ErrDuplicate) {
-				return ErrIssueDone
-			}
-			return internal("desk issue", err)
-		}
+	_, err := s.once(ctx, token, func(tx *txn) (int64, Credentials, error) {
 		var cred Credentials
 		var err error
 		if reset {
@@ -141,30 +127,109 @@ func (s *Service) IssueOnce(ctx context.Context, actor string, accountID int64, 
 		} else {
 			cred, err = s.issueTx(tx, actor, accountID)
 		}
+		return accountID, cred, err
+	})
+	return err
+}
+
+// CreateStaffOnce is CreateStaff once per form token: the first call with token
+// creates the staff member, issues the code and keeps it sealed for the token
+// (IssuedByToken, TakeIssued); a later or concurrent call with the same token creates
+// nothing and returns ErrIssueDone with the id of the account that token created.
+// Bad input is an *InputError and uses no token. It needs Options.Box.
+func (s *Service) CreateStaffOnce(ctx context.Context, actor, token string, in StaffInput) (int64, error) {
+	r, roles, err := s.staffRow(actor, in)
+	if err != nil {
+		return 0, err
+	}
+	id, err := s.once(ctx, token, func(tx *txn) (int64, Credentials, error) {
+		if e := enti.FromContext(ctx); e != nil && r.EnteID == "" {
+			r.EnteID = e.ID
+		}
+		r.ID = 0
+		if err := tx.db.Create(r).Error; err != nil {
+			return 0, Credentials{}, err
+		}
+		cred, err := s.createStaffTx(tx, actor, r, roles)
+		return r.ID, cred, err
+	})
+	if errors.Is(err, store.ErrDuplicate) {
+		return 0, s.staffTaken(ctx, r)
+	}
+	return id, err
+}
+
+// once runs fn, which issues a code to an account, in the transaction that records the
+// first use of token, and keeps the code sealed for the token. A token already used
+// gives ErrIssueDone and the account id recorded for it. Concurrent calls with one
+// token serialize on the row's primary key: one runs fn, the others wait for its
+// commit and get ErrIssueDone (or, if it rolled back, the next one runs fn).
+func (s *Service) once(ctx context.Context, token string, fn func(tx *txn) (int64, Credentials, error)) (int64, error) {
+	if s.o.Box == nil {
+		return 0, errNoBox
+	}
+	if !ValidDeskToken(token) {
+		return 0, &InputError{Fields: map[string]string{"token": "accounts.cred.token_invalid"}}
+	}
+	ente := enteOf(ctx)
+	now := s.now()
+	var accountID int64
+	err := s.tx(ctx, func(tx *txn) error {
+		row := deskIssueRow{EnteID: ente, Token: token, CreatedAt: now}
+		if err := tx.db.Create(&row).Error; err != nil {
+			if errors.Is(err, store.ErrDuplicate) {
+				return ErrIssueDone
+			}
+			return internal("desk issue", err)
+		}
+		id, cred, err := fn(tx)
 		if err != nil {
 			return err
 		}
-		sealed, err := s.o.Box.SealString(DeskIssuePurpose, deskIssueContext(token, accountID), NormalizeCode(cred.ActivationCode))
+		accountID = id
+		sealed, err := s.o.Box.SealString(DeskIssuePurpose, deskIssueContext(token, id), NormalizeCode(cred.ActivationCode))
 		if err != nil {
 			return internal("seal desk code", err)
 		}
 		if err := tx.db.Model(&deskIssueRow{}).Where("ente_id = ? AND token = ?", ente, token).
-			Update("sealed", sealed).Error; err != nil {
+			Updates(map[string]any{"account_id": id, "sealed": sealed}).Error; err != nil {
 			return internal("desk issue", err)
 		}
 		// Codes kept past their time are dropped here rather than by a job.
 		return tx.db.Where("ente_id = ? AND created_at < ?", ente, now.Add(-DeskIssueTTL)).Delete(&deskIssueRow{}).Error
 	})
 	if errors.Is(err, store.ErrDuplicate) {
-		return ErrIssueDone
+		// A duplicate that was not fn's own (a token row committed meanwhile).
+		var n int64
+		if e := s.db.WithContext(ctx).Model(&deskIssueRow{}).Where("ente_id = ? AND token = ?", ente, token).Count(&n).Error; e == nil && n > 0 {
+			err = ErrIssueDone
+		}
 	}
-	return err
+	if errors.Is(err, ErrIssueDone) {
+		var row deskIssueRow
+		if e := s.db.WithContext(ctx).Where("ente_id = ? AND token = ?", ente, token).Take(&row).Error; e != nil {
+			return 0, internal("desk issue", e)
+		}
+		return row.AccountID, ErrIssueDone
+	}
+	return accountID, err
 }
 
 // IssuedByToken returns the account and the credentials issued with token, while they
 // are the account's current, unexpired code and younger than DeskIssueTTL; otherwise
-// ErrIssueGone.
+// ErrIssueGone. The code can be shown again (the desk's page survives a reload).
 func (s *Service) IssuedByToken(ctx context.Context, accountID int64, token string) (*Account, Credentials, error) {
+	return s.issued(ctx, accountID, token, false)
+}
+
+// TakeIssued is IssuedByToken for a page that shows the code once: the first call
+// returns it and forgets the sealed code, so every later call (and every concurrent
+// one but one) gets ErrIssueGone.
+func (s *Service) TakeIssued(ctx context.Context, accountID int64, token string) (*Account, Credentials, error) {
+	return s.issued(ctx, accountID, token, true)
+}
+
+func (s *Service) issued(ctx context.Context, accountID int64, token string, take bool) (*Account, Credentials, error) {
 	if s.o.Box == nil {
 		return nil, Credentials{}, errNoBox
 	}
@@ -191,5 +256,17 @@ func (s *Service) IssuedByToken(ctx context.Context, accountID int64, token stri
 	if errors.Is(err, ErrInvalidActivation) {
 		return nil, Credentials{}, ErrIssueGone
 	}
-	return a, cred, err
+	if err != nil || !take {
+		return a, cred, err
+	}
+	res := s.db.WithContext(ctx).Model(&deskIssueRow{}).
+		Where("ente_id = ? AND token = ? AND account_id = ? AND sealed = ?", row.EnteID, token, accountID, row.Sealed).
+		Update("sealed", "")
+	if res.Error != nil {
+		return nil, Credentials{}, internal("desk issue", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		return nil, Credentials{}, ErrIssueGone
+	}
+	return a, cred, nil
 }

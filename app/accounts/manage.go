@@ -352,6 +352,28 @@ func (s *Service) normalizeRoles(in []string) ([]string, bool) {
 // activate like citizens, and enrol TOTP while doing so). It returns an *InputError
 // for bad input (including a username already taken).
 func (s *Service) CreateStaff(ctx context.Context, actor string, in StaffInput) (*Account, Credentials, error) {
+	r, roles, err := s.staffRow(actor, in)
+	if err != nil {
+		return nil, Credentials{}, err
+	}
+	var cred Credentials
+	err = s.create(ctx, r, "", func(tx *txn) error {
+		var err error
+		cred, err = s.createStaffTx(tx, actor, r, roles)
+		return err
+	})
+	if errors.Is(err, ErrAccountExists) {
+		return nil, Credentials{}, s.staffTaken(ctx, r)
+	}
+	if err != nil {
+		return nil, Credentials{}, err
+	}
+	return r.account(), cred, nil
+}
+
+// staffRow checks a new staff member's input and returns the row to insert and the
+// roles, normalized.
+func (s *Service) staffRow(actor string, in StaffInput) (*accountRow, []string, error) {
 	errs := map[string]string{}
 	in.Username = normalizeUsername(in.Username)
 	if !ValidStaffUsername(in.Username) {
@@ -387,35 +409,35 @@ func (s *Service) CreateStaff(ctx context.Context, actor string, in StaffInput) 
 		errs["roles"] = "accounts.staff.roles_required"
 	}
 	if len(errs) > 0 {
-		return nil, Credentials{}, &InputError{Fields: errs}
+		return nil, nil, &InputError{Fields: errs}
 	}
 	now := s.now()
-	r := &accountRow{Username: in.Username, Kind: string(KindStaff), FiscalCode: cf, GivenName: in.GivenName,
+	return &accountRow{Username: in.Username, Kind: string(KindStaff), FiscalCode: cf, GivenName: in.GivenName,
 		FamilyName: in.FamilyName, Email: in.Email, Phone: in.Phone, Roles: strings.Join(roles, roleSeparator),
-		Status: string(StatusPending), CreatedBy: actor, CreatedAt: now, UpdatedAt: now}
-	var cred Credentials
-	err := s.create(ctx, r, "", func(tx *txn) error {
-		if err := tx.audit(staffActor(actor), ActStaffCreate, r, "", map[string]any{"roles": roles}); err != nil {
-			return err
-		}
-		var err error
-		if cred, err = s.issue(tx, r); err != nil {
-			return err
-		}
-		return tx.audit(staffActor(actor), ActIssue, r, "", map[string]any{"expires_at": cred.ExpiresAt.Format(time.RFC3339)})
-	})
-	if errors.Is(err, ErrAccountExists) {
-		if cf != nil {
-			if _, e := s.row(ctx, s.db, "fiscal_code = ?", *cf); e == nil {
-				return nil, Credentials{}, inputErr("fiscal_code", "accounts.staff.fiscal_code_taken")
-			}
-		}
-		return nil, Credentials{}, inputErr("username", "accounts.staff.username_taken")
+		Status: string(StatusPending), CreatedBy: actor, CreatedAt: now, UpdatedAt: now}, roles, nil
+}
+
+// createStaffTx audits the creation of r, inserted in tx, and issues its code.
+func (s *Service) createStaffTx(tx *txn, actor string, r *accountRow, roles []string) (Credentials, error) {
+	if err := tx.audit(staffActor(actor), ActStaffCreate, r, "", map[string]any{"roles": roles}); err != nil {
+		return Credentials{}, err
 	}
+	cred, err := s.issue(tx, r)
 	if err != nil {
-		return nil, Credentials{}, err
+		return Credentials{}, err
 	}
-	return r.account(), cred, nil
+	return cred, tx.audit(staffActor(actor), ActIssue, r, "", map[string]any{"expires_at": cred.ExpiresAt.Format(time.RFC3339)})
+}
+
+// staffTaken is the input error of a new staff member whose tax code or username
+// another account has.
+func (s *Service) staffTaken(ctx context.Context, r *accountRow) error {
+	if r.FiscalCode != nil {
+		if _, e := s.row(ctx, s.db, "fiscal_code = ?", *r.FiscalCode); e == nil {
+			return inputErr("fiscal_code", "accounts.staff.fiscal_code_taken")
+		}
+	}
+	return inputErr("username", "accounts.staff.username_taken")
 }
 
 // UpdateStaff changes a staff member's roles and whether the account may be used:

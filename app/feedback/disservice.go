@@ -10,7 +10,9 @@ import (
 	"math/big"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -88,6 +90,9 @@ type Report struct {
 	Status    string
 	// StatusBy is the staff member who last changed the status.
 	StatusBy string
+	// StatusNote is the note written with the last change of status (what was done,
+	// what the citizen was told).
+	StatusNote string
 }
 
 // TableName fixes the table name.
@@ -135,6 +140,26 @@ func disserviceMigration() *store.Migration {
 				return err
 			}
 			return tx.Table("disservice_limits").AutoMigrate(&limit{})
+		},
+	}
+}
+
+// MaxStatusNote is the longest note a change of status takes, in characters.
+const MaxStatusNote = 1000
+
+// disserviceNoteMigration adds the note written with a change of status.
+func disserviceNoteMigration() *store.Migration {
+	type report struct {
+		StatusNote string `gorm:"type:text;not null;default:''"`
+	}
+	return &store.Migration{
+		ID: "feedback/0005_disservice_note",
+		Migrate: func(tx *gorm.DB) error {
+			m := tx.Table("disservice_reports").Migrator()
+			if m.HasColumn(&report{}, "StatusNote") {
+				return nil
+			}
+			return m.AddColumn(&report{}, "StatusNote")
 		},
 	}
 }
@@ -402,29 +427,35 @@ func referencePattern(s string) bool {
 	return true
 }
 
+// DisservicePageSize is how many reports a page of the back-office list shows.
+const DisservicePageSize = 50
+
 // staffPage is the data of the back-office list.
 type staffPage struct {
 	Status   string
 	Statuses []string
 	Reports  []Report
 	Counts   map[string]int64
+	// Total is the number of reports the list has (with the status filter).
+	Total int64
+	Pager *web.Pager
 }
 
+// list shows the reports, newest first, DisservicePageSize a page (?pagina=, with
+// ?stato= to filter). A page number that is not a number or past the last page
+// answers 400 with a message.
 func (d *disservice) list(c echo.Context) error {
 	ctx := c.Request().Context()
 	status := c.QueryParam("stato")
 	if status != "" && !slices.Contains(DisserviceStatuses, status) {
 		return web.NewError(http.StatusBadRequest, "disservice.staff.bad_status")
 	}
-	db := enti.For(ctx, d.DB)
-	q := db.Model(&Report{}).Order("created_at DESC, id").Limit(200)
-	if status != "" {
-		q = q.Where("status = ?", status)
-	}
-	p := staffPage{Status: status, Statuses: DisserviceStatuses, Counts: map[string]int64{}}
-	if err := q.Find(&p.Reports).Error; err != nil {
+	page, err := web.PageParam(c, "pagina")
+	if err != nil {
 		return err
 	}
+	db := enti.For(ctx, d.DB)
+	p := staffPage{Status: status, Statuses: DisserviceStatuses, Counts: map[string]int64{}}
 	var counts []struct {
 		Status string
 		N      int64
@@ -434,10 +465,43 @@ func (d *disservice) list(c echo.Context) error {
 	}
 	for _, c := range counts {
 		p.Counts[c.Status] = c.N
+		if status == "" || c.Status == status {
+			p.Total += c.N
+		}
+	}
+	p.Pager, err = web.NewPager(page, DisservicePageSize, p.Total, func(n int) string { return listURL(status, n) })
+	if err != nil {
+		return err
+	}
+	// Newest first; the id breaks ties so that pages neither repeat nor skip a report.
+	q := db.Model(&Report{}).Order("created_at DESC, id DESC").Limit(DisservicePageSize).Offset(p.Pager.Offset())
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	if err := q.Find(&p.Reports).Error; err != nil {
+		return err
 	}
 	return d.Render.Render(c, http.StatusOK, "backoffice/disservice.html", p)
 }
 
+// listURL is the address of page n of the list filtered by status.
+func listURL(status string, n int) string {
+	v := url.Values{}
+	if status != "" {
+		v.Set("stato", status)
+	}
+	if n > 1 {
+		v.Set("pagina", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return DisserviceStaffPath
+	}
+	return DisserviceStaffPath + "?" + v.Encode()
+}
+
+// setStatus changes a report's status, with an optional note (what was done, what
+// the sender was told) kept on the report and in the audit log. Posting the status
+// and the note the report already has changes nothing.
 func (d *disservice) setStatus(c echo.Context) error {
 	ctx := c.Request().Context()
 	ref := c.Param("ref")
@@ -445,22 +509,29 @@ func (d *disservice) setStatus(c echo.Context) error {
 	if !slices.Contains(DisserviceStatuses, status) {
 		return web.NewError(http.StatusUnprocessableEntity, "disservice.staff.bad_status")
 	}
+	note := strings.TrimSpace(strings.ReplaceAll(c.FormValue("nota"), "\r\n", "\n"))
+	if utf8.RuneCountInString(note) > MaxStatusNote {
+		return &web.Error{Status: http.StatusUnprocessableEntity, Key: "disservice.staff.note_long", Args: []any{"Max", MaxStatusNote}}
+	}
 	v := web.CurrentViewer(c)
 	err := store.WithTx(ctx, d.DB, func(tx *gorm.DB) error {
 		var r Report
 		if err := enti.For(ctx, tx).Where("reference = ?", ref).Take(&r).Error; err != nil {
 			return err
 		}
-		if r.Status == status {
+		if r.Status == status && r.StatusNote == note {
 			return nil
 		}
 		if err := enti.For(ctx, tx).Model(&Report{}).Where("id = ?", r.ID).
-			Updates(map[string]any{"status": status, "status_by": v.ID, "updated_at": d.Now().UTC()}).Error; err != nil {
+			Updates(map[string]any{"status": status, "status_note": note, "status_by": v.ID, "updated_at": d.Now().UTC()}).Error; err != nil {
 			return err
 		}
 		e := web.AuditEntry(c, "urp.disservice_status")
 		e.ObjectType, e.ObjectID, e.Outcome = "disservice", r.Reference, audit.OK
 		e.Details = map[string]any{"from": r.Status, "to": status}
+		if note != "" {
+			e.Details["note"] = note
+		}
 		return audit.Record(ctx, tx, e)
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -475,11 +546,16 @@ func (d *disservice) setStatus(c echo.Context) error {
 		return err
 	}
 	web.AddFlash(c, "success", "disservice.staff.saved")
-	back := DisserviceStaffPath
-	if s := c.FormValue("filtro"); slices.Contains(DisserviceStatuses, s) {
-		back += "?stato=" + s
+	// Back to the list as it was: the same filter and, without a filter (where a
+	// change of status moves nothing), the same page.
+	filter, page := c.FormValue("filtro"), 1
+	if !slices.Contains(DisserviceStatuses, filter) {
+		filter = ""
+		if n, err := strconv.Atoi(c.FormValue("pagina")); err == nil && n > 1 && n <= web.MaxPage {
+			page = n
+		}
 	}
-	return web.Redirect(c, back)
+	return web.Redirect(c, listURL(filter, page))
 }
 
 // PublicRouter and StaffRouter are what the routes are registered on.

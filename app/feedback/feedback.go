@@ -96,5 +96,5 @@ func Migrations() []*store.Migration {
 	}, {
 		ID:      "feedback/0002_ente",
 		Migrate: func(tx *gorm.DB) error { return enti.AddColumn(tx, "service_ratings") },
-	}, pageMigration(), disserviceMigration()}
+	}, pageMigration(), disserviceMigration(), disserviceNoteMigration()}
 }

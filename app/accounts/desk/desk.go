@@ -11,12 +11,15 @@
 // redirects to .../rilascio/<token>, which shows the code kept sealed for that token
 // for half an hour (accounts.IssuedByToken). A reload or a resent form therefore never
 // draws a new code and never voids a letter already printed. Staff administration
-// still shows a new staff member's code in the answer to the POST. The credentials
-// page carries the code, in a form field of the page itself, to the letter download
-// (POST .../lettera.pdf). The letter handler checks the code
-// against the stored hash (only the current, unexpired code prints) and builds the PDF
-// in memory. The code is never kept in the session, the database or a log; if the page
-// is closed and the half hour has passed, new credentials must be issued.
+// creates a staff member (accounts.CreateStaffOnce) and resets their credentials the
+// same way, to .../personale/<id>/rilascio/<token>, which shows the code only once
+// (accounts.TakeIssued), so a staff code does not stay reachable from the browser's
+// history. The credentials page carries the code, in a form field of the page itself,
+// to the letter download (POST .../lettera.pdf). The letter handler checks the code
+// against the stored hash (only the current, unexpired code prints) and builds the
+// PDF in memory. The code is never kept in clear in the session, the database or a
+// log (only sealed, for the token's page); once that page is gone, new credentials
+// must be issued.
 //
 // Forms follow the portal's conventions: invalid input is shown again with status 422
 // and what was typed, each message tied to its field and listed in a summary; success
@@ -116,6 +119,7 @@ func MountStaff(g Router, d Deps) {
 	g.GET("/:id", h.staffEdit)
 	g.POST("/:id", h.staffUpdate)
 	g.POST("/:id/reimposta", h.staffReset)
+	g.GET("/:id/rilascio/:token", h.staffIssued)
 	g.POST("/:id/lettera.pdf", h.letter(accounts.KindStaff))
 }
 

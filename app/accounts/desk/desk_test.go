@@ -286,15 +286,16 @@ func TestStaffAdministrationScenario(t *testing.T) {
 			t.Fatalf("staff list: %d", r.Status)
 		}
 		noMissingKeys(t, r)
-		noMissingKeys(t, admin.Get("/backoffice/personale/nuovo"))
+		newForm := admin.Get("/backoffice/personale/nuovo")
+		noMissingKeys(t, newForm)
 		form := url.Values{"username": {"L.Verdi"}, "given_name": {"Lucia"}, "family_name": {"Verdi"}, "email": {"l.verdi@comune.example"}}
-		r = admin.PostForm("/backoffice/personale/nuovo", form)
+		r = admin.SubmitAction(newForm, "/backoffice/personale/nuovo", form)
 		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `id="roles-err"`) || !strings.Contains(r.Body, `value="l.verdi"`) {
 			t.Fatalf("staff without roles: %d", r.Status)
 		}
 		noMissingKeys(t, r)
 		form["roles"] = []string{roleAnagrafe, roles.URP}
-		r = admin.PostForm("/backoffice/personale/nuovo", form)
+		r = admin.Follow(admin.SubmitAction(r, "/backoffice/personale/nuovo", form))
 		cm := codeOnPage.FindStringSubmatch(r.Body)
 		if r.Status != http.StatusOK || cm == nil {
 			t.Fatalf("create staff: %d", r.Status)

@@ -44,6 +44,8 @@ type staffFormPage struct {
 	Roles   roles.List
 	Checked map[string]bool
 	Base    string
+	// Token is the form's one-time token (accounts.CreateStaffOnce).
+	Token string
 }
 
 func set(list []string) map[string]bool {
@@ -54,13 +56,18 @@ func set(list []string) map[string]bool {
 	return m
 }
 
-func (h *handlers) renderStaffNew(c echo.Context, status int, f staffForm, errs web.FormErrors) error {
+// renderStaffNew shows the new staff member form. token is the form's token: the one
+// posted when the form comes back with errors (nothing used it), a fresh one otherwise.
+func (h *handlers) renderStaffNew(c echo.Context, status int, f staffForm, errs web.FormErrors, token string) error {
+	if !accounts.ValidDeskToken(token) {
+		token = accounts.NewDeskToken()
+	}
 	return h.Render.Render(c, status, "backoffice/staff/new.html", staffFormPage{Form: f, Errors: errs,
-		Summary: summary(errs, staffFields), Roles: h.Accounts.Roles(), Checked: set(f.Roles), Base: h.StaffPath})
+		Summary: summary(errs, staffFields), Roles: h.Accounts.Roles(), Checked: set(f.Roles), Base: h.StaffPath, Token: token})
 }
 
 func (h *handlers) staffNewForm(c echo.Context) error {
-	return h.renderStaffNew(c, http.StatusOK, staffForm{}, web.FormErrors{})
+	return h.renderStaffNew(c, http.StatusOK, staffForm{}, web.FormErrors{}, "")
 }
 
 func formRoles(c echo.Context) []string {
@@ -79,25 +86,32 @@ func (h *handlers) staffCreate(c echo.Context) error {
 	if errs["roles"] != "" {
 		errs["roles"] = "accounts.staff.roles_required"
 	}
+	token := c.FormValue("token")
+	if !accounts.ValidDeskToken(token) {
+		return web.NewError(http.StatusUnprocessableEntity, "accounts.staff.token_invalid")
+	}
 	if !errs.Any() {
-		a, cred, err := h.Accounts.CreateStaff(ctx(c), actor(c), accounts.StaffInput{Username: f.Username,
+		id, err := h.Accounts.CreateStaffOnce(ctx(c), actor(c), token, accounts.StaffInput{Username: f.Username,
 			GivenName: f.GivenName, FamilyName: f.FamilyName, Email: f.Email, Phone: f.Phone,
 			FiscalCode: f.FiscalCode, Roles: f.Roles})
 		switch {
+		case err == nil, errors.Is(err, accounts.ErrIssueDone):
+			// The form's first POST created the account; a replay goes to the same page.
+			return web.Redirect(c, fmt.Sprintf("%s/%d/rilascio/%s", h.StaffPath, id, token))
 		case inputErrors(err, errs):
-		case err != nil:
-			return err
 		default:
-			return h.showCredentials(c, a, cred, h.StaffPath)
+			return err
 		}
 	}
-	return h.renderStaffNew(c, http.StatusUnprocessableEntity, f, errs)
+	return h.renderStaffNew(c, http.StatusUnprocessableEntity, f, errs, token)
 }
 
 // staffEditPage is the data of a staff member's page.
 type staffEditPage struct {
 	Account *accounts.Account
-	Roles   roles.List
+	// Token is the one-time token of the reset form.
+	Token string
+	Roles roles.List
 	// Checked are the roles shown ticked (as saved, or as typed after an error).
 	Checked map[string]bool
 	Active  bool
@@ -110,7 +124,7 @@ type staffEditPage struct {
 func (h *handlers) renderStaffEdit(c echo.Context, status int, a *accounts.Account, checked []string, active bool, errs web.FormErrors) error {
 	return h.Render.Render(c, status, "backoffice/staff/edit.html", staffEditPage{Account: a, Roles: h.Accounts.Roles(),
 		Checked: set(checked), Active: active, Errors: errs, Summary: summary(errs, []string{"roles", "active"}),
-		Self: actor(c) == a.Username, Base: h.StaffPath})
+		Self: actor(c) == a.Username, Base: h.StaffPath, Token: accounts.NewDeskToken()})
 }
 
 func (h *handlers) staffEdit(c echo.Context) error {
@@ -150,17 +164,42 @@ func (h *handlers) staffUpdate(c echo.Context) error {
 	return web.Redirect(c, fmt.Sprintf("%s/%d", h.StaffPath, a.ID))
 }
 
+// staffReset resets a staff member's credentials once per form token and redirects
+// to the page of that token, like the desk (issueOnce).
 func (h *handlers) staffReset(c echo.Context) error {
 	a, err := h.load(c, accounts.KindStaff)
 	if err != nil {
 		return err
 	}
-	cred, err := h.Accounts.DeskResetPassword(ctx(c), actor(c), a.ID)
-	if errors.Is(err, accounts.ErrWrongState) {
+	token := c.FormValue("token")
+	err = h.Accounts.IssueOnce(ctx(c), actor(c), a.ID, token, true)
+	var ie *accounts.InputError
+	switch {
+	case err == nil, errors.Is(err, accounts.ErrIssueDone):
+		return web.Redirect(c, fmt.Sprintf("%s/%d/rilascio/%s", h.StaffPath, a.ID, token))
+	case errors.Is(err, accounts.ErrWrongState):
 		return h.wrongState(c, h.StaffPath, a.ID)
+	case errors.As(err, &ie):
+		return web.NewError(http.StatusUnprocessableEntity, "accounts.staff.token_invalid")
+	}
+	return err
+}
+
+// staffIssued shows the code created or reissued with the token in the path, once: a
+// second visit (a reload, the browser's history) finds it gone and says so on the
+// staff member's page.
+func (h *handlers) staffIssued(c echo.Context) error {
+	a, err := h.load(c, accounts.KindStaff)
+	if err != nil {
+		return err
+	}
+	acc, cred, err := h.Accounts.TakeIssued(ctx(c), a.ID, c.Param("token"))
+	if errors.Is(err, accounts.ErrIssueGone) {
+		web.AddFlash(c, "warning", "accounts.staff.code_gone")
+		return web.Redirect(c, fmt.Sprintf("%s/%d", h.StaffPath, a.ID))
 	}
 	if err != nil {
 		return err
 	}
-	return h.showCredentials(c, a, cred, h.StaffPath)
+	return h.showCredentials(c, acc, cred, h.StaffPath)
 }
