@@ -248,6 +248,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
+	i18n.SetShared(map[string]string{"Access": accessPhrase(cfg.Auth)})
 	site := web.Site{Comune: cfg.Comune, BaseURL: strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), Dev: !cfg.Production()}
 	a.render, err = web.NewRenderer(templates.FS, i18n, site, assets...)
 	if err != nil {

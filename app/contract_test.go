@@ -192,7 +192,7 @@ func TestModuleContract(t *testing.T) {
 			t.Fatal("the module's English messages are not used")
 		}
 		sheet := c.Get("/servizi/prova")
-		if sheet.Status != 200 || !strings.Contains(sheet.Body, `href="/servizi/prova/elenco"`) || !strings.Contains(sheet.Body, "Accedere con SPID") ||
+		if sheet.Status != 200 || !strings.Contains(sheet.Body, `href="/servizi/prova/elenco"`) || !strings.Contains(sheet.Body, "Accedere con le credenziali rilasciate dall") || strings.Contains(sheet.Body, "SPID") ||
 			!strings.Contains(sheet.Body, "Chi scrive i test") {
 			t.Fatalf("service sheet: %d", sheet.Status)
 		}

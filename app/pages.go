@@ -19,6 +19,7 @@ import (
 	"github.com/comuni-italiani/sportello/app/search"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/web"
+	"github.com/comuni-italiani/sportello/config"
 	"github.com/comuni-italiani/sportello/services"
 )
 
@@ -107,13 +108,37 @@ func (a *App) routes() {
 
 func (a *App) home(c echo.Context) error {
 	// "Non hai SPID o CIE?" only where SPID or CIE is offered (a provider of that kind).
-	spidCIE := false
-	for _, p := range a.cfg.Auth.Providers {
-		spidCIE = spidCIE || p.Kind == "spid" || p.Kind == "cie"
-	}
+	spid, cie := digitalIdentity(a.cfg.Auth)
 	return a.render.Render(c, http.StatusOK, "home.html", map[string]any{
-		"Areas": a.catalogueOf(enti.Current(c)), "External": spidCIE,
+		"Areas": a.catalogueOf(enti.Current(c)), "External": spid || cie,
 	})
+}
+
+// digitalIdentity reports whether the deployment offers SPID and CIE: a configured
+// provider of that kind (a broker of those identities).
+func digitalIdentity(auth config.Auth) (spid, cie bool) {
+	for _, p := range auth.Providers {
+		spid = spid || p.Kind == "spid"
+		cie = cie || p.Kind == "cie"
+	}
+	return spid, cie
+}
+
+// accessPhrase is the message key of how citizens log in with the configured
+// providers ("con SPID, CIE o le credenziali rilasciate dall'URP", only SPID, only
+// CIE, only the URP's credentials). Every message receives it as {{.Access}}
+// (web.I18n.SetShared), so no text promises SPID or CIE where they are not offered
+// and no module repeats the check.
+func accessPhrase(auth config.Auth) string {
+	switch spid, cie := digitalIdentity(auth); {
+	case spid && cie:
+		return "access.with.spid_cie"
+	case spid:
+		return "access.with.spid"
+	case cie:
+		return "access.with.cie"
+	}
+	return "access.with.local"
 }
 
 func (a *App) catalogue(c echo.Context) error {

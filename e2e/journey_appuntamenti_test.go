@@ -61,6 +61,13 @@ func appuntamentiJourney(t *testing.T, p *Portal) {
 	cit.LoginComune(p, giulia)
 	cit.CheckA11y(t)
 
+	// The service card says how to log in as this portal allows: the demo has no SPID
+	// or CIE broker, only the credentials the URP issues.
+	cit.VisitAndCheck("/servizi/appuntamenti")
+	if main := cit.Text("main"); strings.Contains(main, "SPID") || !strings.Contains(main, "Accedi con le credenziali rilasciate dall'URP") {
+		t.Errorf("the service card does not follow the configured providers: %q", main)
+	}
+
 	// 1. Book: service and office, then a day at least two days ahead (so that it can
 	// still be moved and cancelled), then the first time of that day.
 	cit.VisitAndCheck("/servizi/appuntamenti/nuovo")
@@ -101,6 +108,22 @@ func appuntamentiJourney(t *testing.T, p *Portal) {
 	if n := cit.Count(`img[src$="/qr.png"]`); n != 1 {
 		t.Errorf("the booking page shows %d QR codes, want 1", n)
 	}
+	// The CIE fee, online with the (development) pagoPA: the booking page leads to the
+	// fee page, which gives the amount and the pay action. Nothing is paid here.
+	booking := cit.Path()
+	cit.Follow(`main a[href$="/pagamento"]`)
+	cit.CheckA11y(t)
+	apptShot(t, cit, "pagamento")
+	if cit.Path() != booking+"/pagamento" {
+		t.Fatalf("the fee link leads to %s", cit.Path())
+	}
+	if main := cit.Text("main"); !strings.Contains(main, "22,21 €") || !strings.Contains(main, "Puoi pagare ora con pagoPA") {
+		t.Errorf("the fee page lacks the amount or its lead in \"tu\": %q", main)
+	}
+	if got := cit.Text(`main form[action$="/pagamento"] button[type="submit"]`); got != "Continua con il pagamento" {
+		t.Errorf("the fee page's pay action reads %q", got)
+	}
+	cit.VisitAndCheck(booking)
 
 	// The confirmation mail, as the administrator's development mailbox shows it, and
 	// its .ics invitation as queued in the outbox.

@@ -29,6 +29,9 @@ type I18n struct {
 	// page asks for some fifty of them (go-i18n's Localize was a seventh of the
 	// verification page's time).
 	plain map[string]map[string]string
+	keys  map[string]map[string]bool
+	// shared are the parameters every message receives (SetShared), by language.
+	shared map[string]map[string]any
 }
 
 // LoadI18n reads every YAML file under dir/<lang>/ in fsys (for example
@@ -105,16 +108,45 @@ func LoadI18n(fsys fs.FS, dir string, extra ...fs.FS) (*I18n, error) {
 		base, _ := tag.Base()
 		loc[base.String()] = i18n.NewLocalizer(b, tag.String())
 	}
+	t := &I18n{bundle: b, localizers: loc, matcher: language.NewMatcher(Languages), keys: keys}
+	t.computePlain()
+	return t, nil
+}
+
+// computePlain renders every message without arguments (but with the shared ones).
+func (t *I18n) computePlain() {
 	plain := map[string]map[string]string{}
-	for lang, l := range loc {
-		plain[lang] = make(map[string]string, len(keys[lang]))
-		for k := range keys[lang] {
-			if s, err := l.Localize(&i18n.LocalizeConfig{MessageID: k}); err == nil {
+	for lang, l := range t.localizers {
+		plain[lang] = make(map[string]string, len(t.keys[lang]))
+		var data map[string]any
+		if sh := t.shared[lang]; len(sh) > 0 {
+			data = sh
+		}
+		for k := range t.keys[lang] {
+			if s, err := l.Localize(&i18n.LocalizeConfig{MessageID: k, TemplateData: data}); err == nil {
 				plain[lang][k] = s
 			}
 		}
 	}
-	return &I18n{bundle: b, localizers: loc, matcher: language.NewMatcher(Languages), plain: plain}, nil
+	t.plain = plain
+}
+
+// SetShared gives every message of every language the parameters in params: name →
+// message key, rendered in the message's own language. They carry words that depend
+// on the deployment rather than on the page, such as how citizens log in (the
+// platform sets "Access" from the configured providers, app.accessPhrase), so that
+// a module's text says {{.Access}} and never repeats the check. A page's own
+// arguments of the same name win. Call it once at start, before serving.
+func (t *I18n) SetShared(params map[string]string) {
+	shared := map[string]map[string]any{}
+	for lang := range t.localizers {
+		shared[lang] = map[string]any{}
+		for name, key := range params {
+			shared[lang][name] = t.T(lang, key)
+		}
+	}
+	t.shared = shared
+	t.computePlain()
 }
 
 // T translates key into lang. args are name/value pairs for the message template;
@@ -132,7 +164,10 @@ func (t *I18n) T(lang, key string, args ...any) string {
 	}
 	cfg := &i18n.LocalizeConfig{MessageID: key}
 	if len(args) > 0 {
-		data := map[string]any{}
+		data := make(map[string]any, len(args)/2+len(t.shared[lang]))
+		for name, v := range t.shared[lang] {
+			data[name] = v
+		}
 		for i := 0; i+1 < len(args); i += 2 {
 			name := fmt.Sprint(args[i])
 			data[name] = args[i+1]

@@ -93,3 +93,32 @@ func TestI18nPlainMessagesMatchLocalize(t *testing.T) {
 		t.Fatal("Has")
 	}
 }
+
+func TestI18nSharedParameters(t *testing.T) {
+	t.Parallel()
+	fs := fstest.MapFS{
+		"locales/it/a.yaml": {Data: []byte("how: \"Accedi {{.Access}}.\"\nwho: \"Ciao {{.Name}}, accedi {{.Access}}.\"\nw.local: \"con le credenziali\"\n")},
+		"locales/en/a.yaml": {Data: []byte("how: \"Log in {{.Access}}.\"\nwho: \"Hello {{.Name}}, log in {{.Access}}.\"\nw.local: \"with the credentials\"\n")},
+	}
+	i, err := LoadI18n(fs, "locales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i.SetShared(map[string]string{"Access": "w.local"})
+	for _, tc := range []struct{ lang, key, want string }{
+		{"it", "how", "Accedi con le credenziali."},
+		{"en", "how", "Log in with the credentials."},
+	} {
+		if got := i.T(tc.lang, tc.key); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.lang, tc.key, got, tc.want)
+		}
+	}
+	// With a page's own arguments the shared ones are still there; a page's own
+	// argument of the same name wins.
+	if got := i.T("it", "who", "Name", "Anna"); got != "Ciao Anna, accedi con le credenziali." {
+		t.Errorf("with arguments: %q", got)
+	}
+	if got := i.T("en", "how", "Access", "with SPID"); got != "Log in with SPID." {
+		t.Errorf("a page's own argument: %q", got)
+	}
+}

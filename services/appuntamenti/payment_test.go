@@ -33,7 +33,8 @@ func TestCIEFeeOnline(t *testing.T) {
 		if r := a.Get(base); r.Status != http.StatusOK || !strings.Contains(r.Body, "Paga ora online i diritti (22,21 €)") {
 			t.Fatalf("booking page: %d", r.Status)
 		}
-		if r := a.Get(base + "/pagamento"); r.Status != http.StatusOK || !strings.Contains(r.Body, "Continua con il pagamento") {
+		if r := a.Get(base + "/pagamento"); r.Status != http.StatusOK || !strings.Contains(r.Body, "Continua con il pagamento") ||
+			!strings.Contains(r.Body, "22,21 €") || !strings.Contains(r.Body, "Puoi pagare ora con pagoPA") {
 			t.Fatalf("fee page: %d\n%s", r.Status, r.Body)
 		}
 		if r := a.GetLang(base+"/pagamento", "en"); !strings.Contains(r.Body, "Paying the identity card fee") {
@@ -83,7 +84,7 @@ func TestCIEFeeOnline(t *testing.T) {
 		if r := desk.Get(agenda); !strings.Contains(r.Body, "Diritti CIE pagati online") || strings.Contains(r.Body, "da pagare allo sportello") {
 			t.Errorf("agenda after payment: %d", r.Status)
 		}
-		if r := a.Get(base + "/pagamento"); !strings.Contains(r.Body, "allo sportello non deve pagare nulla") || strings.Contains(r.Body, "Continua con il pagamento") {
+		if r := a.Get(base + "/pagamento"); !strings.Contains(r.Body, "allo sportello non devi pagare nulla") || strings.Contains(r.Body, "Continua con il pagamento") {
 			t.Errorf("fee page after payment: %d", r.Status)
 		}
 
@@ -138,7 +139,7 @@ func TestCIEFeeFollowsTheBooking(t *testing.T) {
 		if _, err := p.App.Payments().ByRef(p.ctx, appuntamenti.PurposeCIE, first); err != payments.ErrNotFound {
 			t.Errorf("the old booking still has a fee: %v", err)
 		}
-		if r := a.Get("/servizi/appuntamenti/prenotazione/" + moved + "/pagamento"); !strings.Contains(r.Body, "allo sportello non deve pagare nulla") {
+		if r := a.Get("/servizi/appuntamenti/prenotazione/" + moved + "/pagamento"); !strings.Contains(r.Body, "allo sportello non devi pagare nulla") {
 			t.Errorf("the moved booking asks to pay again: %d", r.Status)
 		}
 		var moves int64
