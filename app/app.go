@@ -250,6 +250,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	i18n.SetShared(map[string]string{"Access": accessPhrase(cfg.Auth)})
 	site := web.Site{Comune: cfg.Comune, BaseURL: strings.TrimSuffix(cfg.HTTP.BaseURL, "/"), Dev: !cfg.Production()}
+	for _, m := range a.modules {
+		site.Modules = append(site.Modules, m.Info().ID)
+	}
 	a.render, err = web.NewRenderer(templates.FS, i18n, site, assets...)
 	if err != nil {
 		return fail(err)

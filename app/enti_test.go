@@ -12,6 +12,7 @@ import (
 	"github.com/comuni-italiani/sportello/app"
 	"github.com/comuni-italiani/sportello/app/apptest"
 	"github.com/comuni-italiani/sportello/app/enti"
+	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/config"
 )
@@ -140,6 +141,11 @@ func TestEnteDisabledModule(t *testing.T) {
 			!strings.Contains(r.Body, `href="/servizi/urp"`) {
 			t.Fatalf("catalogue:\n%s", r.Body)
 		}
+		// Nor does its footer link the certificate check, which would answer 404.
+		if r := c.Get("/"); r.Status != http.StatusOK || strings.Contains(r.Body, `href="/verifica"`) ||
+			!strings.Contains(r.Body, `href="/segnala-disservizio"`) {
+			t.Fatalf("home without certificates: %d, the footer links /verifica", r.Status)
+		}
 		for _, p := range []string{"/servizi/certificati", "/verifica", "/backoffice/certificati"} {
 			if r := c.Get(p); r.Status != http.StatusNotFound {
 				t.Errorf("%s: %d, want 404", p, r.Status)
@@ -149,6 +155,15 @@ func TestEnteDisabledModule(t *testing.T) {
 			t.Errorf("urp: %d", r.Status)
 		}
 	})
+}
+
+// The footer links the certificate check where the comune offers certificates.
+func TestFooterLinksVerificationWhereOffered(t *testing.T) {
+	t.Parallel()
+	s := apptest.New(t, store.SQLite, apptest.Options{})
+	if r := s.Client().Get("/"); r.Status != http.StatusOK || !strings.Contains(r.Body, `href="/verifica"`) {
+		t.Fatalf("home: %d, no link to /verifica in the footer", r.Status)
+	}
 }
 
 // Rows written before several comuni (ente_id ”) are given to the only ente at

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,15 @@ type Site struct {
 	Menu []MenuItem
 	// Dev is true in development mode (the page shows a "demo" ribbon).
 	Dev bool
+	// Modules are the ids of the installation's enabled modules.
+	Modules []string
+}
+
+// Offers reports whether the page's comune offers module id: the installation runs it
+// and the comune has not switched it off. Platform pages use it for links into a
+// module (the footer's "Verifica un certificato" needs the certificates module).
+func (s Site) Offers(id string) bool {
+	return slices.Contains(s.Modules, id) && !slices.Contains(s.Comune.DisabledModules, id)
 }
 
 // MenuItem is one entry of a navigation menu; Label is a message key.
