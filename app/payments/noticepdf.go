@@ -50,7 +50,7 @@ func NoticePDF(lh pdfdoc.Letterhead, companyName string, p *Position) ([]byte, e
 	d.Paragraph("L'importo è aggiornato automaticamente dal sistema pagoPA: potrebbe subire variazioni per interessi, sanzioni o riduzioni. Dopo la scadenza l'avviso non è più pagabile.")
 	d.Heading("Dove pagare?")
 	d.Paragraph("Online: sul portale dei servizi del comune, nell'area personale (Pagamenti), con pagoPA; " +
-		"oppure nell'app IO, nell'app della sua banca o di un altro prestatore di servizi di pagamento aderente, " +
+		"oppure nell'app IO, nell'app della tua banca o di un altro prestatore di servizi di pagamento aderente, " +
 		"inquadrando il codice QR o inserendo il codice avviso e il codice fiscale dell'ente creditore.\n" +
 		"Sul territorio: in banca, negli uffici postali, presso i punti vendita (tabaccherie, ricevitorie) " +
 		"e agli sportelli automatici (ATM) abilitati a pagoPA.")
@@ -67,7 +67,7 @@ func NoticePDF(lh pdfdoc.Letterhead, companyName string, p *Position) ([]byte, e
 		{Label: "Importo", Value: FormatEuro(p.AmountCents) + " euro"},
 		{Label: "Scadenza", Value: due},
 	})
-	d.Note("Il codice QR qui sopra e il codice avviso le servono per pagare presso banche e altri canali. " +
-		"Conservi la ricevuta di pagamento.")
+	d.Note("Il codice QR qui sopra e il codice avviso ti servono per pagare presso banche e altri canali. " +
+		"Conserva la ricevuta di pagamento.")
 	return d.Bytes()
 }
