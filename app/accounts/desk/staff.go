@@ -14,13 +14,29 @@ import (
 	"github.com/comuni-italiani/sportello/app/web"
 )
 
+// staffPerPage is how many staff members a page of the list shows.
+const staffPerPage = 50
+
+// staffList lists the ente's staff by name, staffPerPage a page (?pagina=N; a bad or
+// past-the-end page number answers 400).
 func (h *handlers) staffList(c echo.Context) error {
-	list, total, err := h.Accounts.Search(ctx(c), accounts.SearchFilter{Kind: accounts.KindStaff, Limit: 200})
+	page, err := web.PageParam(c, "pagina")
+	if err != nil {
+		return err
+	}
+	list, total, err := h.Accounts.Search(ctx(c), accounts.SearchFilter{Kind: accounts.KindStaff,
+		Limit: staffPerPage, Offset: (page - 1) * staffPerPage})
+	if err != nil {
+		return err
+	}
+	pager, err := web.NewPager(page, staffPerPage, total, func(n int) string {
+		return fmt.Sprintf("%s?pagina=%d", h.StaffPath, n)
+	})
 	if err != nil {
 		return err
 	}
 	return h.Render.Render(c, http.StatusOK, "backoffice/staff/list.html", map[string]any{
-		"Staff": list, "Total": total, "Base": h.StaffPath, "Roles": h.Accounts.Roles()})
+		"Staff": list, "Total": total, "Pager": pager, "Base": h.StaffPath, "Roles": h.Accounts.Roles()})
 }
 
 // staffForm is the new staff member form as typed.

@@ -2,6 +2,7 @@ package desk_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -302,6 +303,50 @@ func TestStaffResetPostRedirectGet(t *testing.T) {
 		}
 		if c := auditCount(t, s, accounts.ActDeskReset, "admin1", "l.verdi"); c != 1 {
 			t.Fatalf("%d resets audited after a forged one, want 1", c)
+		}
+	})
+}
+
+// The staff list shows 50 people a page, by name, every one on exactly one page,
+// with accessible page links; a bad or past-the-end page number answers 400.
+func TestStaffListPages(t *testing.T) {
+	eachPortal(t, func(t *testing.T, s *apptest.Server, mod *deskModule) {
+		admin := staffAdmin(t, s, mod)
+		ctx := s.Ctx(context.Background())
+		for i := range 59 {
+			u := fmt.Sprintf("p.%02d", i)
+			if _, _, err := mod.svc.CreateStaff(ctx, "system:test", accounts.StaffInput{Username: u,
+				GivenName: "Pia", FamilyName: fmt.Sprintf("Rossi%02d", i), Email: u + "@comune.example",
+				Roles: []string{roles.URP}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seen := map[string]int{}
+		row := regexp.MustCompile(`<td>(p\.\d\d|admin1)</td>`)
+		for page, want := range map[string]int{"": 50, "2": 10} {
+			r := admin.Get("/backoffice/personale?pagina=" + page)
+			if r.Status != http.StatusOK {
+				t.Fatalf("page %q: %d", page, r.Status)
+			}
+			rows := row.FindAllStringSubmatch(r.Body, -1)
+			if len(rows) != want {
+				t.Fatalf("page %q: %d rows, want %d", page, len(rows), want)
+			}
+			for _, m := range rows {
+				seen[m[1]]++
+			}
+			if !strings.Contains(r.Body, "Persone del personale: 60") || !strings.Contains(r.Body, `aria-label="Pagine dell&#39;elenco del personale"`) ||
+				!strings.Contains(r.Body, `aria-current="page"`) {
+				t.Errorf("page %q: no total, page navigation or current page", page)
+			}
+		}
+		if len(seen) != 60 {
+			t.Errorf("%d people over the two pages, want 60 (each once)", len(seen))
+		}
+		for _, bad := range []string{"0", "abc", "3", "-1"} {
+			if r := admin.Get("/backoffice/personale?pagina=" + bad); r.Status != http.StatusBadRequest {
+				t.Errorf("pagina=%s: %d, want 400", bad, r.Status)
+			}
 		}
 	})
 }
