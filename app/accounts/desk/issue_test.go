@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -123,30 +122,8 @@ func TestDeskIssueOncePerForm(t *testing.T) {
 		}
 		form := url.Values{"_csrf": {op.CSRF()}, "token": {tm[1]}}
 		const n = 20
-		var wg sync.WaitGroup
-		status := make([]int, n)
-		where := make([]string, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
 		target := strings.TrimSuffix(page.URL, loc) + loc + "/rilascio"
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				res, err := op.HTTP.Do(req)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				res.Body.Close()
-				status[i], where[i] = res.StatusCode, res.Header.Get("Location")
-			}()
-		}
-		close(start)
-		wg.Wait()
+		status, where, errs := postAtOnce(op, target, form, n)
 		want := loc + "/rilascio/" + tm[1]
 		for i := range n {
 			if errs[i] != nil || status[i] != http.StatusSeeOther || where[i] != want {

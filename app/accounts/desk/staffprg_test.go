@@ -29,6 +29,33 @@ func staffAdmin(t *testing.T, s *apptest.Server, mod *deskModule) *apptest.Clien
 	return admin
 }
 
+// postAtOnce sends the same form n times at once with c's session (the requests wait
+// for one another to start) and returns each answer's status and Location, or error.
+func postAtOnce(c *apptest.Client, target string, form url.Values, n int) (status []int, where []string, errs []error) {
+	status, where, errs = make([]int, n), make([]string, n), make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := c.HTTP.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			res.Body.Close()
+			status[i], where[i] = res.StatusCode, res.Header.Get("Location")
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return status, where, errs
+}
+
 func newStaffForm(username string) url.Values {
 	return url.Values{"username": {username}, "given_name": {"Lucia"}, "family_name": {"Verdi"},
 		"email": {username + "@comune.example"}, "roles": {roles.URP}}
@@ -218,29 +245,7 @@ func TestStaffCreateOncePerForm(t *testing.T) {
 		form.Set("token", tm[1])
 		target := strings.TrimSuffix(page.URL, "/backoffice/personale/nuovo") + "/backoffice/personale/nuovo"
 		const n = 20
-		var wg sync.WaitGroup
-		status := make([]int, n)
-		where := make([]string, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				res, err := admin.HTTP.Do(req)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				res.Body.Close()
-				status[i], where[i] = res.StatusCode, res.Header.Get("Location")
-			}()
-		}
-		close(start)
-		wg.Wait()
+		status, where, errs := postAtOnce(admin, target, form, n)
 		for i := range n {
 			if errs[i] != nil || status[i] != http.StatusSeeOther || where[i] != where[0] || !issuedPath.MatchString(where[i]) {
 				t.Fatalf("POST %d: %v %d %q (first: %q)", i, errs[i], status[i], where[i], where[0])
