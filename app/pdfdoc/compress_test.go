@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -99,6 +100,33 @@ func TestPDFBytesPinned(t *testing.T) {
 		}
 		if got := fmt.Sprintf("%x", sha256.Sum256(render(t, certificate(t, u)))); got != sum {
 			t.Errorf("%s: SHA-256 %s, pinned %s", name, got, sum)
+		}
+	}
+}
+
+// Documents made at once share the kept writers: 24 certificates built and compressed
+// together are each byte for byte fpdf's own file.
+func TestCompressionConcurrent(t *testing.T) {
+	t.Parallel()
+	want := render(t, func() *Doc {
+		d := certificate(t, longStampURL())
+		d.pdf.SetCompression(true)
+		return d
+	}())
+	var wg sync.WaitGroup
+	got := make([][]byte, 24)
+	errs := make([]error, len(got))
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = certificate(t, longStampURL()).Bytes()
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || !bytes.Equal(got[i], want) {
+			t.Fatalf("document %d: %v, %d bytes, fpdf's %d", i, errs[i], len(got[i]), len(want))
 		}
 	}
 }
