@@ -24,8 +24,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/go-gormigrate/gormigrate/v2"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -175,6 +175,14 @@ func DialectOf(db *gorm.DB) Dialect {
 // WithTx runs fn in one transaction: committed if fn returns nil, rolled back otherwise.
 func WithTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
 	return db.WithContext(ctx).Transaction(fn)
+}
+
+// InTx reports whether db is bound to a transaction (inside WithTx or Begin): its
+// statements then run one at a time on one connection, and must not be issued from
+// several goroutines at once.
+func InTx(db *gorm.DB) bool {
+	_, ok := db.Statement.ConnPool.(gorm.TxCommitter)
+	return ok
 }
 
 // Close releases the connection pool.
