@@ -131,5 +131,25 @@ func (*Module) Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return enti.KeyWithEnte(tx, "ztl_permits", "ztl_access", "ztl_gate_keys", "ztl_transits")
 		},
+	}, {
+		// A renewal records the places it took over from its predecessor, which it
+		// hands back if it ends first; an unpaid permit records its fee reminder.
+		ID: "ztl/0003_renewal_places_fee_reminder",
+		Migrate: func(tx *gorm.DB) error {
+			type ztlPermit struct {
+				SlotsTakenOver int        `gorm:"not null;default:0"`
+				FeeRemindedAt  *time.Time ``
+			}
+			m := tx.Table("ztl_permits").Migrator()
+			for _, col := range []string{"SlotsTakenOver", "FeeRemindedAt"} {
+				if m.HasColumn(&ztlPermit{}, col) {
+					continue
+				}
+				if err := m.AddColumn(&ztlPermit{}, col); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}}
 }
