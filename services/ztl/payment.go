@@ -38,7 +38,12 @@ import (
 //   - the permit was revoked, or ended unpaid: the position is withdrawn on pagoPA,
 //     so nobody pays for a permit that no longer exists;
 //   - the due date passed unpaid: the position is withdrawn and the permit lapses
-//     (revoked by the system, reason stated), so its household places are released.
+//     (revoked by the system, reason stated), so its household places are released;
+//     a renewal's places taken over from the permit it renews go back to that permit
+//     if it still runs (releaseSlots, handBack).
+//
+// Before that, fee_reminder_days before the due date, the holder gets one reminder
+// mail (remindFees).
 // payments.Cancel asks pagoPA first: a fee paid meanwhile is recorded as paid (and
 // the permit, if still waiting, activated by feePaid) instead of withdrawn. The
 // withdrawal is a network call, so it runs after the revocation's transaction, never
