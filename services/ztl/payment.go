@@ -185,10 +185,15 @@ func (m *Module) withdrawFees(ctx context.Context, now time.Time) error {
 		gone := db.Model(&Permit{}).Select("code").
 			Where("status = ? OR (status = ? AND valid_to <= ?)", StatusRevoked, StatusUnpaid, now)
 		unpaid := db.Model(&Permit{}).Select("code").Where("status = ?", StatusUnpaid)
+		// A fee already withdrawn while its permit still waits (a lapse whose
+		// transaction failed after the withdrawal, or a withdrawal by the payments
+		// office) still lets the permit lapse at the due date: nobody can pay it.
+		running := db.Model(&Permit{}).Select("code").Where("status = ? AND valid_to > ?", StatusUnpaid, now)
 		var ps []payments.Position
-		if err := m.pay.Store(ctx).Where("purpose = ? AND state IN ?", PurposeFee,
-			[]payments.State{payments.Created, payments.Published, payments.Expired}).
-			Where("ref IN (?) OR (due_date < ? AND ref IN (?))", gone, now, unpaid).
+		if err := m.pay.Store(ctx).Where("purpose = ?", PurposeFee).
+			Where("(state IN ? AND (ref IN (?) OR (due_date < ? AND ref IN (?)))) OR (state = ? AND due_date < ? AND ref IN (?))",
+				[]payments.State{payments.Created, payments.Published, payments.Expired}, gone, now, unpaid,
+				payments.Cancelled, now, running).
 			Order("created_at").Limit(500).Find(&ps).Error; err != nil {
 			return err
 		}
@@ -276,7 +281,11 @@ func (m *Module) settleFee(ctx context.Context, db *gorm.DB, pos *payments.Posit
 	default:
 		return nil
 	}
-	if _, err := m.pay.Cancel(ctx, pos.ID, reason, feeActor); err != nil {
+	if pos.State == payments.Cancelled {
+		if !lapse {
+			return nil
+		}
+	} else if _, err := m.pay.Cancel(ctx, pos.ID, reason, feeActor); err != nil {
 		if errors.Is(err, payments.ErrState) {
 			return nil // paid meanwhile (recorded by Cancel) or withdrawn by another run
 		}
