@@ -314,3 +314,70 @@ func TestRenewalPlacesReleasedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewalPlacesMigration: a renewal granted before ztl/0003 took over all of its
+// predecessor's places without recording it; the migration records what it took over
+// (at most its own cars) and leaves the predecessor holding nothing, so revoking the
+// renewal while the predecessor runs hands the places back instead of freeing them.
+// A renewal whose predecessor has ended frees its places when revoked.
+func TestRenewalPlacesMigration(t *testing.T) {
+	t.Parallel()
+	each(t, func(t *testing.T, e *env) {
+		db := e.scoped()
+		now := e.clk.now()
+		mk := func(code string, caseID int64, status string, from, to time.Time, held bool, slots int, renews int64) ztl.Permit {
+			t.Helper()
+			p := ztl.Permit{Code: code, CaseID: caseID, Category: "residenti", HolderCF: cfMario, HolderName: "Mario Rossi",
+				Household: "F0001", Zones: "A", ValidFrom: from, ValidTo: to, Status: status, SlotHeld: held, Slots: slots,
+				RenewsID: renews, CreatedAt: now, UpdatedAt: now}
+			if err := db.Create(&p).Error; err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		// As the old code left them: the predecessor (two cars) no longer holding, its
+		// renewal (one car) holding 1, the difference already freed.
+		old := mk("AAAA-AAAA-B001", 1, ztl.StatusActive, now.AddDate(-2, 0, 0), now.AddDate(0, 0, 40), false, 2, 0)
+		renewal := mk("AAAA-AAAA-B002", 2, ztl.StatusUnpaid, old.ValidTo, old.ValidTo.AddDate(2, 0, 0), true, 1, old.ID)
+		ended := mk("AAAA-AAAA-B003", 3, ztl.StatusActive, now.AddDate(-2, 0, 0), now.AddDate(0, 0, -1), false, 1, 0)
+		later := mk("AAAA-AAAA-B004", 4, ztl.StatusActive, ended.ValidTo, ended.ValidTo.AddDate(2, 0, 0), true, 1, ended.ID)
+		if err := db.Create(&ztl.HouseholdSlots{Category: "residenti", Household: "F0001", Used: 2}).Error; err != nil {
+			t.Fatal(err)
+		}
+		ran := false
+		for _, m := range e.m.Migrations() {
+			if m.ID == "ztl/0003_renewal_places_fee_reminder" {
+				if err := m.Migrate(e.All()); err != nil {
+					t.Fatal(err)
+				}
+				ran = true
+			}
+		}
+		if !ran {
+			t.Fatal("no migration ztl/0003_renewal_places_fee_reminder")
+		}
+		get := func(id int64) ztl.Permit {
+			t.Helper()
+			var p ztl.Permit
+			if err := db.Where("id = ?", id).Take(&p).Error; err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		if r, o := get(renewal.ID), get(old.ID); r.SlotsTakenOver != 1 || o.Slots != 0 || o.SlotHeld {
+			t.Fatalf("after the migration: the renewal took over %d, the predecessor holds %v (%d)", r.SlotsTakenOver, o.SlotHeld, o.Slots)
+		}
+		want(t, e.officer().PostForm("/backoffice/ztl/permessi/"+renewal.Code+"/revoca", url.Values{"reason": {"Domanda presentata per errore"}}), http.StatusSeeOther)
+		var s ztl.HouseholdSlots
+		db.Where("household = ?", "F0001").Take(&s)
+		if o := get(old.ID); !o.SlotHeld || o.Slots != 1 || s.Used != 2 {
+			t.Fatalf("after revoking the renewal: the predecessor holds %v (%d), %d places used; want 1 held, 2 used", o.SlotHeld, o.Slots, s.Used)
+		}
+		// The renewal of a permit already ended frees its place: nothing to hand back to.
+		want(t, e.officer().PostForm("/backoffice/ztl/permessi/"+later.Code+"/revoca", url.Values{"reason": {"Trasferimento di residenza"}}), http.StatusSeeOther)
+		db.Where("household = ?", "F0001").Take(&s)
+		if o := get(ended.ID); o.SlotHeld || s.Used != 1 {
+			t.Fatalf("after revoking the renewal of an ended permit: it holds %v, %d places used; want none, 1", o.SlotHeld, s.Used)
+		}
+	})
+}
