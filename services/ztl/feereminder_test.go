@@ -144,7 +144,8 @@ func (e *env) deliver(t *testing.T) {
 // in English, through the real SMTP exchange. Twenty runs of the job at once queue it
 // once, and a later run (a restarted portal reads the same record) sends nothing
 // more. The holder of a permit already paid, or revoked, gets no reminder. The
-// permit page states the last day to pay.
+// permit page states the last day to pay, and the permit has not lapsed late in the
+// evening of that day.
 func TestFeeReminder(t *testing.T) {
 	t.Parallel()
 	eachWithSettings(t, "pagopa_fees: true\nfee_reminder_days: 5\n", true, func(t *testing.T, e *env) {
@@ -178,8 +179,8 @@ func TestFeeReminder(t *testing.T) {
 
 		// Approved on 1 March at 10:00: due on 31 March, reminded from 26 March.
 		last := fee.DueDate.Add(-time.Second).In(web.Rome).Format("02/01/2006")
-		if last != "31/03/2027" {
-			t.Fatalf("fee due %s, last day %s", fee.DueDate, last)
+		if last != "31/03/2027" || !fee.DueDate.Equal(ztl.DayStart(2027, 4, 1)) {
+			t.Fatalf("fee due %s, last day %s; want the end of 31 March in Rome", fee.DueDate, last)
 		}
 		want(t, mario.Get("/servizi/ztl/permessi/"+unpaid.Code), http.StatusOK, "150,00 euro da pagare con pagoPA entro il 31/03/2027")
 		reminders := func() []notify.Record {
@@ -231,5 +232,13 @@ func TestFeeReminder(t *testing.T) {
 		}
 		// The link leads the holder to the payment.
 		want(t, mario.Get(payments.CitizenPath(fee.ID)), http.StatusOK, "150,00")
+
+		// Late in the evening of the last day the permit is still waiting to be paid.
+		e.clk.set(ztl.DayStart(2027, 4, 1).Add(-time.Hour))
+		e.job("ztl/tariffe", e.clk.now())
+		var still ztl.Permit
+		if err := e.scoped().Where("id = ?", unpaid.ID).Take(&still).Error; err != nil || still.Status != ztl.StatusUnpaid {
+			t.Fatalf("at 23:00 of the last day to pay: %s %v", still.Status, err)
+		}
 	})
 }

@@ -148,10 +148,14 @@ func (m *Module) feePaid(ctx context.Context, tx *gorm.DB, pos *payments.Positio
 	return db.Create(&lines).Error
 }
 
-// feeDueDate is when the fee of permit p granted at now is due: feeDueDays later,
-// or the permit's end if it comes first.
+// feeDueDate is when the fee of permit p granted at now is due: at the end (midnight
+// in Europe/Rome) of the feeDueDays-th day after the approval, or the permit's end if
+// it comes first. Pages and mails give the last day to pay, the day before this
+// instant, so a citizen paying on that day in the evening is still in time (an
+// instant feeDueDays*24h after the approval lapsed the permit in the morning of the
+// day the page named).
 func feeDueDate(p *Permit, now time.Time) time.Time {
-	due := now.Add(feeDueDays * 24 * time.Hour)
+	due := addDays(dayOf(now), feeDueDays+1)
 	if p.ValidTo.Before(due) {
 		due = p.ValidTo
 	}
