@@ -18,4 +18,13 @@
 //
 // The permit PDF carries the comune's digital stamp (app/stamp) with a QR code that
 // opens /verifica/ztl/<code>: valid, revoked or expired, with plates and zones.
+//
+// Settings (modules.settings.ztl for the installation, enti[].modules.ztl or
+// `sportello enti update --set ztl.<key>=<value>` for one comune; 0 means the default):
+//
+//	photo_retention_days: 30  # transit photos kept, 0-3650
+//	reminder_days: 30         # expiry reminder before a permit (or badge) ends, 0-365
+//	pagopa_fees: false        # fees through pagoPA: a permit is granted "da pagare"
+//	fee_reminder_days: 7      # with pagopa_fees: reminder before the fee's due date
+//	                          # (due 30 days after the approval), 0-29
 package ztl

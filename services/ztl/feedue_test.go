@@ -265,3 +265,52 @@ func (e *env) citizenWithEmail(p anagrafe.Person, email string) *apptest.Client 
 	e.LoginWithEmail(c, web.Viewer{Kind: "citizen", ID: p.FiscalCode, FiscalCode: p.FiscalCode, DisplayName: p.Name}, email)
 	return c
 }
+
+// TestWithdrawnFeeStillLapses: a fee withdrawn while its permit still waits (by the
+// payments office, or by a run of ztl/tariffe whose lapse then failed) can no longer
+// be paid, so the permit still lapses at the due date: 20 runs at once lapse it once,
+// with one audit entry and one mail; before the due date nothing happens.
+func TestWithdrawnFeeStillLapses(t *testing.T) {
+	t.Parallel()
+	eachWithFees(t, func(t *testing.T, e *env) {
+		ctx := enti.WithEnte(context.Background(), e.App.Enti().All(context.Background())[0])
+		pay := e.App.Payments()
+		mario := e.citizenWithEmail(anagrafe.Person{FiscalCode: cfMario, Name: "Mario Rossi"}, "mario.rossi@example.it")
+		id, r := apply(t, e, mario, url.Values{"category": {"merci"}, "start": {"2027-03-01"}, "days": {""}},
+			url.Values{"plate1": {"FD 404 DD"}, "country1": {""}}, url.Values{}, pdfDoc, pdfDoc)
+		want(t, r, http.StatusSeeOther)
+		want(t, decide(t, e, e.officer(), id), http.StatusSeeOther)
+		var p ztl.Permit
+		if err := e.scoped().Where("case_id = ?", id).Take(&p).Error; err != nil || p.Status != ztl.StatusUnpaid {
+			t.Fatalf("permit %+v %v", p, err)
+		}
+		pos := mustPos(t, pay, ctx, p.Code)
+		if _, err := pay.Cancel(ctx, pos.ID, "Avviso annullato dall'ufficio tributi", payments.Actor{Kind: audit.ActorStaff, ID: "u.tributi"}); err != nil {
+			t.Fatal(err)
+		}
+		status := func() string {
+			t.Helper()
+			var got ztl.Permit
+			if err := e.scoped().Where("id = ?", p.ID).Take(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			return got.Status
+		}
+		e.clk.set(pos.DueDate.Add(-time.Hour))
+		e.job("ztl/tariffe", e.clk.now())
+		if s := status(); s != ztl.StatusUnpaid {
+			t.Fatalf("before the due date the permit is %s", s)
+		}
+		e.clk.set(pos.DueDate.Add(time.Hour))
+		atOnce(t, e.runs("ztl/tariffe", 20, e.clk.now())...)
+		if s := status(); s != ztl.StatusRevoked {
+			t.Fatalf("after the due date the permit is %s", s)
+		}
+		var audits, mails int64
+		e.All().Model(&audit.Event{}).Where("action = ? AND object_id = ?", "ztl.permit_lapse", p.Code).Count(&audits)
+		e.All().Model(&notify.Record{}).Where("kind = ?", "ztl.lapse").Count(&mails)
+		if audits != 1 || mails != 1 {
+			t.Errorf("%d lapse audit entries and %d lapse mails, want 1 and 1", audits, mails)
+		}
+	})
+}

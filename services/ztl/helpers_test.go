@@ -67,6 +67,8 @@ type env struct {
 	clk *clock
 	t   *testing.T
 	m   *ztl.Module
+	// smtp is the portal's mail server, when the test asked for one (eachWithSettings).
+	smtp *smtpServer
 }
 
 // job runs the module's job name at now.

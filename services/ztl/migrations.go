@@ -131,5 +131,38 @@ func (*Module) Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return enti.KeyWithEnte(tx, "ztl_permits", "ztl_access", "ztl_gate_keys", "ztl_transits")
 		},
+	}, {
+		// A renewal records the places it took over from its predecessor, which it
+		// hands back if it ends first; an unpaid permit records its fee reminder.
+		ID: "ztl/0003_renewal_places_fee_reminder",
+		Migrate: func(tx *gorm.DB) error {
+			type ztlPermit struct {
+				SlotsTakenOver int        `gorm:"not null;default:0"`
+				FeeRemindedAt  *time.Time ``
+			}
+			m := tx.Table("ztl_permits").Migrator()
+			for _, col := range []string{"SlotsTakenOver", "FeeRemindedAt"} {
+				if m.HasColumn(&ztlPermit{}, col) {
+					continue
+				}
+				if err := m.AddColumn(&ztlPermit{}, col); err != nil {
+					return err
+				}
+			}
+			// Renewals granted before: they took over all their predecessor's places
+			// (its slot_held went false with its slots unchanged). Record what each
+			// took over, so that one ending before its predecessor hands it back, and
+			// leave the predecessor holding nothing, as a renewal granted now does.
+			pred := `FROM ztl_permits p WHERE p.ente_id = ztl_permits.ente_id AND p.id = ztl_permits.renews_id
+				AND p.household = ztl_permits.household AND p.slot_held = ? AND p.status IN ('attivo', 'sospeso')`
+			if err := tx.Exec(`UPDATE ztl_permits SET slots_taken_over = (SELECT CASE WHEN p.slots < ztl_permits.slots
+				THEN p.slots ELSE ztl_permits.slots END `+pred+`)
+				WHERE renews_id <> 0 AND slot_held = ? AND slots_taken_over = 0 AND EXISTS (SELECT 1 `+pred+`)`,
+				false, true, false).Error; err != nil {
+				return err
+			}
+			return tx.Exec(`UPDATE ztl_permits SET slots = 0 WHERE slot_held = ? AND EXISTS (SELECT 1 FROM ztl_permits r
+				WHERE r.ente_id = ztl_permits.ente_id AND r.renews_id = ztl_permits.id AND r.slots_taken_over > 0)`, false).Error
+		},
 	}}
 }

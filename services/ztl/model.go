@@ -129,12 +129,20 @@ type Permit struct {
 	// RenewsID is the permit this one renews (0: none).
 	RenewsID int64
 	// SlotHeld says the permit holds Slots places in its household's vehicle count.
+	// Slots starts as the number of plates; a renewal granted before this permit ends
+	// takes over some or all of them (Slots goes down, SlotHeld false at 0) and hands
+	// them back if it ends first (see handBack).
 	SlotHeld bool
 	Slots    int
+	// SlotsTakenOver is how many of a renewal's Slots it took over from the permit it
+	// renews (RenewsID) rather than from the household's free places.
+	SlotsTakenOver int
 	// RemindedAt is when the expiry reminder was queued.
 	RemindedAt *time.Time
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// FeeRemindedAt is when the reminder of the unpaid fee's due date was queued.
+	FeeRemindedAt *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // TableName fixes the table name.

@@ -50,6 +50,10 @@ type Settings struct {
 	// PagoPAFees: fees are paid through pagoPA and a permit with a fee is active once
 	// paid (payment.go).
 	PagoPAFees bool `yaml:"pagopa_fees"`
+	// FeeReminderDays is how many days before an unpaid fee's due date the holder is
+	// reminded to pay (default 7; with pagopa_fees). The fee is due within 30 days, so
+	// at most 29: a longer period would remind at the approval itself.
+	FeeReminderDays int `yaml:"fee_reminder_days"`
 }
 
 // Validate refuses settings that cannot work (0 days means the default).
@@ -59,6 +63,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("ztl: photo_retention_days must be 0-3650 (0: 30 days)")
 	case s.ReminderDays < 0 || s.ReminderDays > 365:
 		return fmt.Errorf("ztl: reminder_days must be 0-365 (0: 30 days)")
+	case s.FeeReminderDays < 0 || s.FeeReminderDays >= feeDueDays:
+		return fmt.Errorf("ztl: fee_reminder_days must be 0-%d (0: %d days)", feeDueDays-1, defaultFeeReminderDays)
 	}
 	return nil
 }
@@ -70,6 +76,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ReminderDays <= 0 {
 		s.ReminderDays = 30
+	}
+	if s.FeeReminderDays <= 0 {
+		s.FeeReminderDays = defaultFeeReminderDays
 	}
 	return s
 }

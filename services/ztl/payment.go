@@ -38,7 +38,12 @@ import (
 //   - the permit was revoked, or ended unpaid: the position is withdrawn on pagoPA,
 //     so nobody pays for a permit that no longer exists;
 //   - the due date passed unpaid: the position is withdrawn and the permit lapses
-//     (revoked by the system, reason stated), so its household places are released.
+//     (revoked by the system, reason stated), so its household places are released;
+//     a renewal's places taken over from the permit it renews go back to that permit
+//     if it still runs (releaseSlots, handBack).
+//
+// Before that, fee_reminder_days before the due date, the holder gets one reminder
+// mail (remindFees).
 // payments.Cancel asks pagoPA first: a fee paid meanwhile is recorded as paid (and
 // the permit, if still waiting, activated by feePaid) instead of withdrawn. The
 // withdrawal is a network call, so it runs after the revocation's transaction, never
@@ -53,6 +58,10 @@ const PurposeFee = ID + "/tariffa"
 
 // feeDueDays is how long the citizen has to pay the fee of a granted permit.
 const feeDueDays = 30
+
+// defaultFeeReminderDays is how many days before the fee's due date the holder is
+// reminded, unless the ente's fee_reminder_days says otherwise.
+const defaultFeeReminderDays = 7
 
 // feePayload is what the hook needs to activate the permit: its plates.
 type feePayload struct {
@@ -139,10 +148,14 @@ func (m *Module) feePaid(ctx context.Context, tx *gorm.DB, pos *payments.Positio
 	return db.Create(&lines).Error
 }
 
-// feeDueDate is when the fee of permit p granted at now is due: feeDueDays later,
-// or the permit's end if it comes first.
+// feeDueDate is when the fee of permit p granted at now is due: at the end (midnight
+// in Europe/Rome) of the feeDueDays-th day after the approval, or the permit's end if
+// it comes first. Pages and mails give the last day to pay, the day before this
+// instant, so a citizen paying on that day in the evening is still in time (an
+// instant feeDueDays*24h after the approval lapsed the permit in the morning of the
+// day the page named).
 func feeDueDate(p *Permit, now time.Time) time.Time {
-	due := now.Add(feeDueDays * 24 * time.Hour)
+	due := addDays(dayOf(now), feeDueDays+1)
 	if p.ValidTo.Before(due) {
 		due = p.ValidTo
 	}
@@ -160,8 +173,9 @@ const (
 var feeActor = payments.Actor{Kind: audit.ActorSystem, ID: ID + "/tariffe"}
 
 // withdrawFees runs the job ztl/tariffe in every ente: it withdraws the open fees of
-// revoked permits and of permits that ended unpaid, and lapses the unpaid permits
-// whose fee is past its due date (see the comment at the top).
+// revoked permits and of permits that ended unpaid, lapses the unpaid permits whose
+// fee is past its due date (see the comment at the top), and reminds the holders of
+// the fees falling due within fee_reminder_days (remindFees).
 func (m *Module) withdrawFees(ctx context.Context, now time.Time) error {
 	if m.pay == nil {
 		return nil
@@ -175,10 +189,15 @@ func (m *Module) withdrawFees(ctx context.Context, now time.Time) error {
 		gone := db.Model(&Permit{}).Select("code").
 			Where("status = ? OR (status = ? AND valid_to <= ?)", StatusRevoked, StatusUnpaid, now)
 		unpaid := db.Model(&Permit{}).Select("code").Where("status = ?", StatusUnpaid)
+		// A fee already withdrawn while its permit still waits (a lapse whose
+		// transaction failed after the withdrawal, or a withdrawal by the payments
+		// office) still lets the permit lapse at the due date: nobody can pay it.
+		running := db.Model(&Permit{}).Select("code").Where("status = ? AND valid_to > ?", StatusUnpaid, now)
 		var ps []payments.Position
-		if err := m.pay.Store(ctx).Where("purpose = ? AND state IN ?", PurposeFee,
-			[]payments.State{payments.Created, payments.Published, payments.Expired}).
-			Where("ref IN (?) OR (due_date < ? AND ref IN (?))", gone, now, unpaid).
+		if err := m.pay.Store(ctx).Where("purpose = ?", PurposeFee).
+			Where("(state IN ? AND (ref IN (?) OR (due_date < ? AND ref IN (?)))) OR (state = ? AND due_date < ? AND ref IN (?))",
+				[]payments.State{payments.Created, payments.Published, payments.Expired}, gone, now, unpaid,
+				payments.Cancelled, now, running).
 			Order("created_at").Limit(500).Find(&ps).Error; err != nil {
 			return err
 		}
@@ -188,8 +207,62 @@ func (m *Module) withdrawFees(ctx context.Context, now time.Time) error {
 				errs = append(errs, err)
 			}
 		}
+		if _, err := m.remindFees(ctx, db, now); err != nil {
+			errs = append(errs, err)
+		}
 		return errors.Join(errs...)
 	})
+}
+
+// remindFees queues one mail to the holder of each unpaid permit whose fee falls due
+// within the ente's fee_reminder_days: the amount, the last day, what happens
+// after it and where to pay. fee_reminded_at is set by a conditional UPDATE in the
+// mail's transaction, so replicas running the job at once, or a run after a restart,
+// send nothing twice; the condition on the permit's status means a permit paid or
+// revoked meanwhile gets no reminder. It returns how many mails it queued.
+func (m *Module) remindFees(ctx context.Context, db *gorm.DB, now time.Time) (int, error) {
+	days := m.settingsFor(ctx).FeeReminderDays
+	waiting := db.Model(&Permit{}).Select("code").
+		Where("status = ? AND fee_reminded_at IS NULL AND email <> '' AND valid_to > ?", StatusUnpaid, now)
+	var ps []payments.Position
+	if err := m.pay.Store(ctx).Where("purpose = ? AND state IN ?", PurposeFee, []payments.State{payments.Created, payments.Published}).
+		Where("due_date > ? AND due_date <= ? AND ref IN (?)", now, now.AddDate(0, 0, days), waiting).
+		Order("due_date").Limit(500).Find(&ps).Error; err != nil {
+		return 0, err
+	}
+	base := m.baseURL(ctx)
+	i18n := m.render.I18n()
+	sent := 0
+	for i := range ps {
+		pos := &ps[i]
+		err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
+			res := tx.Model(&Permit{}).Where("code = ? AND status = ? AND fee_reminded_at IS NULL", pos.Ref, StatusUnpaid).
+				Updates(map[string]any{"fee_reminded_at": now, "updated_at": now})
+			if res.Error != nil || res.RowsAffected == 0 {
+				return res.Error
+			}
+			var p Permit
+			if err := tx.Where("code = ?", pos.Ref).Take(&p).Error; err != nil {
+				return err
+			}
+			// Due at the instant DueDate: the last day to pay is the one before it ends.
+			last := pos.DueDate.Add(-time.Second).In(rome).Format("02/01/2006")
+			args := []any{"Name", p.HolderName, "Code", p.Code, "Euro", Euro(pos.AmountCents), "Date", last,
+				"PayURL", base + payments.CitizenPath(pos.ID), "URL", base + "/servizi/ztl/permessi/" + p.Code}
+			text := i18n.T("it", "ztl.mail.fee_reminder_text", args...) + "\n\n---\n\n" + i18n.T("en", "ztl.mail.fee_reminder_text", args...)
+			if _, err := m.mail.Enqueue(ctx, tx, notify.Message{To: p.Email, ToName: p.HolderName,
+				Subject: i18n.T("it", "ztl.mail.fee_reminder_subject", "Code", p.Code, "Date", last), Text: text,
+				Kind: "ztl.fee_reminder", CitizenCF: p.HolderCF}); err != nil {
+				return fmt.Errorf("ztl: fee reminder of %s: %w", p.Code, err)
+			}
+			sent++
+			return nil
+		})
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
 }
 
 // settleFee withdraws fee position pos if its permit no longer needs it, and lapses
@@ -212,7 +285,11 @@ func (m *Module) settleFee(ctx context.Context, db *gorm.DB, pos *payments.Posit
 	default:
 		return nil
 	}
-	if _, err := m.pay.Cancel(ctx, pos.ID, reason, feeActor); err != nil {
+	if pos.State == payments.Cancelled {
+		if !lapse {
+			return nil
+		}
+	} else if _, err := m.pay.Cancel(ctx, pos.ID, reason, feeActor); err != nil {
 		if errors.Is(err, payments.ErrState) {
 			return nil // paid meanwhile (recorded by Cancel) or withdrawn by another run
 		}

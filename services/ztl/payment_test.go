@@ -24,21 +24,36 @@ import (
 // eachWithFees is each with permit fees paid through pagoPA (the development pagoPA).
 func eachWithFees(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
+	eachWithSettings(t, "pagopa_fees: true", false, fn)
+}
+
+// eachWithSettings is each with the module's settings (modules.settings.ztl) given as
+// YAML and, with withSMTP, a real SMTP server (e.smtp) configured as the portal's, so
+// that its outbox queues mails for delivery instead of holding them.
+func eachWithSettings(t *testing.T, settings string, withSMTP bool, fn func(t *testing.T, e *env)) {
+	t.Helper()
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			c := &clock{}
 			c.set(time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC))
 			m := ztl.New(ztl.WithClock(c.now))
+			var ms *smtpServer
+			if withSMTP {
+				ms = newSMTPServer(t)
+			}
 			s := apptest.New(t, d, apptest.Options{Modules: []services.Module{register{}, m},
 				Configure: func(cfg *config.Config) {
+					if ms != nil {
+						cfg.Mail.SMTPHost, cfg.Mail.SMTPPort, cfg.Mail.TLS = "127.0.0.1", ms.port, "none"
+					}
 					var n yaml.Node
-					if err := yaml.Unmarshal([]byte("pagopa_fees: true"), &n); err != nil {
+					if err := yaml.Unmarshal([]byte(settings), &n); err != nil {
 						t.Fatal(err)
 					}
 					cfg.Modules.Settings = map[string]yaml.Node{ztl.ID: n}
 				}})
-			fn(t, &env{Server: s, clk: c, t: t, m: m})
+			fn(t, &env{Server: s, clk: c, t: t, m: m, smtp: ms})
 		})
 	}
 }

@@ -223,14 +223,55 @@ func takeSlots(ctx context.Context, tx *gorm.DB, c *Category, household string, 
 	return nil
 }
 
-// releaseSlots gives back the places a permit holds, once (conditional on SlotHeld).
+// releaseSlots gives back the places a permit holds, once: the conditional UPDATE on
+// slot_held lets one transaction through, and from then on that transaction holds the
+// row (PostgreSQL's row lock, SQLite's write lock), so the number of places it reads
+// next is the one in force, even if p was read before a renewal took some over or
+// handed some back. A renewal ending while the permit it renews is still in force
+// hands the places it took over back to it (handBack) instead of freeing them: the
+// predecessor's plates are still in the whitelist, and its own end releases them.
 func releaseSlots(ctx context.Context, tx *gorm.DB, p *Permit, now time.Time) error {
-	res := tx.WithContext(ctx).Model(&Permit{}).Where("id = ? AND slot_held = ?", p.ID, true).
+	db := tx.WithContext(ctx)
+	res := db.Model(&Permit{}).Where("id = ? AND slot_held = ?", p.ID, true).
 		Updates(map[string]any{"slot_held": false, "updated_at": now})
 	if res.Error != nil || res.RowsAffected == 0 {
 		return res.Error
 	}
-	return giveBack(ctx, tx, p.Category, p.Household, p.Slots)
+	var cur Permit
+	if err := db.Select("id", "category", "household", "slots", "slots_taken_over", "renews_id").
+		Where("id = ?", p.ID).Take(&cur).Error; err != nil {
+		return err
+	}
+	if err := db.Model(&Permit{}).Where("id = ?", p.ID).Update("slots", 0).Error; err != nil {
+		return err
+	}
+	n, err := handBack(ctx, tx, &cur, now)
+	if err != nil {
+		return err
+	}
+	return giveBack(ctx, tx, cur.Category, cur.Household, cur.Slots-n)
+}
+
+// handBack gives the places renewal r took over from its predecessor back to it, if
+// the predecessor is still in force at now (active or suspended, not yet ended); it
+// returns how many it handed back. A predecessor revoked or ended has released its
+// own places already, so r's are then freed with the rest.
+func handBack(ctx context.Context, tx *gorm.DB, r *Permit, now time.Time) (int, error) {
+	n := min(r.SlotsTakenOver, r.Slots)
+	if r.RenewsID == 0 || n <= 0 {
+		return 0, nil
+	}
+	res := tx.WithContext(ctx).Model(&Permit{}).
+		Where("id = ? AND household = ? AND status IN ? AND valid_to > ?", r.RenewsID, r.Household,
+			[]string{StatusActive, StatusSuspended}, now).
+		Updates(map[string]any{"slots": gorm.Expr("slots + ?", n), "slot_held": true, "updated_at": now})
+	if res.Error != nil {
+		return 0, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return 0, nil
+	}
+	return n, nil
 }
 
 // giveBack returns n places of household's count in category.
@@ -293,24 +334,29 @@ func (m *Module) grant(ctx context.Context, tx *gorm.DB, cs cases.Case, now time
 			return nil, refusal("ztl.error.not_resident", "")
 		}
 		need := len(a.Plates)
-		if renewed != nil && renewed.Household == p.Household {
-			// The renewal takes over the places of the permit it renews (once: the
-			// update is conditional), and takes or gives back the difference.
-			res := tx.WithContext(ctx).Model(&Permit{}).Where("id = ? AND slot_held = ?", renewed.ID, true).
-				Updates(map[string]any{"slot_held": false, "updated_at": now})
+		if renewed != nil && renewed.Household == p.Household && renewed.SlotHeld {
+			// The renewal takes over as many of its predecessor's places as it has
+			// plates; the predecessor keeps the rest until it ends (its plates stay in
+			// the whitelist until then) and gets the taken ones back if the renewal
+			// ends first (handBack). Conditional on the places read, so two renewals
+			// of one permit never take over the same places.
+			k := min(renewed.Slots, need)
+			left := renewed.Slots - k
+			res := tx.WithContext(ctx).Model(&Permit{}).
+				Where("id = ? AND slot_held = ? AND slots = ?", renewed.ID, true, renewed.Slots).
+				Updates(map[string]any{"slots": left, "slot_held": left > 0, "updated_at": now})
 			if res.Error != nil {
 				return nil, res.Error
 			}
 			if res.RowsAffected == 1 {
-				need -= renewed.Slots
+				need -= k
+				p.SlotsTakenOver = k
 			}
 		}
 		if need > 0 {
 			if err := takeSlots(ctx, tx, c, p.Household, need); err != nil {
 				return nil, err
 			}
-		} else if err := giveBack(ctx, tx, c.Code, p.Household, -need); err != nil {
-			return nil, err
 		}
 		p.SlotHeld, p.Slots = true, len(a.Plates)
 	}

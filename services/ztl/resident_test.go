@@ -12,8 +12,9 @@ import (
 
 // TestResidentsHouseholdAndRenewal: residents share their household's cap of 2
 // vehicles (a third is refused at approval, the case stays open); a permit renewed in
-// its window continues from its end and keeps its household places; a wrong plate
-// change is refused with 422 and changes nothing.
+// its window continues from its end and takes over its household places (given
+// back to it when the renewal is revoked before it ends); a wrong plate change is
+// refused with 422 and changes nothing.
 func TestResidentsHouseholdAndRenewal(t *testing.T) {
 	t.Parallel()
 	each(t, func(t *testing.T, e *env) {
@@ -90,12 +91,22 @@ func TestResidentsHouseholdAndRenewal(t *testing.T) {
 		if slots.Used != 2 {
 			t.Errorf("household places used %d after the renewal, want 2", slots.Used)
 		}
-		// Revoking the renewal gives the household's places back.
+		// Revoking the renewal while the permit it renews still runs hands the places
+		// back to that permit (its two plates are still let in): the count stays 2
+		// until the permit ends, then the expiry job frees them.
 		want(t, off.PostForm("/backoffice/ztl/permessi/"+renewed.Code+"/revoca", url.Values{"reason": {"Trasferimento di residenza"}}), http.StatusSeeOther)
 		e.scoped().Where("category = ?", "residenti").Take(&slots)
-		if slots.Used != 0 {
-			t.Errorf("household places used %d after revoking the renewal, want 0", slots.Used)
+		var back ztl.Permit
+		e.scoped().Where("id = ?", p.ID).Take(&back)
+		if slots.Used != 2 || !back.SlotHeld || back.Slots != 2 {
+			t.Errorf("after revoking the renewal: %d places used, the renewed permit holds %v (%d), want 2 held by it",
+				slots.Used, back.SlotHeld, back.Slots)
 		}
-		_ = time.Now
+		e.clk.set(p.ValidTo.Add(time.Hour))
+		e.job("ztl/scadenze", e.clk.now())
+		e.scoped().Where("category = ?", "residenti").Take(&slots)
+		if slots.Used != 0 {
+			t.Errorf("household places used %d once the renewed permit ended, want 0", slots.Used)
+		}
 	})
 }

@@ -91,3 +91,21 @@ func TestSettingsPerEnte(t *testing.T) {
 		}
 	})
 }
+
+// TestFeeReminderDaysSetting: fee_reminder_days is validated like the module's other
+// days (0 means the default of 7); a period as long as the 30 days to pay, or
+// negative, is refused with a message naming the setting and its range.
+func TestFeeReminderDaysSetting(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 1, 7, 29} {
+		if err := (ztl.Settings{FeeReminderDays: n}).Validate(); err != nil {
+			t.Errorf("fee_reminder_days %d refused: %v", n, err)
+		}
+	}
+	for _, n := range []int{-1, 30, 365} {
+		err := (ztl.Settings{FeeReminderDays: n}).Validate()
+		if err == nil || !strings.Contains(err.Error(), "fee_reminder_days must be 0-29 (0: 7 days)") {
+			t.Errorf("fee_reminder_days %d: %v", n, err)
+		}
+	}
+}
