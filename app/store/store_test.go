@@ -80,22 +80,25 @@ func TestMigrateAndErrors(t *testing.T) {
 }
 
 // TestInTx: InTx tells a transaction's handle from the pool's, also for a session or
-// a context derived from either, on both engines.
+// a context derived from either, with or without prepared statements, on both engines.
 func TestInTx(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, testMigs, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
-		if store.InTx(db) || store.InTx(db.WithContext(ctx)) || store.InTx(db.Session(&gorm.Session{})) {
-			t.Errorf("the pool's handle counts as a transaction")
-		}
-		err := store.WithTx(ctx, db, func(tx *gorm.DB) error {
-			if !store.InTx(tx) || !store.InTx(tx.WithContext(ctx)) || !store.InTx(tx.Where("n = ?", 1)) {
-				t.Errorf("a transaction's handle is not seen as one")
+		prepared := db.Session(&gorm.Session{PrepareStmt: true})
+		for _, h := range []*gorm.DB{db, db.WithContext(ctx), db.Session(&gorm.Session{}), prepared} {
+			if store.InTx(h) {
+				t.Errorf("the pool's handle counts as a transaction")
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+			err := store.WithTx(ctx, h, func(tx *gorm.DB) error {
+				if !store.InTx(tx) || !store.InTx(tx.WithContext(ctx)) || !store.InTx(tx.Where("n = ?", 1)) {
+					t.Errorf("a transaction's handle is not seen as one")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }

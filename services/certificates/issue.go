@@ -194,7 +194,7 @@ func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
 	if !ok {
 		return Type{}, Data{}, ErrUnknownType
 	}
-	db := m.db
+	db := m.hotDB
 	if req.tx != nil {
 		// Inside the payment's transaction every read goes through it: waiting for a
 		// second connection while holding one could exhaust the pool when many
@@ -211,7 +211,7 @@ func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
 	if req.Snapshot != nil {
 		return t, *req.Snapshot, nil
 	}
-	s, err := LoadSubject(ctx, m.db, req.HolderCF)
+	s, err := LoadSubject(ctx, m.hotDB, req.HolderCF)
 	if err != nil {
 		return Type{}, Data{}, err
 	}
