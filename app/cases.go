@@ -97,7 +97,9 @@ func (a *App) mountCases() []services.Stats {
 	for _, module := range a.cases.Modules() {
 		roles := a.cases.Roles(module)
 		pages.MountStaff(web.NewRoutes(a.echo, "", a.requireRole(roles...)), module)
-		a.staffNav = append(a.staffNav, web.MenuItem{Label: titles[module], Href: cases.QueuePath(module), Roles: roles})
+		// "Pratiche: <module title>", like the queue's heading: a module's own entry
+		// may well be its title ("Permessi ZTL" is also the permits list).
+		a.staffNav = append(a.staffNav, web.MenuItem{Label: "cases.staff.nav", Of: titles[module], Href: cases.QueuePath(module), Roles: roles})
 		stats = append(stats, caseStats{s: a.cases, module: module, roles: roles})
 	}
 	return stats

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,7 @@ func TestUnionBackOffice(t *testing.T) {
 		if r := officer.Get("/backoffice/pagamenti?comune=altavalle"); r.Status != http.StatusNotFound {
 			t.Fatalf("payments of a comune without the role: %d", r.Status)
 		}
+		unionPaymentPages(t, s, officer, port)
 
 		// A revocation narrows the union's view at once (in this process).
 		if _, err := grants.Change(bg, "system:cli", true, "u.sociale", "borgomonte", probeRole); err != nil {
@@ -159,4 +161,63 @@ func TestUnionBackOffice(t *testing.T) {
 			t.Fatalf("a comune's queue: %d", r.Status)
 		}
 	})
+}
+
+// unionPaymentPages: the union's payments list spans enti 50 a page, newest first.
+// Each comune gets 60 more positions with the same ids and the same creation times
+// as the others' (ties the order must still break the same way on every page): every
+// position of the officer's comuni on exactly one page, Altavalle's on none, and the
+// chosen comune kept in the page links.
+func unionPaymentPages(t *testing.T, s *apptest.Server, officer *apptest.Client, port string) {
+	t.Helper()
+	base := time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC)
+	for _, e := range []string{"valdoria", "borgomonte", "altavalle"} {
+		ctx := enti.WithEnte(context.Background(), mustEnte(t, s.App.Enti(), e))
+		list := make([]payments.Position, 60)
+		for i := range list {
+			at := base.Add(time.Duration(i/2) * time.Minute) // two positions a minute
+			list[i] = payments.Position{ID: fmt.Sprintf("pg-%02d", i), Purpose: "prova/rata", Ref: fmt.Sprint(i),
+				PayerCF: anagrafe.DemoCitizenCF, PayerName: "Giulia Bianchi", AmountCents: 5000, Causale: "Rata " + e,
+				DueDate: at.Add(720 * time.Hour), IBAN: "IT60X0542811101000000123456", CreditorCF: "00000000000",
+				NoticeNumber: fmt.Sprintf("3%017d", 900+i), IUV: fmt.Sprintf("%017d", 900+i), State: payments.Published,
+				CreatedAt: at, UpdatedAt: at}
+		}
+		if err := enti.For(ctx, s.DB).CreateInBatches(&list, 50).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	row := regexp.MustCompile(`href="http://([a-z0-9.]+)` + regexp.QuoteMeta(port) + `/backoffice/pagamenti/([a-z0-9-]+)"`)
+	// Valdoria's 62, Borgomonte's 61 (the union has none): 123 positions, 3 pages.
+	seen := map[string]int{}
+	for page, want := range map[int]int{1: 50, 2: 50, 3: 23} {
+		r := officer.Get(fmt.Sprintf("/backoffice/pagamenti?pagina=%d", page))
+		got := row.FindAllStringSubmatch(r.Body, -1)
+		if r.Status != 200 || len(got) != want || strings.Contains(r.Body, "Rata altavalle") ||
+			!strings.Contains(r.Body, fmt.Sprintf("123 posizioni · pagina %d di 3", page)) {
+			t.Fatalf("union payments, page %d: %d, %d rows, want %d", page, r.Status, len(got), want)
+		}
+		for _, m := range got {
+			seen[m[1]+"/"+m[2]]++
+		}
+	}
+	if len(seen) != 123 {
+		t.Fatalf("%d distinct positions over the union's pages, want 123", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 || strings.HasPrefix(k, "altavalle") {
+			t.Fatalf("%s on %d pages", k, n)
+		}
+	}
+	r := officer.Get("/backoffice/pagamenti?comune=valdoria")
+	if r.Status != 200 || !strings.Contains(r.Body, "62 posizioni · pagina 1 di 2") ||
+		!strings.Contains(r.Body, `href="/backoffice/pagamenti?comune=valdoria&amp;pagina=2" rel="next"`) {
+		t.Fatalf("union payments of Valdoria: %d", r.Status)
+	}
+	if r := officer.Get("/backoffice/pagamenti?comune=valdoria&pagina=2"); r.Status != 200 || len(row.FindAllString(r.Body, -1)) != 12 ||
+		strings.Contains(r.Body, "Rata borgomonte") {
+		t.Fatalf("union payments of Valdoria, page 2: %d", r.Status)
+	}
+	if r := officer.Get("/backoffice/pagamenti?pagina=4"); r.Status != http.StatusBadRequest {
+		t.Fatalf("union payments, page 4 of 3: %d", r.Status)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,9 +15,10 @@ import (
 // TestJourneyUnione: the demo union of `make run` (config/demo.yaml). The union's
 // administrator, granted the administrator role in both member comuni by the demo,
 // logs in on the union's host and finds in the audit log and the payments list a
-// "Comune" column and a filter by comune over the union and its two comuni; a comune
-// outside the union's grants is a 404. Every page gets the accessibility and 320 px
-// reflow checks; the audit log is also captured 390 px wide.
+// "Comune" column and a filter by comune over the union and its two comuni, the log
+// over more than one page (page 2 followed from the page links); a comune outside the
+// union's grants is a 404. Every page gets the accessibility and 320 px reflow checks;
+// the audit log is also captured 390 px wide.
 func TestJourneyUnione(t *testing.T) {
 	Require(t)
 	root, err := moduleRoot()
@@ -57,6 +59,30 @@ func TestJourneyUnione(t *testing.T) {
 	run(b, "phone viewport", chromedp.EmulateViewport(390, 844))
 	t.Logf("390 px: %s", b.Screenshot("unione-audit-390"))
 	run(b, "wide viewport", chromedp.EmulateViewport(1280, 900))
+
+	// The union's log is longer than a page (the demo's events in the three enti and
+	// this login): the numbered page links, followed to page 2, keep the union's view.
+	total := b.Text("#audit-total")
+	if !regexp.MustCompile(`^\d+ eventi trovati\. Pagina 1 di \d+\.$`).MatchString(total) {
+		t.Fatalf("the union's audit log is not paginated: %q (the demo data should give more than 50 events)", total)
+	}
+	if got := b.Text(`nav.pagination-wrapper a[aria-current="page"]`); got != "1" {
+		t.Fatalf("page 1: the current page link reads %q", got)
+	}
+	if code := b.Follow(`nav.pagination-wrapper a[rel="next"]`); code != 200 {
+		t.Fatalf("page 2 of the union's audit log: %d", code)
+	}
+	b.CheckA11y(t)
+	if u, _ := url.Parse(b.Location()); u.Hostname() != "unione.localhost" || u.Path != "/backoffice/audit" || u.Query().Get("pagina") != "2" {
+		t.Fatalf("the next-page link led to %s", b.Location())
+	}
+	if got := b.Text("#audit-total"); !strings.Contains(got, "Pagina 2 di") {
+		t.Fatalf("page 2 says %q", got)
+	}
+	if b.Count("tbody tr") == 0 || !slices.Contains(b.Texts("thead th"), "Comune") ||
+		b.Text(`nav.pagination-wrapper a[aria-current="page"]`) != "2" || b.Count(`nav.pagination-wrapper a[rel="prev"]`) != 1 {
+		t.Fatalf("page 2 of the union's audit log: %d rows, headings %q", b.Count("tbody tr"), b.Texts("thead th"))
+	}
 
 	b.VisitAndCheck("/backoffice/audit?comune=borgomonte")
 	for _, c := range b.Texts("tbody tr td:nth-child(2)") {

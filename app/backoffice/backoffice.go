@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,13 +104,13 @@ func (s *Shell) dashboard(c echo.Context) error {
 
 // AuditPage is the data of the audit viewer.
 type AuditPage struct {
-	Filter   AuditForm
-	Events   []audit.Event
-	Total    int64
-	Page     int
-	Pages    int
-	Errors   web.FormErrors
-	QueryFor func(page int) string
+	Filter AuditForm
+	Events []audit.Event
+	Total  int64
+	// Pager is the page shown and the links to the others (nil when the filter has
+	// errors and nothing is listed).
+	Pager  *web.Pager
+	Errors web.FormErrors
 	// Comuni are the enti the log spans (a union's administrator on the union's host:
 	// the union and the member comuni where they hold the administrator role), with
 	// Comune the one chosen; empty for one ente's log.
@@ -144,7 +145,12 @@ type AuditForm struct {
 	Actor, Subject, Action, From, To string
 }
 
-const auditPageSize = 50
+// auditPageSize and mailPageSize are how many events and messages a page of the
+// audit log and of the mailbox shows.
+const (
+	auditPageSize = 50
+	mailPageSize  = 50
+)
 
 func (s *Shell) audit(c echo.Context) error {
 	var form AuditForm
@@ -175,12 +181,12 @@ func (s *Shell) audit(c echo.Context) error {
 		}
 		f.To = t.AddDate(0, 0, 1) // the whole "to" day
 	}
-	page, _ := strconv.Atoi(c.QueryParam("pagina"))
-	if page < 1 {
-		page = 1
+	page, err := web.PageParam(c, "pagina")
+	if err != nil {
+		return err
 	}
 	f.Offset = (page - 1) * auditPageSize
-	data := AuditPage{Filter: form, Page: page, Errors: errs}
+	data := AuditPage{Filter: form, Errors: errs}
 	db := s.d.DB
 	if span := enti.SpanFrom(c.Request().Context()).Holding(roles.Admin, roles.Admin); len(span) > 1 {
 		// A union's administrator: the log of every ente where they are one, through
@@ -209,14 +215,30 @@ func (s *Shell) audit(c echo.Context) error {
 			return err
 		}
 		data.Events, data.Total = evs, total
-		data.Pages = int((total + auditPageSize - 1) / auditPageSize)
-	}
-	q := c.Request().URL.Query()
-	data.QueryFor = func(p int) string {
-		q.Set("pagina", strconv.Itoa(p))
-		return "/backoffice/audit?" + q.Encode()
+		if data.Pager, err = web.NewPager(page, auditPageSize, total, func(n int) string { return auditURL(form, data.Comune, n) }); err != nil {
+			return err
+		}
 	}
 	return s.d.Render.Render(c, status, "backoffice/audit.html", data)
+}
+
+// auditURL is the address of page n of the audit log with the filter form (and the
+// comune chosen on a union's log): the page links keep the filter, and only it.
+func auditURL(form AuditForm, comune string, n int) string {
+	v := url.Values{}
+	for _, f := range []struct{ name, value string }{{"comune", comune}, {"actor", form.Actor}, {"subject", form.Subject},
+		{"action", form.Action}, {"from", form.From}, {"to", form.To}} {
+		if f.value != "" {
+			v.Set(f.name, f.value)
+		}
+	}
+	if n > 1 {
+		v.Set("pagina", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return "/backoffice/audit"
+	}
+	return "/backoffice/audit?" + v.Encode()
 }
 
 func (s *Shell) mailbox(c echo.Context) error {
@@ -224,12 +246,33 @@ func (s *Shell) mailbox(c echo.Context) error {
 	if st != "" && !st.Valid() {
 		st = ""
 	}
-	recs, total, err := notify.List(c.Request().Context(), s.d.DB, notify.ListFilter{Status: st, Limit: 100})
+	page, err := web.PageParam(c, "pagina")
+	if err != nil {
+		return err
+	}
+	recs, total, err := notify.List(c.Request().Context(), s.d.DB, notify.ListFilter{Status: st, Limit: mailPageSize,
+		Offset: (page - 1) * mailPageSize})
+	if err != nil {
+		return err
+	}
+	pager, err := web.NewPager(page, mailPageSize, total, func(n int) string {
+		v := url.Values{}
+		if st != "" {
+			v.Set("status", string(st))
+		}
+		if n > 1 {
+			v.Set("pagina", strconv.Itoa(n))
+		}
+		if len(v) == 0 {
+			return "/backoffice/posta"
+		}
+		return "/backoffice/posta?" + v.Encode()
+	})
 	if err != nil {
 		return err
 	}
 	return s.d.Render.Render(c, http.StatusOK, "backoffice/mailbox.html", map[string]any{
-		"Messages": recs, "Total": total, "Status": string(st), "Statuses": notify.Statuses(),
+		"Messages": recs, "Total": total, "Pager": pager, "Status": string(st), "Statuses": notify.Statuses(),
 		"Holding": s.d.Outbox != nil && s.d.Outbox.Holding(),
 	})
 }

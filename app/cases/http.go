@@ -450,9 +450,9 @@ type QueuePage struct {
 	Late             string
 	Rows             []Case
 	Total            int64
-	Page, Pages      int
-	PrevURL, NextURL string
-	Now              func(Case) bool
+	// Pager is the page shown and the links to the others.
+	Pager *web.Pager
+	Now   func(Case) bool
 	// Comuni are the enti the queue spans (a union's back office: the union and the
 	// member comuni where the officer holds a role of the module's types), with
 	// Comune the one chosen by the filter; empty for one ente's queue.
@@ -567,32 +567,46 @@ func (p *Pages) queue(module string) echo.HandlerFunc {
 		f.Assignee = clip(strings.TrimSpace(c.QueryParam("assegnatario")), 64)
 		f.LateOnly = c.QueryParam("scadute") == "1"
 		f.Search = clip(strings.TrimSpace(c.QueryParam("q")), 32)
-		page, _ := strconv.Atoi(c.QueryParam("pagina"))
-		if page < 1 {
-			page = 1
+		page, err := web.PageParam(c, "pagina")
+		if err != nil {
+			return err
 		}
 		f.Offset = (page - 1) * queuePageSize
 		rows, total, err := p.s.Queue(c.Request().Context(), f)
 		if err != nil {
 			return err
 		}
+		if q.Pager, err = web.NewPager(page, queuePageSize, total, func(n int) string { return queueURL(module, f, q.Comune, n) }); err != nil {
+			return err
+		}
 		now := p.s.now()
-		q.Filter, q.Rows, q.Total, q.Page = f, rows, total, page
-		q.Pages = int((total + queuePageSize - 1) / queuePageSize)
+		q.Filter, q.Rows, q.Total = f, rows, total
 		q.Now = func(cs Case) bool { return cs.Late(now) }
-		link := func(pg int) string {
-			v := c.QueryParams()
-			v.Set("pagina", strconv.Itoa(pg))
-			return QueuePath(module) + "?" + v.Encode()
-		}
-		if page > 1 {
-			q.PrevURL = link(page - 1)
-		}
-		if page < q.Pages {
-			q.NextURL = link(page + 1)
-		}
 		return p.render.Render(c, http.StatusOK, "cases/staff_queue.html", &q)
 	}
+}
+
+// queueURL is the address of page n of module's queue with the filters applied in f
+// (and the comune chosen on a union's queue): the page links keep the filters, and
+// only those the queue accepted.
+func queueURL(module string, f Filter, comune string, n int) string {
+	v := url.Values{}
+	for _, p := range []struct{ name, value string }{{"comune", comune}, {"stato", string(f.State)}, {"tipo", f.Type},
+		{"assegnatario", f.Assignee}, {"q", f.Search}} {
+		if p.value != "" {
+			v.Set(p.name, p.value)
+		}
+	}
+	if f.LateOnly {
+		v.Set("scadute", "1")
+	}
+	if n > 1 {
+		v.Set("pagina", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return QueuePath(module)
+	}
+	return QueuePath(module) + "?" + v.Encode()
 }
 
 func strconvFormat(id int64) string { return strconv.FormatInt(id, 10) }

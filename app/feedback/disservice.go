@@ -516,15 +516,32 @@ func (d *disservice) setStatus(c echo.Context) error {
 	v := web.CurrentViewer(c)
 	err := store.WithTx(ctx, d.DB, func(tx *gorm.DB) error {
 		var r Report
-		if err := enti.For(ctx, tx).Where("reference = ?", ref).Take(&r).Error; err != nil {
-			return err
-		}
-		if r.Status == status && r.StatusNote == note {
-			return nil
-		}
-		if err := enti.For(ctx, tx).Model(&Report{}).Where("id = ?", r.ID).
-			Updates(map[string]any{"status": status, "status_note": note, "status_by": v.ID, "updated_at": d.Now().UTC()}).Error; err != nil {
-			return err
+		// The update applies only to the report as read (its status and note): on
+		// PostgreSQL another officer's change may commit between the read and the
+		// write, and the audit row must say what this change changed. When the
+		// report moved, it is read again (each statement of the transaction sees
+		// the latest commit) and the change applied to it, or dropped when the
+		// report already says what this change says.
+		for attempt := 0; ; attempt++ {
+			if err := enti.For(ctx, tx).Where("reference = ?", ref).Take(&r).Error; err != nil {
+				return err
+			}
+			if r.Status == status && r.StatusNote == note {
+				return nil
+			}
+			res := enti.For(ctx, tx).Model(&Report{}).Where("id = ? AND status = ? AND status_note = ?", r.ID, r.Status, r.StatusNote).
+				Updates(map[string]any{"status": status, "status_note": note, "status_by": v.ID, "updated_at": d.Now().UTC()})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 1 {
+				break
+			}
+			// Each retry follows a change that did commit, so this ends; the bound
+			// is against a bug, not contention.
+			if attempt == 100 {
+				return fmt.Errorf("feedback: status of %s: still changing after %d attempts", ref, attempt)
+			}
 		}
 		e := web.AuditEntry(c, "urp.disservice_status")
 		e.ObjectType, e.ObjectID, e.Outcome = "disservice", r.Reference, audit.OK

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -94,13 +95,28 @@ func (p *Pages) own(c echo.Context) (*Position, error) {
 	return pos, err
 }
 
+// mine is the citizen's own positions, newest first, CitizenPageSize a page
+// (?pagina=N; a bad or missing page answers 400).
 func (p *Pages) mine(c echo.Context) error {
-	v := web.CurrentViewer(c)
-	rows, _, err := p.S.List(c.Request().Context(), Filter{PayerCF: v.FiscalCode, Limit: 200})
+	page, err := web.PageParam(c, "pagina")
 	if err != nil {
 		return err
 	}
-	return p.Render.Render(c, http.StatusOK, "payments/mine.html", map[string]any{"Rows": rows})
+	v := web.CurrentViewer(c)
+	rows, total, err := p.S.List(c.Request().Context(), Filter{PayerCF: v.FiscalCode, Limit: CitizenPageSize, Offset: (page - 1) * CitizenPageSize})
+	if err != nil {
+		return err
+	}
+	pager, err := web.NewPager(page, CitizenPageSize, total, func(n int) string {
+		if n == 1 {
+			return CitizenBase
+		}
+		return CitizenBase + "?pagina=" + strconv.Itoa(n)
+	})
+	if err != nil {
+		return err
+	}
+	return p.Render.Render(c, http.StatusOK, "payments/mine.html", map[string]any{"Rows": rows, "Total": total, "Pager": pager})
 }
 
 func (p *Pages) detailPage(c echo.Context, status int, pos *Position, notice string) error {
@@ -189,19 +205,45 @@ func (p *Pages) outcome(c echo.Context) error {
 	return p.detailPage(c, http.StatusOK, q, msg)
 }
 
-// staffFilter reads the list's filters.
+// StaffPageSize is how many positions a page of the back-office list shows, and
+// CitizenPageSize a page of the citizen's own list.
+const (
+	StaffPageSize   = 50
+	CitizenPageSize = 50
+)
+
+// staffFilter reads the list's filters (not the page: see staffList).
 func staffFilter(c echo.Context) (Filter, bool) {
-	f := Filter{State: State(c.QueryParam("stato")), PayerCF: strings.ToUpper(strings.TrimSpace(c.QueryParam("cf"))), Limit: 100}
+	f := Filter{State: State(c.QueryParam("stato")), PayerCF: strings.ToUpper(strings.TrimSpace(c.QueryParam("cf"))), Limit: StaffPageSize}
 	if f.State != "" && !validState(f.State) {
 		return f, false
 	}
 	if len(f.PayerCF) > 16 {
 		return f, false
 	}
-	if n, err := strconv.Atoi(c.QueryParam("pagina")); err == nil && n > 1 && n < 10000 {
-		f.Offset = (n - 1) * f.Limit
-	}
 	return f, true
+}
+
+// staffListURL is the address of page n of the back-office list with the filters of
+// f (and the comune chosen on a union's list): the page links keep the filters.
+func staffListURL(f Filter, comune string, n int) string {
+	v := url.Values{}
+	if comune != "" {
+		v.Set("comune", comune)
+	}
+	if f.State != "" {
+		v.Set("stato", string(f.State))
+	}
+	if f.PayerCF != "" {
+		v.Set("cf", f.PayerCF)
+	}
+	if n > 1 {
+		v.Set("pagina", strconv.Itoa(n))
+	}
+	if len(v) == 0 {
+		return StaffBase
+	}
+	return StaffBase + "?" + v.Encode()
 }
 
 func validState(s State) bool {
@@ -213,11 +255,19 @@ func validState(s State) bool {
 	return false
 }
 
+// staffList shows the positions, newest first, StaffPageSize a page (?pagina=N, with
+// ?stato=, ?cf= and, on a union's host, ?comune= to filter). A page number that is
+// not a number or past the last page answers 400 with a message; a bad filter shows
+// the whole list, with 400 and a note.
 func (p *Pages) staffList(c echo.Context) error {
+	page, err := web.PageParam(c, "pagina")
+	if err != nil {
+		return err
+	}
 	f, ok := staffFilter(c)
 	status := http.StatusOK
 	if !ok {
-		status, f = http.StatusBadRequest, Filter{Limit: 100}
+		status, f = http.StatusBadRequest, Filter{Limit: StaffPageSize}
 	}
 	// A union's officer on the union's host: the positions of every ente where they
 	// hold the payments role, with a "Comune" column and filter.
@@ -236,15 +286,22 @@ func (p *Pages) staffList(c echo.Context) error {
 			f.Enti = []string{want}
 		}
 	}
-	rows, total, err := p.S.List(c.Request().Context(), f)
-	if err != nil {
-		return err
-	}
 	comune := ""
 	if len(span) > 0 && len(f.Enti) == 1 {
 		comune = f.Enti[0]
 	}
-	return p.Render.Render(c, status, "payments/staff_list.html", map[string]any{"Rows": rows, "Total": total,
+	// The page is read with the total in one call; a page past the last one then
+	// answers 400 (its rows, none, are not shown).
+	f.Offset = (page - 1) * StaffPageSize
+	rows, total, err := p.S.List(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	pager, err := web.NewPager(page, StaffPageSize, total, func(n int) string { return staffListURL(f, comune, n) })
+	if err != nil {
+		return err
+	}
+	return p.Render.Render(c, status, "payments/staff_list.html", map[string]any{"Rows": rows, "Total": total, "Pager": pager,
 		"Filter": f, "States": States, "Invalid": !ok, "Today": time.Now().In(rome()).Format("2006-01-02"),
 		"Span": span, "Comune": comune, "EnteName": func(id string) string {
 			e, _ := span.Get(id)

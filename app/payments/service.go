@@ -461,7 +461,9 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Position, int64, error)
 		f.Limit = 50
 	}
 	var out []Position
-	err := q.Order("created_at DESC, id").Limit(f.Limit).Offset(f.Offset).Find(&out).Error
+	// Newest first; the ente and the id break ties (a union's list spans enti, whose
+	// ids may coincide), so that pages neither repeat nor skip a position.
+	err := q.Order("created_at DESC, ente_id, id").Limit(f.Limit).Offset(f.Offset).Find(&out).Error
 	return out, total, err
 }
 

@@ -57,8 +57,14 @@ func (s Site) Offers(id string) bool {
 
 // MenuItem is one entry of a navigation menu; Label is a message key.
 type MenuItem struct {
+	// Label is the entry's message key; with Of set, the message gets Of's text as
+	// {{.Title}}.
 	Label string
-	Href  string
+	// Of is a message key naming what the entry is about: the case queues' entries are
+	// "cases.staff.nav" of the module's title ("Pratiche: Permessi ZTL"), the words of
+	// the queue's heading, so that they never read like the module's own entries.
+	Of   string
+	Href string
 	// Roles limits a staff menu entry to these roles (any of them); empty means all staff.
 	Roles []string
 }
