@@ -184,9 +184,8 @@ func (s *Service) receiptPDF(ctx context.Context, c *Case, t *Type, r *Receipt) 
 	}
 	base := strings.TrimSuffix(s.local(ctx).BaseURL, "/")
 	url := base + VerifyBase + "/" + r.Code + "#" + stamp.Encode(msg)
-	st := pdfdoc.Stamp{URL: url, Code: r.Code, Lines: []string{T("cases.receipt.stamp_line", "Protocol", c.Protocol)}}
 	doc := pdfdoc.New(s.local(ctx).Letterhead, T("cases.receipt.title")+" "+c.Protocol, pdfdoc.WithCreationDate(r.IssuedAt),
-		pdfdoc.WithPageMark(T("cases.receipt.page_mark", "Protocol", c.Protocol, "URL", base+VerifyBase)), pdfdoc.WithStamp(st))
+		pdfdoc.WithPageMark(T("cases.receipt.page_mark", "Protocol", c.Protocol, "URL", base+VerifyBase)))
 	doc.Title(strings.ToUpper(T("cases.receipt.title")))
 	doc.Paragraph(T("cases.receipt.intro", "Title", T(t.Title)))
 	fields := []pdfdoc.Field{
@@ -207,6 +206,7 @@ func (s *Service) receiptPDF(ctx context.Context, c *Case, t *Type, r *Receipt) 
 		}
 		doc.Fields(df)
 	}
+	st := pdfdoc.Stamp{URL: url, Code: r.Code, Lines: []string{T("cases.receipt.stamp_line", "Protocol", c.Protocol)}}
 	h, err := doc.StampHeight(st)
 	if err != nil {
 		return nil, err

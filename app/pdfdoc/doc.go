@@ -109,43 +109,6 @@ type Doc struct {
 
 	stampKey   string       // the stamp stampCache was measured for
 	stampCache *stampLayout // last stamp layout (see layoutStamp)
-
-	// qrURL is the content whose QR code is being encoded on another goroutine
-	// (WithStamp); its modules arrive on qrDone, once.
-	qrURL  string
-	qrDone chan qrResult
-}
-
-type qrResult struct {
-	m   [][]bool
-	err error
-}
-
-// WithStamp tells New the stamp the document will carry, so that its QR code is
-// encoded on another goroutine while the text above it is laid out: the encoding
-// is about a fifth of a certificate's layout, and a machine has more than one
-// core. StampHeight and StampBlock of a stamp with the same URL wait for it; the
-// document is the same, byte for byte, as without the option.
-func WithStamp(s Stamp) Option {
-	return func(d *Doc) {
-		ch := make(chan qrResult, 1)
-		d.qrURL, d.qrDone = s.URL, ch
-		go func() {
-			m, err := qrMatrix(s.URL)
-			ch <- qrResult{m, err}
-		}()
-	}
-}
-
-// stampQRMatrix returns the modules of url's QR code: the one WithStamp started
-// encoding when url is its URL, else a new encoding.
-func (d *Doc) stampQRMatrix(url string) ([][]bool, error) {
-	if d.qrDone != nil && url == d.qrURL {
-		r := <-d.qrDone
-		d.qrDone = nil
-		return r.m, r.err
-	}
-	return qrMatrix(url)
 }
 
 // WithPageMark prints s in small type under the letterhead of every page, for

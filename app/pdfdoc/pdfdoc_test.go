@@ -51,13 +51,7 @@ func longStampURL() string {
 // Extra lines, if any, replace the default lines of the stamp.
 func certificate(tb testing.TB, stampURL string, lines ...string) *Doc {
 	tb.Helper()
-	return certificateWith(tb, stampURL, nil, lines...)
-}
-
-// certificateWith is certificate with further options for New.
-func certificateWith(tb testing.TB, stampURL string, opts []Option, lines ...string) *Doc {
-	tb.Helper()
-	d := New(valdoria, "Certificato di residenza", append([]Option{WithCreationDate(issued)}, opts...)...)
+	d := New(valdoria, "Certificato di residenza", WithCreationDate(issued))
 	d.Title("Certificato di residenza")
 	d.Paragraph("L’Ufficiale d’Anagrafe, visti gli atti d’ufficio, certifica che la persona " +
 		"sotto indicata è iscritta nell’anagrafe della popolazione residente di questo Comune. " +
@@ -415,32 +409,6 @@ func TestReproducibleAndMetadata(t *testing.T) {
 				t.Errorf("pdfinfo lacks %q:\n%s", want, out)
 			}
 		}
-	}
-}
-
-// TestWithStampSameBytes: encoding the QR code ahead, on another goroutine, changes
-// nothing in the file, also when the stamp drawn is not the one announced (its code
-// is then encoded as usual) and when the announced one is not a valid URL.
-func TestWithStampSameBytes(t *testing.T) {
-	t.Parallel()
-	u := longStampURL()
-	want := render(t, certificate(t, u))
-	for name, st := range map[string]Stamp{
-		"same":    {URL: u, Code: "ABCD-EFGH-JKMN-P"},
-		"other":   {URL: "https://sportello.comune.example/verifica/ZZZZ-ZZZZ-ZZZZ-Z", Code: "Z"},
-		"invalid": {URL: ""},
-	} {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			if got := render(t, certificateWith(t, u, []Option{WithStamp(st)})); !bytes.Equal(got, want) {
-				t.Errorf("with WithStamp(%s) the file differs (%d bytes, want %d)", name, len(got), len(want))
-			}
-		})
-	}
-	// An announced stamp whose URL is refused fails at StampBlock, as without the option.
-	d := New(valdoria, "Prova", WithStamp(Stamp{URL: "ftp://x/verifica/X", Code: "X"}))
-	if err := d.StampBlock(Stamp{URL: "ftp://x/verifica/X", Code: "X"}); err == nil {
-		t.Errorf("StampBlock accepted an ftp URL announced by WithStamp")
 	}
 }
 

@@ -75,7 +75,7 @@ func (d *Doc) measureStamp(s Stamp) (*stampLayout, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("pdfdoc: stamp URL %q is not an absolute http(s) URL", s.URL)
 	}
-	m, err := d.stampQRMatrix(s.URL)
+	m, err := qrMatrix(s.URL)
 	if err != nil {
 		return nil, err
 	}

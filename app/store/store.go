@@ -177,14 +177,6 @@ func WithTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error 
 	return db.WithContext(ctx).Transaction(fn)
 }
 
-// InTx reports whether db is bound to a transaction (inside WithTx or Begin): its
-// statements then run one at a time on one connection, and must not be issued from
-// several goroutines at once.
-func InTx(db *gorm.DB) bool {
-	_, ok := db.Statement.ConnPool.(gorm.TxCommitter)
-	return ok
-}
-
 // Close releases the connection pool.
 func Close(db *gorm.DB) error {
 	sqlDB, err := db.DB()

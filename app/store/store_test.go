@@ -79,30 +79,6 @@ func TestMigrateAndErrors(t *testing.T) {
 	})
 }
 
-// TestInTx: InTx tells a transaction's handle from the pool's, also for a session or
-// a context derived from either, with or without prepared statements, on both engines.
-func TestInTx(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, testMigs, func(t *testing.T, db *gorm.DB) {
-		ctx := context.Background()
-		prepared := db.Session(&gorm.Session{PrepareStmt: true})
-		for _, h := range []*gorm.DB{db, db.WithContext(ctx), db.Session(&gorm.Session{}), prepared} {
-			if store.InTx(h) {
-				t.Errorf("the pool's handle counts as a transaction")
-			}
-			err := store.WithTx(ctx, h, func(tx *gorm.DB) error {
-				if !store.InTx(tx) || !store.InTx(tx.WithContext(ctx)) || !store.InTx(tx.Where("n = ?", 1)) {
-					t.Errorf("a transaction's handle is not seen as one")
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
-}
-
 func TestDuplicateMigrationID(t *testing.T) {
 	t.Parallel()
 	db := storetest.Open(t, store.SQLite, nil)

@@ -31,10 +31,7 @@ func BenchmarkIssueCertificate(b *testing.B) {
 
 // BenchmarkIssueCertificateParallel issues certificates from 8 goroutines a core at
 // once: ns/op is the machine's throughput (one certificate every ns/op), where
-// BenchmarkIssueCertificate gives the time one request waits. Issue spreads one
-// certificate over both cores (the QR code beside the text, the register's reads
-// beside each other), which shortens the wait but not the work: this benchmark shows
-// what that costs when every core is already busy.
+// BenchmarkIssueCertificate gives the time one request waits.
 func BenchmarkIssueCertificateParallel(b *testing.B) {
 	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
 		b.Run(string(d), func(b *testing.B) {

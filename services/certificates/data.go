@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/anagrafe"
@@ -130,47 +129,21 @@ func LoadSubject(ctx context.Context, db *gorm.DB, cf string) (*Subject, error) 
 
 func loadSubject(ctx context.Context, db *gorm.DB, p *anagrafe.Person) (*Subject, error) {
 	s := &Subject{Person: *p}
-	household := func() error {
-		h, err := anagrafe.HouseholdOf(ctx, db, p.ID)
-		switch {
-		case err == nil:
-			s.Household = h
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		return nil
+	h, err := anagrafe.HouseholdOf(ctx, db, p.ID)
+	switch {
+	case err == nil:
+		s.Household = h
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
 	}
-	residence := func() error {
-		r, err := anagrafe.CurrentResidence(ctx, db, p.ID)
-		switch {
-		case err == nil:
-			s.Residence = r
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		return nil
+	r, err := anagrafe.CurrentResidence(ctx, db, p.ID)
+	switch {
+	case err == nil:
+		s.Residence = r
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
 	}
-	events := func() (err error) {
-		s.Events, err = anagrafe.Events(ctx, db, p.ID)
-		return err
-	}
-	if store.InTx(db) {
-		// One transaction is one connection, which takes one statement at a time.
-		for _, read := range []func() error{household, residence, events} {
-			if err := read(); err != nil {
-				return nil, err
-			}
-		}
-		return s, nil
-	}
-	// The three reads are independent: on the pool each takes its own connection, and
-	// a certificate waits for the slowest instead of the sum (a third of the time of
-	// the register's reads; both engines serve concurrent readers).
-	var g errgroup.Group
-	g.Go(household)
-	g.Go(residence)
-	g.Go(events)
-	if err := g.Wait(); err != nil {
+	if s.Events, err = anagrafe.Events(ctx, db, p.ID); err != nil {
 		return nil, err
 	}
 	return s, nil

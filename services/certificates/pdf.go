@@ -30,19 +30,11 @@ func (m *Module) renderPDF(ctx context.Context, c *Certificate, d *Data) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	st := pdfdoc.Stamp{URL: url, Code: c.ID, Lines: []string{
-		T("certificati.pdf.issued", "Date", c.IssuedAt.In(rome).Format("02/01/2006 15:04")),
-	}}
-	if c.ExpiresAt != nil {
-		st.ValidUntil = c.LastValidDay()
-	} else {
-		st.Lines = append(st.Lines, T("certificati.pdf.unlimited"))
-	}
 	// Every page carries the certificate's number and where to check it, so no page
 	// can be passed off without its stamp.
 	mark := T("certificati.pdf.page_mark", "Code", c.ID, "URL", m.base(c)+"/verifica")
 	doc := pdfdoc.New(m.letterhead(ctx, c, t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
-		pdfdoc.WithPageMark(mark), pdfdoc.WithStamp(st))
+		pdfdoc.WithPageMark(mark))
 	doc.Title(strings.ToUpper(b.Title))
 	doc.Paragraph(b.Intro)
 	doc.Fields(b.Holder)
@@ -61,6 +53,14 @@ func (m *Module) renderPDF(ctx context.Context, c *Certificate, d *Data) ([]byte
 	doc.Paragraph(b.Bollo)
 	doc.Paragraph(b.Validity)
 	doc.Paragraph(b.Notice)
+	st := pdfdoc.Stamp{URL: url, Code: c.ID, Lines: []string{
+		T("certificati.pdf.issued", "Date", c.IssuedAt.In(rome).Format("02/01/2006 15:04")),
+	}}
+	if c.ExpiresAt != nil {
+		st.ValidUntil = c.LastValidDay()
+	} else {
+		st.Lines = append(st.Lines, T("certificati.pdf.unlimited"))
+	}
 	// The place, date and officer close the text on the same page as the stamp that
 	// replaces the signature.
 	stampH, err := doc.StampHeight(st)

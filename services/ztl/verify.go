@@ -96,12 +96,10 @@ func (m *Module) renderPDF(ctx context.Context, v PermitView) ([]byte, error) {
 	}
 	base := m.baseURL(ctx)
 	url := base + VerifyBase + "/" + v.Code + "#" + stamp.Encode(msg)
-	st := pdfdoc.Stamp{URL: url, Code: v.Code, ValidUntil: v.LastDay().In(rome),
-		Lines: []string{T("ztl.pdf.stamp_line", "Code", v.Code)}}
 	lh := m.letterhead(ctx)
 	lh.Office = T("ztl.pdf.office")
 	doc := pdfdoc.New(lh, T("ztl.pdf.title")+" "+v.Code, pdfdoc.WithCreationDate(v.CreatedAt),
-		pdfdoc.WithPageMark(T("ztl.pdf.page_mark", "Code", v.Code, "URL", base+VerifyBase)), pdfdoc.WithStamp(st))
+		pdfdoc.WithPageMark(T("ztl.pdf.page_mark", "Code", v.Code, "URL", base+VerifyBase)))
 	doc.Title(strings.ToUpper(T("ztl.pdf.title")))
 	doc.Paragraph(T("ztl.pdf.intro"))
 	var plates []string
@@ -125,6 +123,8 @@ func (m *Module) renderPDF(ctx context.Context, v PermitView) ([]byte, error) {
 	}
 	doc.Fields(fields)
 	doc.Paragraph(T("ztl.pdf.plates_note"))
+	st := pdfdoc.Stamp{URL: url, Code: v.Code, ValidUntil: v.LastDay().In(rome),
+		Lines: []string{T("ztl.pdf.stamp_line", "Code", v.Code)}}
 	h, err := doc.StampHeight(st)
 	if err != nil {
 		return nil, err
