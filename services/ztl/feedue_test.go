@@ -142,17 +142,7 @@ func TestUnpaidResidentPermitLapses(t *testing.T) {
 	eachWithFees(t, func(t *testing.T, e *env) {
 		ctx := enti.WithEnte(context.Background(), e.App.Enti().All(context.Background())[0])
 		pay := e.App.Payments()
-		if err := anagrafe.SeedDemo(e.Ctx(bg), e.DB); err != nil {
-			t.Fatal(err)
-		}
-		var pair []anagrafe.Person
-		err := e.All().Raw(`SELECT p.* FROM anagrafe_persons p JOIN anagrafe_members m ON m.person_id = p.id AND m.ended_on IS NULL
-			WHERE p.deceased_on IS NULL AND m.household_id = (SELECT m2.household_id FROM anagrafe_members m2 JOIN anagrafe_persons p2 ON p2.id = m2.person_id
-			WHERE m2.ended_on IS NULL AND p2.deceased_on IS NULL GROUP BY m2.household_id HAVING COUNT(*) >= 2 ORDER BY m2.household_id LIMIT 1)
-			ORDER BY p.id LIMIT 2`).Scan(&pair).Error
-		if err != nil || len(pair) != 2 {
-			t.Fatalf("no household of two in the demo register: %v %d", err, len(pair))
-		}
+		pair := householdPair(t, e) // two living members of one household
 		off := e.officer()
 		permit := url.Values{"category": {"residenti"}, "start": {"2027-03-01"}, "days": {""}}
 		var ps [2]ztl.Permit
@@ -165,6 +155,7 @@ func TestUnpaidResidentPermitLapses(t *testing.T) {
 			if err := e.scoped().Where("case_id = ?", id).Take(&ps[i]).Error; err != nil || ps[i].Status != ztl.StatusUnpaid {
 				t.Fatalf("permit %+v %v", ps[i], err)
 			}
+			var err error
 			if pos[i], err = pay.Publish(ctx, mustPos(t, pay, ctx, ps[i].Code).ID, payments.System); err != nil {
 				t.Fatal(err)
 			}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/services/ztl"
 )
 
@@ -18,18 +17,7 @@ import (
 func TestResidentsHouseholdAndRenewal(t *testing.T) {
 	t.Parallel()
 	each(t, func(t *testing.T, e *env) {
-		if err := anagrafe.SeedDemo(e.Ctx(bg), e.DB); err != nil {
-			t.Fatal(err)
-		}
-		// Two living members of one household.
-		var pair []anagrafe.Person
-		err := e.All().Raw(`SELECT p.* FROM anagrafe_persons p JOIN anagrafe_members m ON m.person_id = p.id AND m.ended_on IS NULL
-			WHERE p.deceased_on IS NULL AND m.household_id = (SELECT m2.household_id FROM anagrafe_members m2 JOIN anagrafe_persons p2 ON p2.id = m2.person_id
-			WHERE m2.ended_on IS NULL AND p2.deceased_on IS NULL GROUP BY m2.household_id HAVING COUNT(*) >= 2 ORDER BY m2.household_id LIMIT 1)
-			ORDER BY p.id LIMIT 2`).Scan(&pair).Error
-		if err != nil || len(pair) != 2 {
-			t.Fatalf("no household of two in the demo register: %v %d", err, len(pair))
-		}
+		pair := householdPair(t, e) // two living members of one household
 		a := e.citizen(pair[0].FiscalCode, pair[0].Name)
 		b := e.citizen(pair[1].FiscalCode, pair[1].Name)
 		off := e.officer()
