@@ -387,3 +387,18 @@ func (s *Server) Ctx(ctx context.Context) context.Context {
 // All returns the portal's database with every ente's rows readable (enti.AllEnti):
 // for tests that check what was written, across comuni.
 func (s *Server) All() *gorm.DB { return enti.AllEnti(s.DB, "test inspection") }
+
+// EachOnOnePage fails t unless a list read page by page showed n distinct items (what
+// names them in the message), each on exactly one page: seen counts the pages each
+// item appeared on. Every paginated list's test checks this.
+func EachOnOnePage[K comparable](t testing.TB, seen map[K]int, n int, what string) {
+	t.Helper()
+	if len(seen) != n {
+		t.Fatalf("%d distinct %s over the pages, want %d", len(seen), what, n)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s %v on %d pages", what, k, c)
+		}
+	}
+}

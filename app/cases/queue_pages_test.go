@@ -66,14 +66,7 @@ func TestQueuePages(t *testing.T) {
 				t.Errorf("page %d: total, landmark or current page missing", page)
 			}
 		}
-		if len(seen) != n {
-			t.Fatalf("%d distinct cases over the pages, want %d", len(seen), n)
-		}
-		for id, k := range seen {
-			if k != 1 {
-				t.Fatalf("case %s on %d pages", id, k)
-			}
-		}
+		apptest.EachOnOnePage(t, seen, n, "cases")
 		// The queue as one list (the order the service gives) is the pages end to end.
 		rows, _, err := svc.Queue(ctx, cases.Filter{Module: probeModule, Types: []string{probeType}, Limit: 200})
 		if err != nil || len(rows) != n {

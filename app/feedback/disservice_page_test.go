@@ -122,14 +122,7 @@ func TestDisserviceListPages(t *testing.T) {
 				t.Fatalf("page 1, position %d: %s, want %s (newest first)", i, ref, refs[n-1-i])
 			}
 		}
-		if len(seen) != n {
-			t.Fatalf("%d distinct reports over the pages, want %d", len(seen), n)
-		}
-		for ref, k := range seen {
-			if k != 1 {
-				t.Fatalf("%s on %d pages", ref, k)
-			}
-		}
+		apptest.EachOnOnePage(t, seen, n, "reports")
 
 		// Bad page numbers: 400 with a message naming the parameter, or the last page.
 		for _, bad := range []string{"abc", "0", "-1", "1.5", "99999999999999999999"} {

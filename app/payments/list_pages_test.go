@@ -103,14 +103,7 @@ func TestStaffListPages(t *testing.T) {
 				t.Errorf("page %d: pagination landmark or current page missing", page)
 			}
 		}
-		if len(seen) != n {
-			t.Fatalf("%d distinct positions over the pages, want %d", len(seen), n)
-		}
-		for i, k := range seen {
-			if k != 1 {
-				t.Fatalf("position %d on %d pages", i, k)
-			}
-		}
+		apptest.EachOnOnePage(t, seen, n, "positions")
 		// Page 1 has no "pagina" in its address; the last page links back to it.
 		if r := c.Get(payments.StaffBase + "?pagina=5"); !strings.Contains(r.Body, `href="/backoffice/pagamenti" aria-label="Pagina 1"`) {
 			t.Error("page 5 lacks the link to page 1")
