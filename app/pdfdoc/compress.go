@@ -51,12 +51,37 @@ var (
 	xrefHead    = regexp.MustCompile(`^xref\n0 (\d+)\n`)
 )
 
+// nbAlias is written where the number of pages goes (the footer's "Pagina 1 di
+// {nb}"); compressPages replaces it in every page, as fpdf's AliasNbPages would
+// have before writing the pages (fpdf did so by copying each page four times),
+// both as is and, as fpdf also does, in UTF-16.
+const nbAlias = "{nb}"
+
+var nbAlias16 = []byte("\x00{\x00n\x00b\x00}")
+
+// withPageCount returns data with nbAlias replaced by nb, in both forms.
+func withPageCount(data []byte, nb int) []byte {
+	n := strconv.Itoa(nb)
+	if bytes.Contains(data, []byte(nbAlias)) {
+		data = bytes.ReplaceAll(data, []byte(nbAlias), []byte(n))
+	}
+	if bytes.Contains(data, nbAlias16) {
+		var n16 []byte
+		for i := 0; i < len(n); i++ {
+			n16 = append(n16, 0, n[i])
+		}
+		data = bytes.ReplaceAll(data, nbAlias16, n16)
+	}
+	return data
+}
+
 // xrefEntry is the length of one entry of the cross-reference table as fpdf writes it
 // ("%010d 00000 n " and a newline).
 const xrefEntry = 20
 
 // compressPages returns pdf, written by fpdf without compression, with its page
-// content streams compressed as fpdf compresses them.
+// content streams compressed as fpdf compresses them, and the page count put in
+// for nbAlias.
 func compressPages(pdf []byte) ([]byte, error) {
 	m := startXref.FindSubmatchIndex(pdf)
 	if m == nil {
@@ -108,7 +133,7 @@ func compressPages(pdf []byte) ([]byte, error) {
 		if !bytes.HasPrefix(pdf[p:], []byte(open)) {
 			return nil, fmt.Errorf("pdfdoc: object %d: no stream", n)
 		}
-		data := pdf[p+len(open) : p+len(open)+length]
+		data := withPageCount(pdf[p+len(open):p+len(open)+length], len(pages))
 		z.Reset()
 		zw.Reset(&z)
 		if _, err := zw.Write(data); err != nil {

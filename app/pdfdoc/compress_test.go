@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"image"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +16,12 @@ import (
 
 // withFpdfCompression lets fpdf compress the pages itself: the reference the
 // pooled compression (compress.go) must equal.
-func withFpdfCompression() Option { return func(d *Doc) { d.pdf.SetCompression(true) } }
+func withFpdfCompression() Option {
+	return func(d *Doc) {
+		d.pdf.SetCompression(true)
+		d.pdf.AliasNbPages(nbAlias)
+	}
+}
 
 // Documents of one and two pages, with and without a stamp, a page mark and a coat of
 // arms: compressed here, they are byte for byte the files fpdf writes itself.
@@ -80,26 +88,37 @@ func BenchmarkCompressPages(b *testing.B) {
 }
 
 // A certificate's PDF is not stored: it is rebuilt from the record and must be the
-// file issued, byte for byte (its SHA-256 was taken then). These documents' hashes were
-// taken before the mask choice and the page compression moved here (December 2026):
-// any change to the layout, the QR encoder, the compression or fpdf that moves a byte
-// fails here before it makes issued certificates unverifiable as files.
+// file issued, byte for byte (its SHA-256 was taken then), in the layout the record
+// names. These documents' hashes in LayoutV1 were taken before the mask choice and the
+// page compression moved here (December 2026): any change to the layout, the QR
+// encoder, the compression or fpdf that moves a byte fails here before it makes issued
+// certificates unverifiable as files. A Go release whose compress/flate wrote other
+// bytes at level 1 would fail here too; that is also a change for issued certificates.
 func TestPDFBytesPinned(t *testing.T) {
 	t.Parallel()
-	want := map[string]string{
+	want := map[Layout]map[string]string{LayoutV1: {
 		"100":  "f975e7e12be2e93ef80fc376a140f956669bfdf6ca82c9eef591bd94f9802688",
 		"300":  "68aadc6ae0ac98a91ed474fcca27930875b651b8dfcc4a80a823cf35c7305365",
 		"430":  "58b9081beb0422f5723f5f38778116d1625917310549c4134a15ece1e530d5c2",
 		"700":  "8333b2b08cd4618a7644357049240076c1a3d1a97d10c51a9cd5b56d77fbefa4",
 		"long": "241ec6e43b6cee530bf13f004ce2099ecf83abef3037c68fe19787ebcde3fbc6",
-	}
-	for name, sum := range want {
-		u := longStampURL()
-		if n, err := strconv.Atoi(name); err == nil {
-			u = "https://sportello.comune.example/v/ABCD1234EFGHP#" + strings.Repeat("31415926535", 80)[:n]
-		}
-		if got := fmt.Sprintf("%x", sha256.Sum256(render(t, certificate(t, u)))); got != sum {
-			t.Errorf("%s: SHA-256 %s, pinned %s", name, got, sum)
+	}, LayoutV2: {
+		"100":  "0d4b4607916647e62db4434c2dbc249a6e222eb1f35de0564491f9e2eeb4c370",
+		"300":  "c6dcb82b7d834b3d564c12e6e24665a404091784dfa4c7a5bdab3254669157f6",
+		"430":  "2b018d2dfa3f8d4f25492125343a8717984d656776734fc66c7ffa5e5816661e",
+		"700":  "be3b9471e90826c727d5e22dd3eb759736c6735c310c33a8d92804b42319a4ec",
+		"long": "b3ca5b2821bc87a09dfbfe5604c52b7c161bc20c3397510b74f74f14ea4f8a8d",
+	}}
+	for layout, sums := range want {
+		for name, sum := range sums {
+			u := longStampURL()
+			if n, err := strconv.Atoi(name); err == nil {
+				u = "https://sportello.comune.example/v/ABCD1234EFGHP#" + strings.Repeat("31415926535", 80)[:n]
+			}
+			doc := certificateWith(t, []Option{WithLayout(layout)}, u)
+			if got := fmt.Sprintf("%x", sha256.Sum256(render(t, doc))); got != sum {
+				t.Errorf("layout %d, %s: SHA-256 %s, pinned %s", layout, name, got, sum)
+			}
 		}
 	}
 }
@@ -111,6 +130,7 @@ func TestCompressionConcurrent(t *testing.T) {
 	want := render(t, func() *Doc {
 		d := certificate(t, longStampURL())
 		d.pdf.SetCompression(true)
+		d.pdf.AliasNbPages(nbAlias)
 		return d
 	}())
 	var wg sync.WaitGroup
@@ -129,4 +149,64 @@ func TestCompressionConcurrent(t *testing.T) {
 			t.Fatalf("document %d: %v, %d bytes, fpdf's %d", i, errs[i], len(got[i]), len(want))
 		}
 	}
+}
+
+// The two layouts paint the same page: rendered at 300 dpi, they differ only along a
+// few module edges that fall on a pixel boundary (LayoutV1 rounded each run's corners
+// to a thousandth of a point, LayoutV2 computes them from one matrix), never by a
+// module; and LayoutV2 writes a much shorter file.
+func TestLayoutsPaintTheSamePage(t *testing.T) {
+	t.Parallel()
+	tool := poppler(t, "pdftoppm")
+	page := func(l Layout) (image.Image, int) {
+		pdf := render(t, certificateWith(t, []Option{WithLayout(l)}, longStampURL()))
+		prefix := filepath.Join(t.TempDir(), "page")
+		if out, err := exec.Command(tool, "-r", "300", "-gray", "-png", "-singlefile",
+			writeTemp(t, "doc.pdf", pdf), prefix).CombinedOutput(); err != nil {
+			t.Fatalf("pdftoppm: %v\n%s", err, out)
+		}
+		f, err := os.Open(prefix + ".png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		img, _, err := image.Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img, len(pdf)
+	}
+	v1, size1 := page(LayoutV1)
+	v2, size2 := page(LayoutV2)
+	if v1.Bounds() != v2.Bounds() {
+		t.Fatalf("page sizes differ: %v, %v", v1.Bounds(), v2.Bounds())
+	}
+	grey := func(img image.Image, x, y int) int { r, _, _, _ := img.At(x, y).RGBA(); return int(r >> 8) }
+	b := v1.Bounds()
+	flipped := func(x, y int) bool { return (grey(v1, x, y) < 128) != (grey(v2, x, y) < 128) }
+	flips := 0
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if !flipped(x, y) {
+				continue
+			}
+			flips++
+			// A module at 300 dpi is about 8×8 pixels: a module drawn differently
+			// flips whole squares, where an edge met at another sub-pixel phase flips
+			// a line one or two pixels thick.
+			square := x+2 < b.Max.X && y+2 < b.Max.Y
+			for dy := 0; square && dy < 3; dy++ {
+				for dx := 0; square && dx < 3; dx++ {
+					square = flipped(x+dx, y+dy)
+				}
+			}
+			if square {
+				t.Fatalf("the layouts paint (%d, %d) to (%d, %d) differently", x, y, x+2, y+2)
+			}
+		}
+	}
+	if size2 > size1*85/100 {
+		t.Errorf("LayoutV2 wrote %d bytes, LayoutV1 %d", size2, size1)
+	}
+	t.Logf("%d and %d bytes; %d pixels across black and white, on edges only", size1, size2, flips)
 }

@@ -95,6 +95,35 @@ func WithCreationDate(t time.Time) Option {
 	}
 }
 
+// Layout is a version of how a document's drawing is written into its content
+// streams. Two layouts look the same on paper; their bytes differ. A document
+// that is rebuilt later and must come out byte for byte as first issued (a
+// certificate: the SHA-256 of its file is taken at issue) is rebuilt in the
+// layout it was made with, which its record keeps.
+type Layout int
+
+const (
+	// LayoutV1 is the layout of documents made until 3 December 2026: a QR code's
+	// dark runs in absolute page coordinates, three decimals each.
+	LayoutV1 Layout = 1
+	// LayoutV2 draws a QR code in module units under one transformation matrix,
+	// a third of the bytes of LayoutV1 for the same picture.
+	LayoutV2 Layout = 2
+	// LayoutCurrent is the layout of new documents.
+	LayoutCurrent = LayoutV2
+)
+
+// WithLayout makes the document in layout l instead of LayoutCurrent (to rebuild
+// a document made earlier). An unknown layout is an error of Bytes.
+func WithLayout(l Layout) Option {
+	return func(d *Doc) {
+		if l != LayoutV1 && l != LayoutV2 {
+			d.pdf.SetErrorf("pdfdoc: unknown layout %d", l)
+		}
+		d.layout = l
+	}
+}
+
 // Doc is a document being laid out. Create it with New, add blocks in reading
 // order, then call Bytes or Write once. A Doc is not safe for concurrent use.
 type Doc struct {
@@ -105,6 +134,7 @@ type Doc struct {
 	top     float64 // where body content starts, under the letterhead
 	stampQR float64 // side of the last stamp block's QR code, for tests
 	mark    string  // printed under the letterhead of every page (WithPageMark)
+	layout  Layout  // how drawing is written (WithLayout)
 	arms    *Arms   // coat of arms at the left of the letterhead (WithArms)
 
 	stampKey   string       // the stamp stampCache was measured for
@@ -125,11 +155,12 @@ func New(lh Letterhead, title string, opts ...Option) *Doc {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	// Pages are compressed by Bytes, with pooled writers, as fpdf would (compress.go).
 	pdf.SetCompression(false)
-	d := &Doc{pdf: pdf, lh: lh}
+	d := &Doc{pdf: pdf, lh: lh, layout: LayoutCurrent}
 
 	pdf.SetMargins(marginSide, marginTop, marginSide)
 	pdf.SetAutoPageBreak(true, marginBottom)
-	pdf.AliasNbPages("{nb}")
+	// The footer's "{nb}" (the number of pages) is replaced by compressPages, as fpdf's
+	// AliasNbPages would: fpdf copies every page four times to do it.
 	pdf.SetTitle(title, true)
 	pdf.SetAuthor(lh.Comune, true)
 	pdf.SetCreator(Creator, true)
@@ -241,7 +272,7 @@ func (d *Doc) footer() {
 	p.SetXY(pageW-marginSide-numW, footerTop+1.5)
 	d.color(colMuted)
 	p.SetFont("Helvetica", "", 7.5)
-	p.CellFormat(numW, 3.6, d.txt("Pagina ")+strconv.Itoa(p.PageNo())+" di {nb}", "", 0, "R", false, 0, "")
+	p.CellFormat(numW, 3.6, d.txt("Pagina ")+strconv.Itoa(p.PageNo())+" di "+nbAlias, "", 0, "R", false, 0, "")
 
 	var first, second []string
 	first = appendNonEmpty(first, d.lh.Comune, d.lh.Address, d.lh.Website)

@@ -51,7 +51,13 @@ func longStampURL() string {
 // Extra lines, if any, replace the default lines of the stamp.
 func certificate(tb testing.TB, stampURL string, lines ...string) *Doc {
 	tb.Helper()
-	d := New(valdoria, "Certificato di residenza", WithCreationDate(issued))
+	return certificateWith(tb, nil, stampURL, lines...)
+}
+
+// certificateWith is certificate made with options opts.
+func certificateWith(tb testing.TB, opts []Option, stampURL string, lines ...string) *Doc {
+	tb.Helper()
+	d := New(valdoria, "Certificato di residenza", append([]Option{WithCreationDate(issued)}, opts...)...)
 	d.Title("Certificato di residenza")
 	d.Paragraph("L’Ufficiale d’Anagrafe, visti gli atti d’ufficio, certifica che la persona " +
 		"sotto indicata è iscritta nell’anagrafe della popolazione residente di questo Comune. " +

@@ -126,12 +126,58 @@ func (d *Doc) QR(content string, x, y, sizeMM float64) error {
 // neighbouring rectangles.
 func (d *Doc) drawQR(m [][]bool, x, y, size float64) {
 	p := d.pdf
-	mod := size / float64(len(m))
-
 	p.SetFillColor(255, 255, 255)
 	p.Rect(x, y, size, size, "F")
 	p.SetFillColor(0, 0, 0)
+	if d.layout == LayoutV1 {
+		d.drawQRv1(m, x, y, size)
+		return
+	}
+	// Layout 2: one transformation matrix maps a module to a unit square (x to the
+	// right, y down from the symbol's top-left corner), and each run is written in
+	// whole modules, "column row width 1 re": about 12 bytes a run where absolute
+	// coordinates took 33, which is most of a certificate's page and of the time its
+	// compression takes.
+	k := p.GetConversionRatio()
+	_, ph := p.GetPageSize()
+	s := size / float64(len(m)) * k
+	b := make([]byte, 0, 16*1024)
+	b = append(b, "q "...)
+	b = pdfNumPrec(b, s, 5)
+	b = append(b, " 0 0 "...)
+	b = pdfNumPrec(b, -s, 5)
+	b = append(b, ' ')
+	b = pdfNum(b, x*k)
+	b = append(b, ' ')
+	b = pdfNum(b, (ph-y)*k)
+	b = append(b, " cm\n"...)
+	for r, row := range m {
+		for c := 0; c < len(row); {
+			if !row[c] {
+				c++
+				continue
+			}
+			start := c
+			for c < len(row) && row[c] {
+				c++
+			}
+			b = strconv.AppendInt(b, int64(start), 10)
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, int64(r), 10)
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, int64(c-start), 10)
+			b = append(b, " 1 re\n"...)
+		}
+	}
+	b = append(b, "f Q"...)
+	p.RawWriteBuf(bytes.NewReader(b))
+}
 
+// drawQRv1 writes the dark runs of layout 1 (documents made before December 2026):
+// each run in absolute page coordinates, in points with three decimals.
+func (d *Doc) drawQRv1(m [][]bool, x, y, size float64) {
+	p := d.pdf
+	mod := size / float64(len(m))
 	k := p.GetConversionRatio()
 	_, ph := p.GetPageSize()
 	// The numbers repeat (a column's x, a row's y, a run's width): format each once.
@@ -176,9 +222,12 @@ func (d *Doc) drawQR(m [][]bool, x, y, size float64) {
 
 // pdfNum appends v with at most three decimals and no trailing zeros, as PDF
 // content streams write numbers ("12.5", "-3", "0").
-func pdfNum(dst []byte, v float64) []byte {
+func pdfNum(dst []byte, v float64) []byte { return pdfNumPrec(dst, v, 3) }
+
+// pdfNumPrec is pdfNum with at most prec decimals.
+func pdfNumPrec(dst []byte, v float64, prec int) []byte {
 	start := len(dst)
-	dst = strconv.AppendFloat(dst, v, 'f', 3, 64)
+	dst = strconv.AppendFloat(dst, v, 'f', prec, 64)
 	for len(dst) > start && dst[len(dst)-1] == '0' {
 		dst = dst[:len(dst)-1]
 	}

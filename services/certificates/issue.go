@@ -14,6 +14,7 @@ import (
 
 	"github.com/comuni-italiani/sportello/app/anagrafe"
 	"github.com/comuni-italiani/sportello/app/audit"
+	"github.com/comuni-italiani/sportello/app/pdfdoc"
 	"github.com/comuni-italiani/sportello/app/stamp"
 	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/config"
@@ -147,7 +148,8 @@ func (m *Module) Issue(ctx context.Context, req Request) (*Certificate, error) {
 			RequesterCF: req.RequesterCF, IssuedAt: issued, ExpiresAt: expires,
 			Bollo: b.Mode, BolloCents: b.AmountCents, Exemption: b.Exemption, BolloReceipt: req.BolloReceipt,
 			Data: string(raw), DataHash: hex.EncodeToString(hash), Status: StatusValid,
-			EnteID: enti.ScopeOf(enti.For(ctx, m.db)),
+			PDFLayout: int(pdfdoc.LayoutCurrent),
+			EnteID:    enti.ScopeOf(enti.For(ctx, m.db)),
 		}
 		ring, err := m.ringOf(c.EnteID)
 		if err != nil {

@@ -70,6 +70,14 @@ func (*Module) Migrations() []*store.Migration {
 		Migrate: func(tx *gorm.DB) error {
 			return enti.KeyWithEnte(tx, tables...)
 		},
+	}, {
+		// The layout a certificate's PDF was made in (pdfdoc.Layout), so that it is
+		// rebuilt in the same one, byte for byte: 1 for every certificate issued
+		// before layouts were numbered.
+		ID: "certificati/0005_pdf_layout",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec(`ALTER TABLE certificates ADD COLUMN pdf_layout SMALLINT NOT NULL DEFAULT 1`).Error
+		},
 	}}
 }
 

@@ -54,9 +54,11 @@ type Certificate struct {
 	// key that signed it.
 	Stamp string
 	KeyID string `gorm:"column:key_id"`
-	// PDFHash is the SHA-256 (hex) of the PDF as issued.
-	PDFHash string `gorm:"column:pdf_hash"`
-	Status  string
+	// PDFHash is the SHA-256 (hex) of the PDF as issued, in layout PDFLayout
+	// (a pdfdoc.Layout), in which it is rebuilt.
+	PDFHash   string `gorm:"column:pdf_hash"`
+	PDFLayout int    `gorm:"column:pdf_layout;default:1"`
+	Status    string
 	// RevokedAt, RevokedReason and RevokedBy record a revocation by staff.
 	RevokedAt     *time.Time
 	RevokedReason string

@@ -20,8 +20,9 @@ func (m *Module) letterhead(ctx context.Context, cert *Certificate, civil bool) 
 		Phone: c.Phone, Email: c.Email, PEC: c.PEC, Website: c.Website}
 }
 
-// renderPDF lays out certificate c, always in Italian. The output depends only on the
-// record, so the file downloaded later is byte for byte the one issued.
+// renderPDF lays out certificate c, always in Italian, in the layout its record names.
+// The output depends only on the record, so the file downloaded later is byte for byte
+// the one issued.
 func (m *Module) renderPDF(ctx context.Context, c *Certificate, d *Data) ([]byte, error) {
 	T := m.tr("it")
 	t, _ := TypeByID(d.Type)
@@ -34,7 +35,7 @@ func (m *Module) renderPDF(ctx context.Context, c *Certificate, d *Data) ([]byte
 	// can be passed off without its stamp.
 	mark := T("certificati.pdf.page_mark", "Code", c.ID, "URL", m.base(c)+"/verifica")
 	doc := pdfdoc.New(m.letterhead(ctx, c, t.CivilStatus), b.Title+" "+c.ID, pdfdoc.WithCreationDate(c.IssuedAt),
-		pdfdoc.WithPageMark(mark))
+		pdfdoc.WithPageMark(mark), pdfdoc.WithLayout(pdfdoc.Layout(c.PDFLayout)))
 	doc.Title(strings.ToUpper(b.Title))
 	doc.Paragraph(b.Intro)
 	doc.Fields(b.Holder)
