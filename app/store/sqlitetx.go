@@ -11,12 +11,13 @@ import (
 	"time"
 )
 
-// The embedded SQLite driver (github.com/glebarez/go-sqlite) understands a _txlock
-// DSN parameter, but stops reading the DSN after _time_format, which the portal needs:
-// its transactions were therefore DEFERRED. A deferred transaction that reads and then
-// writes takes a read snapshot first and must upgrade it to the write lock later; in
-// WAL mode, when another connection committed in between, the upgrade fails at once
-// with SQLITE_BUSY_SNAPSHOT ("database is locked (517)") whatever the busy timeout.
+// Every read-write transaction on SQLite starts with BEGIN IMMEDIATE. A deferred
+// transaction that reads and then writes takes a read snapshot first and must upgrade
+// it to the write lock later; in WAL mode, when another connection committed in
+// between, the upgrade fails at once with SQLITE_BUSY_SNAPSHOT ("database is locked
+// (517)") whatever the busy timeout. (The driver's own _txlock DSN parameter was not
+// read by the driver the portal first used, which stopped reading the DSN at
+// _time_format; the wrapper below does not depend on it.)
 //
 // immediateConnector wraps the driver's connections so that every read-write
 // transaction starts with BEGIN IMMEDIATE: it waits (busy_timeout) for the write lock
@@ -32,14 +33,17 @@ import (
 // released at COMMIT or ROLLBACK: waiters get it first come, first served, the moment
 // it is released. Writers in other processes still meet SQLite's busy handler.
 //
-// WAL checkpoints are moved out of that queue. SQLite runs its automatic checkpoint
-// inside the COMMIT that fills the log past 1,000 pages: the write lock is already
-// free, but the COMMIT call (and so the gate) lasts as long as copying the pages and
-// syncing the file, 40-400 ms on a busy machine, and every writer queued behind it
-// waits as long. The connections are therefore opened with wal_autocheckpoint(0), and
-// every checkpointEvery-th write runs a PASSIVE checkpoint itself, after releasing the
-// gate: the next writer proceeds while the pages are copied (SQLite lets a writer
-// append to the log during a checkpoint).
+// WAL checkpoints are moved out of that queue and off the writers' own calls. SQLite
+// runs its automatic checkpoint inside the COMMIT that fills the log past 1,000
+// pages: the COMMIT call (and so the gate) lasts as long as copying the pages and
+// syncing both files, 10-400 ms, and every writer queued behind it waits as long.
+// The connections are therefore opened with wal_autocheckpoint(0), and every
+// checkpointEvery-th write asks a goroutine of the database's own (checkpointer) for
+// a PASSIVE checkpoint on a connection of its own: the writer returns at once, and
+// the next writers append to the log while the pages are copied. A log that passive
+// checkpoints cannot recycle (writers appended during every one of them, so it never
+// ended fully copied) is checkpointed once more inside the gate, as a writer in the
+// queue, when it passes restartFrames.
 
 // sqliteDriver is the driver the glebarez dialector registers as "sqlite".
 var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
@@ -74,10 +78,18 @@ type writeGate struct {
 	// wait is how long a writer waits for the gate before failing as SQLite would
 	// with SQLITE_BUSY: the busy_timeout of the DSN.
 	wait time.Duration
+	// kick asks the checkpointer for a checkpoint (one may be pending); stop ends
+	// it, and done is closed when it has ended.
+	kick, stop, done chan struct{}
+	// checkpoints counts the checkpoints run, gated the gated ones (for tests).
+	checkpoints, gated atomic.Int64
+	// hook, when set (by tests), runs as a checkpoint begins.
+	hook atomic.Pointer[func()]
 }
 
 func newWriteGate(wait time.Duration) *writeGate {
-	return &writeGate{ch: make(chan struct{}, 1), wait: wait}
+	return &writeGate{ch: make(chan struct{}, 1), wait: wait,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // errGateTimeout reads like SQLite's own error for the same situation.
@@ -110,13 +122,73 @@ func (g *writeGate) release() { <-g.ch }
 // thousand pages of log between checkpoints, near SQLite's default of 1,000.
 const checkpointEvery = 100
 
+// restartFrames is the size of the log (in pages of 4 kB: 4 MB, SQLite's own default
+// for its automatic checkpoint) past which a checkpoint is run inside the gate, where
+// no writer can append to the log while it is copied, so that the next writer starts
+// the log again from its beginning. Writers that keep writing during every passive
+// checkpoint (the register import) meet one such checkpoint every few megabytes; a
+// writer now and then (logins, certificates) none.
+const restartFrames = 1000
+
 // wrote counts one write, already committed and the gate released, and every
-// checkpointEvery-th time checkpoints the log on conn. A failed checkpoint is left for
-// the next one: nothing depends on it but the size of the log.
-func (g *writeGate) wrote(conn driver.ExecerContext) {
+// checkpointEvery-th time asks the checkpointer for a checkpoint. It never waits.
+func (g *writeGate) wrote() {
 	if g.writes.Add(1)%checkpointEvery == 0 {
-		_, _ = conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)", nil)
+		select {
+		case g.kick <- struct{}{}:
+		default: // one is already pending
+		}
 	}
+}
+
+// checkpointer runs the checkpoints that wrote asks for, one at a time, until Close.
+func (g *writeGate) checkpointer(db *sql.DB) {
+	defer close(g.done)
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-g.kick:
+			g.checkpoint(db)
+		}
+	}
+}
+
+// checkpoint runs a PASSIVE checkpoint on a connection of its own and, when the log
+// is still longer than restartFrames, another inside the gate. A failed checkpoint is
+// left for the next one: nothing depends on it but the size of the log.
+func (g *writeGate) checkpoint(db *sql.DB) {
+	if h := g.hook.Load(); h != nil {
+		(*h)()
+	}
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	run := func() (logFrames int, err error) {
+		var busy, copied int
+		// A query, not an Exec: it returns its counts, and reads do not take the gate.
+		err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied)
+		g.checkpoints.Add(1)
+		return logFrames, err
+	}
+	logFrames, err := run()
+	if err != nil || logFrames <= restartFrames {
+		return
+	}
+	select {
+	case <-g.stop:
+		return
+	default:
+	}
+	if g.acquire(ctx) != nil {
+		return
+	}
+	defer g.release()
+	g.gated.Add(1)
+	_, _ = run()
 }
 
 func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -165,7 +237,7 @@ func (c *immediateConn) ExecContext(ctx context.Context, query string, args []dr
 	res, err := c.sqliteConn.ExecContext(ctx, query, args)
 	c.gate.release()
 	if err == nil {
-		c.gate.wrote(c.sqliteConn)
+		c.gate.wrote()
 	}
 	return res, err
 }
@@ -229,7 +301,7 @@ func (t immediateTx) end(stmt string) error {
 		t.c.holdsGate = false
 		t.c.gate.release()
 		if err == nil && stmt == "COMMIT" {
-			t.c.gate.wrote(t.c.sqliteConn)
+			t.c.gate.wrote()
 		}
 	}
 	return err

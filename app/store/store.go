@@ -125,7 +125,7 @@ func Open(ctx context.Context, opts Options) (*gorm.DB, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
-		_ = sqlDB.Close()
+		_ = closeSQL(sqlDB)
 		return nil, fmt.Errorf("store: database not reachable: %w", err)
 	}
 	return db, nil
@@ -156,9 +156,10 @@ func OpenSQLiteFile(path string, cfg *gorm.Config) (*gorm.DB, error) {
 	gate := newWriteGate(sqliteBusyTimeout)
 	sqlDB := sql.OpenDB(immediateConnector{dsn: "file:" + path + "?" + q.Encode(), drv: drv, gate: gate})
 	gates.Store(sqlDB, gate)
+	go gate.checkpointer(sqlDB)
 	db, err := gorm.Open(sqlite.Dialector{Conn: sqlDB}, cfg)
 	if err != nil {
-		_ = sqlDB.Close()
+		_ = closeSQL(sqlDB)
 		return nil, err
 	}
 	return db, nil
@@ -183,7 +184,16 @@ func Close(db *gorm.DB) error {
 	if err != nil {
 		return err
 	}
-	gates.Delete(sqlDB)
+	return closeSQL(sqlDB)
+}
+
+// closeSQL stops the checkpointer of an SQLite database, if any, and closes the pool.
+func closeSQL(sqlDB *sql.DB) error {
+	if g, ok := gates.LoadAndDelete(sqlDB); ok {
+		gate := g.(*writeGate)
+		close(gate.stop)
+		<-gate.done
+	}
 	return sqlDB.Close()
 }
 

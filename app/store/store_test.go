@@ -204,9 +204,11 @@ func TestSQLiteWritersQueueInOrder(t *testing.T) {
 }
 
 // TestSQLiteLogIsCheckpointed: SQLite's automatic checkpoint is off (it ran inside a
-// COMMIT, holding up the write queue), so the store checkpoints itself every so many
-// writes: after a thousand small transactions the log has been recycled, not grown
-// to hold all of them.
+// COMMIT, holding up the write queue), so the store checkpoints the log itself, on a
+// goroutine of its own, every so many writes; a writer that keeps writing during the
+// checkpoints gets one inside the write queue when the log passes RestartFrames. After
+// thousands of transactions of a page each, by one writer without a pause, the log
+// has been recycled, not grown to hold all of them.
 func TestSQLiteLogIsCheckpointed(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -222,7 +224,8 @@ func TestSQLiteLogIsCheckpointed(t *testing.T) {
 	if err := db.Exec(`CREATE TABLE blobs (id INTEGER PRIMARY KEY, v TEXT)`).Error; err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 1000; i++ {
+	const writes = 5 * store.RestartFrames
+	for i := 0; i < writes; i++ {
 		if err := db.Exec(`INSERT INTO blobs (v) VALUES (?)`, pad).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -231,8 +234,82 @@ func TestSQLiteLogIsCheckpointed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 1,000 rows of 4 kB are more than 8 MB of log without checkpoints.
-	if fi.Size() > 3<<20 {
-		t.Fatalf("write-ahead log is %d bytes after 1,000 writes: not checkpointed", fi.Size())
+	// Without checkpoints the log would hold every row: more than 20 MB. Recycled, it
+	// holds RestartFrames pages and what was written during one checkpoint.
+	if limit := int64(3 * store.RestartFrames * 4096); fi.Size() > limit {
+		t.Fatalf("write-ahead log is %d bytes after %d writes of a page: not recycled (limit %d)", fi.Size(), writes, limit)
+	}
+	all, gated := store.Checkpoints(db)
+	t.Logf("%d writes: %d checkpoints, %d of them in the write queue; log %d bytes", writes, all, gated, fi.Size())
+	if all == 0 {
+		t.Fatal("no checkpoint ran")
+	}
+}
+
+// A write never waits for a checkpoint: while one is held up (here by a hook, in
+// production by copying pages and syncing the files), writers go on committing, and
+// the checkpoint asked for meanwhile runs after it.
+func TestSQLiteCheckpointOffTheWritersPath(t *testing.T) {
+	t.Parallel()
+	db, err := store.Open(context.Background(), store.Options{URL: "sqlite:" + filepath.Join(t.TempDir(), "ck.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(db)
+	if err := db.Exec(`CREATE TABLE n (id INTEGER PRIMARY KEY, v INTEGER)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	store.SetCheckpointHook(db, func() {
+		entered <- struct{}{}
+		<-release
+	})
+	write := func(n int) error {
+		for i := 0; i < n; i++ {
+			if err := store.WithTx(context.Background(), db, func(tx *gorm.DB) error {
+				return tx.Exec(`INSERT INTO n (v) VALUES (?)`, i).Error
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	before, _ := store.Checkpoints(db)
+	if err := write(store.CheckpointEvery); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no checkpoint after %d writes", store.CheckpointEvery)
+	}
+	// The checkpointer is held; three more checkpoints' worth of writes commit.
+	done := make(chan error, 1)
+	go func() { done <- write(3 * store.CheckpointEvery) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		close(release)
+		t.Fatal("writers waited for the held checkpoint")
+	}
+	close(release)
+	// The first checkpoint and the one asked for while it was held (requests while one
+	// is pending are merged) run.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if all, _ := store.Checkpoints(db); all >= before+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the checkpoint asked for while one was held never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var n int64
+	db.Raw(`SELECT COUNT(*) FROM n`).Scan(&n)
+	if n != 4*store.CheckpointEvery {
+		t.Fatalf("%d rows, want %d", n, 4*store.CheckpointEvery)
 	}
 }
