@@ -127,6 +127,20 @@ func LoadSubject(ctx context.Context, db *gorm.DB, cf string) (*Subject, error) 
 	return loadSubject(ctx, db, p)
 }
 
+// requestableBy reports, from the household read with the subject, what CanRequest
+// (anagrafe.SameHousehold) answers without a query of its own: the holder themselves
+// while they belong to a household, or a current member of the holder's famiglia
+// anagrafica (not of a convivenza).
+func (s *Subject) requestableBy(requesterCF string) bool {
+	if s.Household == nil {
+		return false
+	}
+	if requesterCF == s.Person.FiscalCode {
+		return true
+	}
+	return s.Household.Kind == anagrafe.KindFamily && s.Household.Has(requesterCF)
+}
+
 func loadSubject(ctx context.Context, db *gorm.DB, p *anagrafe.Person) (*Subject, error) {
 	s := &Subject{Person: *p}
 	h, err := anagrafe.HouseholdOf(ctx, db, p.ID)

@@ -196,26 +196,32 @@ func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
 	if !ok {
 		return Type{}, Data{}, ErrUnknownType
 	}
-	db := m.hotDB
-	if req.tx != nil {
-		// Inside the payment's transaction every read goes through it: waiting for a
-		// second connection while holding one could exhaust the pool when many
-		// receipts arrive at once.
-		db = req.tx
-	}
-	allowed, err := CanRequest(ctx, db, req.RequesterCF, req.HolderCF)
-	if err != nil {
-		return Type{}, Data{}, err
-	}
-	if !allowed {
-		return Type{}, Data{}, ErrNotAllowed
-	}
 	if req.Snapshot != nil {
+		// Inside the payment's transaction (req.tx) every read goes through it: waiting
+		// for a second connection while holding one could exhaust the pool when many
+		// receipts arrive at once.
+		db := m.hotDB
+		if req.tx != nil {
+			db = req.tx
+		}
+		allowed, err := CanRequest(ctx, db, req.RequesterCF, req.HolderCF)
+		if err != nil {
+			return Type{}, Data{}, err
+		}
+		if !allowed {
+			return Type{}, Data{}, ErrNotAllowed
+		}
 		return t, *req.Snapshot, nil
 	}
 	s, err := LoadSubject(ctx, m.hotDB, req.HolderCF)
+	if anagrafe.IsNotFound(err) {
+		return Type{}, Data{}, ErrNotAllowed // an unknown holder is nobody's household
+	}
 	if err != nil {
 		return Type{}, Data{}, err
+	}
+	if !s.requestableBy(req.RequesterCF) {
+		return Type{}, Data{}, ErrNotAllowed
 	}
 	if why := t.Check(s); why != "" {
 		return Type{}, Data{}, &NotAvailableError{Type: t.ID, Reason: why}

@@ -1,11 +1,13 @@
 package certificates_test
 
 import (
+	"errors"
 	"testing"
 
 	"gorm.io/gorm"
 
 	"github.com/comuni-italiani/sportello/app/anagrafe"
+	"github.com/comuni-italiani/sportello/app/store"
 	"github.com/comuni-italiani/sportello/app/store/storetest"
 	"github.com/comuni-italiani/sportello/services/certificates"
 )
@@ -92,4 +94,43 @@ func TestRequestOnlyWithinOwnFamily(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Issue decides who may ask from the household it reads for the certificate (no query
+// of CanRequest's own): the same answers as CanRequest, and a refusal comes before any
+// other verdict on the request, so that it tells nothing of a stranger's register data.
+func TestIssueOnlyWithinOwnFamily(t *testing.T) {
+	t.Parallel()
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			s, m := portal(t, d, "")
+			cf := func(sn, n string) string { return person(t, s.DB, sn, n).FiscalCode }
+			for _, c := range []struct {
+				requester, holder, typ string
+				want                   bool
+			}{
+				{cf("BIANCHI", "GIULIA"), cf("ESPOSITO", "LUCA"), certificates.TypeResidence, true},
+				{cf("BIANCHI", "GIULIA"), cf("BIANCHI", "GIULIA"), certificates.TypeResidence, true},
+				{cf("BIANCHI", "GIULIA"), cf("POPESCU", "ION"), certificates.TypeResidence, false},
+				{cf("BIANCHI", "GIULIA"), cf("POPESCU", "ION"), certificates.TypeCohabitation, false}, // not available to him either
+				{cf("GALLO", "ROSA"), cf("RICCI", "ANTONIO"), certificates.TypeResidence, false},      // her late husband
+				{cf("FONTANA", "ADA"), cf("BARBIERI", "ERNESTO"), certificates.TypeCohabitation, false},
+				{cf("FONTANA", "ADA"), cf("FONTANA", "ADA"), certificates.TypeCohabitation, true},
+				{cf("BIANCHI", "GIULIA"), "ZZZZZZ00A00Z000Z", certificates.TypeResidence, false}, // nobody
+			} {
+				if want, err := certificates.CanRequest(s.Ctx(ctx), s.DB, c.requester, c.holder); err != nil || want != c.want {
+					t.Fatalf("CanRequest(%s, %s) = %v, %v; the table says %v", c.requester, c.holder, want, err, c.want)
+				}
+				_, err := m.Issue(ctx, certificates.Request{RequesterCF: c.requester, HolderCF: c.holder, Type: c.typ,
+					Bollo: certificates.BolloDue})
+				if c.want && err != nil {
+					t.Errorf("Issue %s for %s by %s: %v", c.typ, c.holder, c.requester, err)
+				}
+				if !c.want && !errors.Is(err, certificates.ErrNotAllowed) {
+					t.Errorf("Issue %s for %s by %s: %v, want ErrNotAllowed", c.typ, c.holder, c.requester, err)
+				}
+			}
+		})
+	}
 }
