@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"fmt"
+	"io"
 	"regexp"
 	"runtime"
 	"slices"
@@ -23,24 +24,37 @@ import (
 // rebuilt from its record and checked against the SHA-256 taken when it was issued
 // (TestCompressionMatchesFpdf compares both files byte for byte).
 
-// zlibWriters keeps a few writers for good. Not a sync.Pool: the pool is emptied by
-// every other garbage collection, and at a megabyte a writer the collections come
-// often enough that most documents would allocate a new one anyway.
-var zlibWriters = make(chan *zlib.Writer, 2*runtime.GOMAXPROCS(0))
+// compressors keeps a few writers for good, each with the buffers a document uses
+// around it. Not a sync.Pool: the pool is emptied by every other garbage collection,
+// and at a megabyte a writer the collections come often enough that most documents
+// would allocate a new one anyway.
+var compressors = make(chan *compressor, 2*runtime.GOMAXPROCS(0))
 
-func getZlibWriter() *zlib.Writer {
+// compressor is a zlib writer at fpdf's level with its output buffer (z: one page
+// compressed) and the buffer fpdf writes the uncompressed file into (raw).
+type compressor struct {
+	zw     *zlib.Writer
+	z, raw bytes.Buffer
+}
+
+func getCompressor() *compressor {
 	select {
-	case w := <-zlibWriters:
-		return w
+	case c := <-compressors:
+		return c
 	default:
 		w, _ := zlib.NewWriterLevel(nil, zlib.BestSpeed) // fpdf's level (xcompr.go)
-		return w
+		return &compressor{zw: w}
 	}
 }
 
-func putZlibWriter(w *zlib.Writer) {
+func putCompressor(c *compressor) {
+	if c.raw.Cap() > 1<<20 || c.z.Cap() > 1<<20 {
+		return // a long document's buffers are not worth keeping
+	}
+	c.raw.Reset()
+	c.z.Reset()
 	select {
-	case zlibWriters <- w:
+	case compressors <- c:
 	default: // enough kept
 	}
 }
@@ -59,20 +73,33 @@ const nbAlias = "{nb}"
 
 var nbAlias16 = []byte("\x00{\x00n\x00b\x00}")
 
-// withPageCount returns data with nbAlias replaced by nb, in both forms.
-func withPageCount(data []byte, nb int) []byte {
-	n := strconv.Itoa(nb)
-	if bytes.Contains(data, []byte(nbAlias)) {
-		data = bytes.ReplaceAll(data, []byte(nbAlias), []byte(n))
+// writeWithPageCount writes data to w with nbAlias replaced by nb, in both forms,
+// piece by piece rather than through a replaced copy of the page. The compressed
+// bytes do not depend on how the input is cut into writes.
+func writeWithPageCount(w io.Writer, data []byte, nb int) error {
+	n := []byte(strconv.Itoa(nb))
+	var n16 []byte
+	for _, c := range n {
+		n16 = append(n16, 0, c)
 	}
-	if bytes.Contains(data, nbAlias16) {
-		var n16 []byte
-		for i := 0; i < len(n); i++ {
-			n16 = append(n16, 0, n[i])
+	for len(data) > 0 {
+		i, alias, repl := bytes.Index(data, []byte(nbAlias)), []byte(nbAlias), n
+		if j := bytes.Index(data, nbAlias16); j >= 0 && (i < 0 || j < i) {
+			i, alias, repl = j, nbAlias16, n16
 		}
-		data = bytes.ReplaceAll(data, nbAlias16, n16)
+		if i < 0 {
+			_, err := w.Write(data)
+			return err
+		}
+		if _, err := w.Write(data[:i]); err != nil {
+			return err
+		}
+		if _, err := w.Write(repl); err != nil {
+			return err
+		}
+		data = data[i+len(alias):]
 	}
-	return data
+	return nil
 }
 
 // xrefEntry is the length of one entry of the cross-reference table as fpdf writes it
@@ -83,6 +110,12 @@ const xrefEntry = 20
 // content streams compressed as fpdf compresses them, and the page count put in
 // for nbAlias.
 func compressPages(pdf []byte) ([]byte, error) {
+	c := getCompressor()
+	defer putCompressor(c)
+	return c.compressPages(pdf)
+}
+
+func (c *compressor) compressPages(pdf []byte) ([]byte, error) {
 	m := startXref.FindSubmatchIndex(pdf)
 	if m == nil {
 		return nil, fmt.Errorf("pdfdoc: no startxref at the end of the PDF")
@@ -110,10 +143,8 @@ func compressPages(pdf []byte) ([]byte, error) {
 	}
 	slices.SortFunc(pages, func(a, b int) int { return offsets[a] - offsets[b] })
 
-	zw := getZlibWriter()
-	defer putZlibWriter(zw)
+	zw, z := c.zw, &c.z
 	out := bytes.NewBuffer(make([]byte, 0, len(pdf)/2))
-	var z bytes.Buffer
 	shift := make([]int, 0, len(pages)) // bytes saved after each page stream, cumulated
 	at, saved := 0, 0
 	for _, n := range pages {
@@ -133,10 +164,9 @@ func compressPages(pdf []byte) ([]byte, error) {
 		if !bytes.HasPrefix(pdf[p:], []byte(open)) {
 			return nil, fmt.Errorf("pdfdoc: object %d: no stream", n)
 		}
-		data := withPageCount(pdf[p+len(open):p+len(open)+length], len(pages))
 		z.Reset()
-		zw.Reset(&z)
-		if _, err := zw.Write(data); err != nil {
+		zw.Reset(z)
+		if err := writeWithPageCount(zw, pdf[p+len(open):p+len(open)+length], len(pages)); err != nil {
 			return nil, err
 		}
 		if err := zw.Close(); err != nil {

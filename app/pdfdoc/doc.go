@@ -185,17 +185,27 @@ func New(lh Letterhead, title string, opts ...Option) *Doc {
 func (d *Doc) Bytes() ([]byte, error) {
 	if !d.ended {
 		d.ended = true
-		var buf bytes.Buffer
-		if err := d.pdf.Output(&buf); err != nil {
-			return nil, err
-		}
-		d.out = buf.Bytes()
-		if !d.pdf.GetCompression() && d.pdf.Error() == nil {
-			out, err := compressPages(d.out)
-			if err != nil {
+		if d.pdf.GetCompression() {
+			var buf bytes.Buffer
+			if err := d.pdf.Output(&buf); err != nil {
 				return nil, err
 			}
-			d.out = out
+			d.out = buf.Bytes()
+		} else {
+			// fpdf writes the uncompressed file into a kept buffer; compressPages
+			// returns a new one.
+			c := getCompressor()
+			defer putCompressor(c)
+			if err := d.pdf.Output(&c.raw); err != nil {
+				return nil, err
+			}
+			if d.pdf.Error() == nil {
+				out, err := c.compressPages(c.raw.Bytes())
+				if err != nil {
+					return nil, err
+				}
+				d.out = out
+			}
 		}
 	}
 	if err := d.pdf.Error(); err != nil {
