@@ -228,18 +228,63 @@ type immediateConn struct {
 // ExecContext runs a statement. Outside a transaction it is a write in autocommit
 // (reads go through QueryContext), so it queues at the gate like a transaction.
 func (c *immediateConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.exec(ctx, func() (driver.Result, error) { return c.sqliteConn.ExecContext(ctx, query, args) })
+}
+
+// exec runs a write: at once inside a transaction (which holds the gate), at the gate
+// outside one.
+func (c *immediateConn) exec(ctx context.Context, run func() (driver.Result, error)) (driver.Result, error) {
 	if c.inTx {
-		return c.sqliteConn.ExecContext(ctx, query, args)
+		return run()
 	}
 	if err := c.gate.acquire(ctx); err != nil {
 		return nil, err
 	}
-	res, err := c.sqliteConn.ExecContext(ctx, query, args)
+	res, err := run()
 	c.gate.release()
 	if err == nil {
 		c.gate.wrote()
 	}
 	return res, err
+}
+
+// PrepareContext prepares a statement on the connection (GORM's PrepareStmt
+// sessions keep them, compiled once). A prepared statement executed outside a
+// transaction queues at the gate like ExecContext.
+func (c *immediateConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	st, err := c.sqliteConn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	ps, ok := st.(sqliteStmt)
+	if !ok {
+		_ = st.Close()
+		return nil, fmt.Errorf("store: sqlite driver statement %T lacks the context interfaces", st)
+	}
+	return immediateStmt{sqliteStmt: ps, c: c}, nil
+}
+
+// Prepare is PrepareContext without a context.
+func (c *immediateConn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+// sqliteStmt is what the driver's prepared statements implement.
+type sqliteStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+	driver.StmtQueryContext
+}
+
+// immediateStmt is a prepared statement whose executions outside a transaction go
+// through the gate; queries are reads and run as they are.
+type immediateStmt struct {
+	sqliteStmt
+	c *immediateConn
+}
+
+func (s immediateStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.c.exec(ctx, func() (driver.Result, error) { return s.sqliteStmt.ExecContext(ctx, args) })
 }
 
 func (c *immediateConn) Begin() (driver.Tx, error) {

@@ -163,14 +163,20 @@ func TestWithTxReadThenWriteUnderContention(t *testing.T) {
 // soon as the holder commits, even when the holder begins a new transaction at once
 // (what a long import does between its chunks). Without the queue the waiter sleeps in
 // SQLite's busy handler and the holder, retrying first, wins again and again.
+// Statements prepared once and kept (GORM's PrepareStmt sessions) queue the same way,
+// and run at once inside the transaction that holds the lock.
 // SQLite only: PostgreSQL has no database-wide write lock.
 func TestSQLiteWritersQueueInOrder(t *testing.T) {
 	t.Parallel()
-	db := storetest.Open(t, store.SQLite, testMigs)
+	plain := storetest.Open(t, store.SQLite, testMigs)
+	prepared := plain.Session(&gorm.Session{PrepareStmt: true})
 	ctx := context.Background()
-	for round := 0; round < 5; round++ {
+	for round, v := range []struct{ holder, waiter *gorm.DB }{
+		{plain, plain}, {prepared, prepared}, {plain, prepared}, {prepared, plain}, {plain, plain}, {prepared, prepared},
+	} {
+		db := v.waiter
 		code := fmt.Sprintf("Q%d", round)
-		tx := db.Begin()
+		tx := v.holder.Begin()
 		if err := tx.Create(&widget{Code: "holder" + code}).Error; err != nil {
 			t.Fatal(err)
 		}
