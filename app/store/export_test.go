@@ -1,6 +1,10 @@
 package store
 
-import "gorm.io/gorm"
+import (
+	"database/sql"
+
+	"gorm.io/gorm"
+)
 
 // WritersWaiting is the number of writers queued at db's write gate (SQLite only).
 func WritersWaiting(db *gorm.DB) int64 {
@@ -42,3 +46,18 @@ const (
 	CheckpointEvery = checkpointEvery
 	RestartFrames   = restartFrames
 )
+
+// KeptStatements returns the texts of the statements kept compiled on conn (SQLite).
+func KeptStatements(conn *sql.Conn) (texts []string, err error) {
+	err = conn.Raw(func(dc any) error {
+		c := dc.(*immediateConn)
+		for e := c.stmts.lru.Front(); e != nil; e = e.Next() {
+			texts = append(texts, e.Value.(*connStmt).text)
+		}
+		return nil
+	})
+	return texts, err
+}
+
+// MaxConnStmts is how many statements a connection keeps.
+const MaxConnStmts = maxConnStmts

@@ -223,11 +223,16 @@ type immediateConn struct {
 	// inTx is set between BeginTx and Commit/Rollback (database/sql uses a connection
 	// from one goroutine at a time); holdsGate when that transaction holds the gate.
 	inTx, holdsGate bool
+	// stmts are the statements kept compiled on this connection (sqlitestmt.go).
+	stmts connStmts
 }
 
 // ExecContext runs a statement. Outside a transaction it is a write in autocommit
 // (reads go through QueryContext), so it queues at the gate like a transaction.
 func (c *immediateConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if cs := c.kept(ctx, query); cs != nil {
+		return c.exec(ctx, func() (driver.Result, error) { return cs.st.ExecContext(ctx, args) })
+	}
 	return c.exec(ctx, func() (driver.Result, error) { return c.sqliteConn.ExecContext(ctx, query, args) })
 }
 

@@ -200,7 +200,7 @@ func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
 		// Inside the payment's transaction (req.tx) every read goes through it: waiting
 		// for a second connection while holding one could exhaust the pool when many
 		// receipts arrive at once.
-		db := m.hotDB
+		db := m.db
 		if req.tx != nil {
 			db = req.tx
 		}
@@ -213,7 +213,7 @@ func (m *Module) prepare(ctx context.Context, req Request) (Type, Data, error) {
 		}
 		return t, *req.Snapshot, nil
 	}
-	s, err := LoadSubject(ctx, m.hotDB, req.HolderCF)
+	s, err := LoadSubject(ctx, m.db, req.HolderCF)
 	if anagrafe.IsNotFound(err) {
 		return Type{}, Data{}, ErrNotAllowed // an unknown holder is nobody's household
 	}

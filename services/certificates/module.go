@@ -70,11 +70,6 @@ type Module struct {
 	stampOK map[string]stamp.Payload // stamps whose signature verified (verifiedStamp)
 
 	intactOK map[string]intactMemo // records found intact (intact), under stampMu
-	// hotDB is db with prepared statements (each kept compiled on each pooled
-	// connection), for the busiest reads of fixed SQL: the verification's lookup by
-	// code and the register's reads when a certificate is issued. On SQLite,
-	// compiling a statement was a third of each of those reads' cost.
-	hotDB *gorm.DB
 	// comuneOf and baseURLOf give the issuing comune's data and portal address by
 	// ente id (services.Mount); nil outside a portal.
 	comuneOf  func(string) config.Comune
@@ -133,7 +128,6 @@ func (*Module) Info() services.Info {
 // staff and public verification routes.
 func (m *Module) Mount(mt *services.Mount) error {
 	m.db, m.render, m.log, m.cfg = mt.DB, mt.Render, mt.Log, mt.Config
-	m.hotDB = mt.DB.Session(&gorm.Session{PrepareStmt: true})
 	m.i18n = mt.Render.I18n()
 	m.baseURL = strings.TrimSuffix(mt.Config.HTTP.BaseURL, "/")
 	m.comuneOf, m.baseURLOf = mt.ComuneOf, mt.BaseURLOf

@@ -71,7 +71,7 @@ func (m *Module) find(ctx context.Context, id string) (*Certificate, error) {
 		return c0, nil
 	}
 	var c Certificate
-	if err := enti.For(ctx, m.hotDB).Where("id = ?", norm).Take(&c).Error; err != nil {
+	if err := enti.For(ctx, m.db).Where("id = ?", norm).Take(&c).Error; err != nil {
 		return nil, err
 	}
 	m.lookups.put(key, gen, &c, start)
