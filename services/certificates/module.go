@@ -57,6 +57,8 @@ type Module struct {
 	settings Settings // the installation's, with the defaults: read through settingsFor
 	// settingsOf decodes the settings for an ente (Mount.SettingsFor).
 	settingsOf func(ctx context.Context, out any) error
+	// settingsMemo keeps settingsFor's result by ente id (a settingsMemo).
+	settingsMemo sync.Map
 	// ring is the stamp key ring of the configured comune (comune.id); rings holds
 	// the other enti's, loaded on first use (ringOf).
 	ring    *stamp.KeyRing

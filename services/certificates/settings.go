@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/comuni-italiani/sportello/app/enti"
 	"github.com/comuni-italiani/sportello/app/payments"
 	"github.com/comuni-italiani/sportello/config"
 )
@@ -207,7 +208,32 @@ func (s Settings) Validate() error {
 // that change them are refused here. Refused settings (also ones changed in the
 // database while the portal runs that no longer validate) are logged and the
 // installation's are used.
+//
+// The result is kept for each ente, with the ente's record it was decoded from: the
+// registry replaces an ente's record when the ente changes, and the next read decodes
+// the new one (decoding the YAML took a fiftieth of issuing a certificate).
 func (m *Module) settingsFor(ctx context.Context) Settings {
+	e := enti.FromContext(ctx)
+	if e != nil {
+		if v, ok := m.settingsMemo.Load(e.ID); ok && v.(settingsMemo).ente == e {
+			return v.(settingsMemo).s
+		}
+	}
+	s := m.decodeSettings(ctx)
+	if e != nil {
+		m.settingsMemo.Store(e.ID, settingsMemo{ente: e, s: s})
+	}
+	return s
+}
+
+// settingsMemo is an ente's settings and the record they were decoded from.
+type settingsMemo struct {
+	ente *enti.Ente
+	s    Settings
+}
+
+// decodeSettings is settingsFor without the memo.
+func (m *Module) decodeSettings(ctx context.Context) Settings {
 	s := m.settings
 	if m.settingsOf == nil {
 		return s
