@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -32,6 +34,42 @@ type I18n struct {
 	keys  map[string]map[string]bool
 	// shared are the parameters every message receives (SetShared), by language.
 	shared map[string]map[string]any
+	// simple holds, by language and key, the messages whose text only substitutes
+	// arguments ("Certificato n. {{.Code}}"), cut at the substitutions: T puts the
+	// arguments in itself instead of running go-i18n's template, which was most of
+	// the time of a message with arguments (see simpleParts).
+	simple map[string]map[string][]simplePart
+}
+
+// simplePart is a literal text, or the name of an argument to put in (field).
+type simplePart struct {
+	text  string
+	field bool
+}
+
+// simpleAction is a substitution of an argument: {{.Name}} or {{ .Name }}.
+var simpleAction = regexp.MustCompile(`\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+
+// simpleParts cuts a message whose only form is m.Other and whose template does
+// nothing but substitute arguments; ok is false for any other message (plural forms,
+// conditions, pipes, other delimiters), which T leaves to go-i18n.
+func simpleParts(m *i18n.Message) (parts []simplePart, ok bool) {
+	if m.Zero != "" || m.One != "" || m.Two != "" || m.Few != "" || m.Many != "" ||
+		(m.LeftDelim != "" && m.LeftDelim != "{{") || (m.RightDelim != "" && m.RightDelim != "}}") {
+		return nil, false
+	}
+	text, at := m.Other, 0
+	for _, loc := range simpleAction.FindAllStringSubmatchIndex(text, -1) {
+		parts = append(parts, simplePart{text: text[at:loc[0]]}, simplePart{text: text[loc[2]:loc[3]], field: true})
+		at = loc[1]
+	}
+	parts = append(parts, simplePart{text: text[at:]})
+	for _, p := range parts {
+		if !p.field && (strings.Contains(p.text, "{{") || strings.Contains(p.text, "}}")) {
+			return nil, false // an action simpleAction does not know
+		}
+	}
+	return parts, true
 }
 
 // LoadI18n reads every YAML file under dir/<lang>/ in fsys (for example
@@ -43,10 +81,12 @@ func LoadI18n(fsys fs.FS, dir string, extra ...fs.FS) (*I18n, error) {
 	b := i18n.NewBundle(Languages[0])
 	b.RegisterUnmarshalFunc("yaml", yaml.Unmarshal)
 	keys := map[string]map[string]bool{}
+	simple := map[string]map[string][]simplePart{}
 	for _, tag := range Languages {
 		base, _ := tag.Base()
 		lang := base.String()
 		keys[lang] = map[string]bool{}
+		simple[lang] = map[string][]simplePart{}
 		files, err := fs.Glob(fsys, path.Join(dir, lang, "*.yaml"))
 		if err != nil {
 			return nil, err
@@ -87,6 +127,9 @@ func LoadI18n(fsys fs.FS, dir string, extra ...fs.FS) (*I18n, error) {
 					return nil, fmt.Errorf("i18n: %s: key %q defined twice", f, m.ID)
 				}
 				keys[lang][m.ID] = true
+				if parts, ok := simpleParts(m); ok {
+					simple[lang][m.ID] = parts
+				}
 			}
 		}
 	}
@@ -108,7 +151,7 @@ func LoadI18n(fsys fs.FS, dir string, extra ...fs.FS) (*I18n, error) {
 		base, _ := tag.Base()
 		loc[base.String()] = i18n.NewLocalizer(b, tag.String())
 	}
-	t := &I18n{bundle: b, localizers: loc, matcher: language.NewMatcher(Languages), keys: keys}
+	t := &I18n{bundle: b, localizers: loc, matcher: language.NewMatcher(Languages), keys: keys, simple: simple}
 	t.computePlain()
 	return t, nil
 }
@@ -162,6 +205,69 @@ func (t *I18n) T(lang, key string, args ...any) string {
 			return s
 		}
 	}
+	if parts, ok := t.simple[lang][key]; ok && len(args) > 0 {
+		if s, ok := t.substitute(lang, parts, args); ok {
+			return s
+		}
+	}
+	return t.localize(l, lang, key, args)
+}
+
+// substitute renders a simple message (simpleParts) with args, as go-i18n's template
+// would: the last value given for a name wins over earlier ones and over the shared
+// parameters, and a name given no value prints "<no value>". It declines (ok false)
+// a plural count or an argument that is not a string or a number, whose printing is
+// the template package's to decide.
+func (t *I18n) substitute(lang string, parts []simplePart, args []any) (string, bool) {
+	value := func(name string) (string, bool) {
+		for i := (len(args)/2 - 1) * 2; i >= 0; i -= 2 {
+			if n, _ := args[i].(string); n == name {
+				return plainValue(args[i+1])
+			}
+		}
+		if v, ok := t.shared[lang][name]; ok {
+			return plainValue(v)
+		}
+		return "<no value>", true
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		if n, ok := args[i].(string); !ok || n == "Count" {
+			return "", false
+		}
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if !p.field {
+			b.WriteString(p.text)
+			continue
+		}
+		v, ok := value(p.text)
+		if !ok {
+			return "", false
+		}
+		b.WriteString(v)
+	}
+	return b.String(), true
+}
+
+// plainValue prints v as text/template does, for the types whose printing is plain
+// (strings and numbers).
+func plainValue(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case int:
+		return strconv.Itoa(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case int32, int16, int8, uint, uint64, uint32, uint16, uint8, float64, float32:
+		return fmt.Sprint(x), true
+	}
+	return "", false
+}
+
+// localize renders key in lang through go-i18n.
+func (t *I18n) localize(l *i18n.Localizer, lang, key string, args []any) string {
 	cfg := &i18n.LocalizeConfig{MessageID: key}
 	if len(args) > 0 {
 		data := make(map[string]any, len(args)/2+len(t.shared[lang]))
