@@ -34,11 +34,11 @@ func gateOf(db *gorm.DB) *writeGate {
 // SetCheckpointHook makes fn run as each checkpoint of db begins (SQLite only).
 func SetCheckpointHook(db *gorm.DB, fn func()) { gateOf(db).hook.Store(&fn) }
 
-// Checkpoints returns how many checkpoints of db have run, and how many of them inside
-// the write gate.
-func Checkpoints(db *gorm.DB) (all, gated int64) {
+// Checkpoints returns how many checkpoints of db have run, and how many of them in a
+// writer's own call.
+func Checkpoints(db *gorm.DB) (all, inline int64) {
 	g := gateOf(db)
-	return g.checkpoints.Load(), g.gated.Load()
+	return g.checkpoints.Load(), g.inline.Load()
 }
 
 // CheckpointEvery and RestartFrames are the checkpoint constants.

@@ -40,10 +40,10 @@ import (
 // The connections are therefore opened with wal_autocheckpoint(0), and every
 // checkpointEvery-th write asks a goroutine of the database's own (checkpointer) for
 // a PASSIVE checkpoint on a connection of its own: the writer returns at once, and
-// the next writers append to the log while the pages are copied. A log that passive
-// checkpoints cannot recycle (writers appended during every one of them, so it never
-// ended fully copied) is checkpointed once more inside the gate, as a writer in the
-// queue, when it passes restartFrames.
+// the next writers append to the log while the pages are copied. A log that those
+// checkpoints cannot recycle (a writer appended during every one of them, so it never
+// ended fully copied) passes restartFrames; the next writer then checkpoints in its
+// own call, after releasing the gate, and pauses while it does (see restartFrames).
 
 // sqliteDriver is the driver the glebarez dialector registers as "sqlite".
 var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
@@ -81,8 +81,11 @@ type writeGate struct {
 	// kick asks the checkpointer for a checkpoint (one may be pending); stop ends
 	// it, and done is closed when it has ended.
 	kick, stop, done chan struct{}
-	// checkpoints counts the checkpoints run, gated the gated ones (for tests).
-	checkpoints, gated atomic.Int64
+	// behind is set when the checkpointer found the log past restartFrames: the next
+	// writer checkpoints itself.
+	behind atomic.Bool
+	// checkpoints counts the checkpoints run, inline those run by writers (for tests).
+	checkpoints, inline atomic.Int64
 	// hook, when set (by tests), runs as a checkpoint begins.
 	hook atomic.Pointer[func()]
 }
@@ -123,17 +126,27 @@ func (g *writeGate) release() { <-g.ch }
 const checkpointEvery = 100
 
 // restartFrames is the size of the log (in pages of 4 kB: 4 MB, SQLite's own default
-// for its automatic checkpoint) past which a checkpoint is run inside the gate, where
-// no writer can append to the log while it is copied, so that the next writer starts
-// the log again from its beginning. Writers that keep writing during every passive
-// checkpoint (the register import) meet one such checkpoint every few megabytes; a
-// writer now and then (logins, certificates) none.
+// for its automatic checkpoint) past which the checkpointer hands the next checkpoint
+// to a writer: the writer that follows runs it in its own call, after releasing the
+// gate, as every 100th writer used to. A writer that keeps writing during every
+// passive checkpoint (the register import) never lets the log start over; paying for
+// a checkpoint now and then makes it pause, and the log is copied to its end. A
+// writer now and then (logins, certificates) never meets one.
 const restartFrames = 1000
 
-// wrote counts one write, already committed and the gate released, and every
-// checkpointEvery-th time asks the checkpointer for a checkpoint. It never waits.
-func (g *writeGate) wrote() {
-	if g.writes.Add(1)%checkpointEvery == 0 {
+// wrote counts one write, already committed and the gate released: every
+// checkpointEvery-th time it asks the checkpointer for a checkpoint, without waiting,
+// and when the checkpointer has found the log past restartFrames it checkpoints on
+// conn itself.
+func (g *writeGate) wrote(conn driver.ExecerContext) {
+	n := g.writes.Add(1)
+	if g.behind.Load() && g.behind.CompareAndSwap(true, false) {
+		g.inline.Add(1)
+		g.checkpoints.Add(1)
+		_, _ = conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)", nil)
+		return
+	}
+	if n%checkpointEvery == 0 {
 		select {
 		case g.kick <- struct{}{}:
 		default: // one is already pending
@@ -154,9 +167,9 @@ func (g *writeGate) checkpointer(db *sql.DB) {
 	}
 }
 
-// checkpoint runs a PASSIVE checkpoint on a connection of its own and, when the log
-// is still longer than restartFrames, another inside the gate. A failed checkpoint is
-// left for the next one: nothing depends on it but the size of the log.
+// checkpoint runs a PASSIVE checkpoint on a connection of its own, and hands the next
+// one to a writer (behind) when the log is still longer than restartFrames. A failed
+// checkpoint is left for the next one: nothing depends on it but the size of the log.
 func (g *writeGate) checkpoint(db *sql.DB) {
 	if h := g.hook.Load(); h != nil {
 		(*h)()
@@ -167,28 +180,13 @@ func (g *writeGate) checkpoint(db *sql.DB) {
 		return
 	}
 	defer conn.Close()
-	run := func() (logFrames int, err error) {
-		var busy, copied int
-		// A query, not an Exec: it returns its counts, and reads do not take the gate.
-		err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied)
-		g.checkpoints.Add(1)
-		return logFrames, err
+	var busy, logFrames, copied int
+	// A query, not an Exec: it returns its counts, and reads do not take the gate.
+	err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &copied)
+	g.checkpoints.Add(1)
+	if err == nil && logFrames > restartFrames {
+		g.behind.Store(true)
 	}
-	logFrames, err := run()
-	if err != nil || logFrames <= restartFrames {
-		return
-	}
-	select {
-	case <-g.stop:
-		return
-	default:
-	}
-	if g.acquire(ctx) != nil {
-		return
-	}
-	defer g.release()
-	g.gated.Add(1)
-	_, _ = run()
 }
 
 func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -248,7 +246,7 @@ func (c *immediateConn) exec(ctx context.Context, run func() (driver.Result, err
 	res, err := run()
 	c.gate.release()
 	if err == nil {
-		c.gate.wrote()
+		c.gate.wrote(c.sqliteConn)
 	}
 	return res, err
 }
@@ -351,7 +349,7 @@ func (t immediateTx) end(stmt string) error {
 		t.c.holdsGate = false
 		t.c.gate.release()
 		if err == nil && stmt == "COMMIT" {
-			t.c.gate.wrote()
+			t.c.gate.wrote(t.c.sqliteConn)
 		}
 	}
 	return err

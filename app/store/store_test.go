@@ -211,8 +211,8 @@ func TestSQLiteWritersQueueInOrder(t *testing.T) {
 
 // TestSQLiteLogIsCheckpointed: SQLite's automatic checkpoint is off (it ran inside a
 // COMMIT, holding up the write queue), so the store checkpoints the log itself, on a
-// goroutine of its own, every so many writes; a writer that keeps writing during the
-// checkpoints gets one inside the write queue when the log passes RestartFrames. After
+// goroutine of its own, every so many writes; a writer that keeps writing during those
+// checkpoints runs one in its own call when the log passes RestartFrames. After
 // thousands of transactions of a page each, by one writer without a pause, the log
 // has been recycled, not grown to hold all of them.
 func TestSQLiteLogIsCheckpointed(t *testing.T) {
@@ -245,8 +245,8 @@ func TestSQLiteLogIsCheckpointed(t *testing.T) {
 	if limit := int64(3 * store.RestartFrames * 4096); fi.Size() > limit {
 		t.Fatalf("write-ahead log is %d bytes after %d writes of a page: not recycled (limit %d)", fi.Size(), writes, limit)
 	}
-	all, gated := store.Checkpoints(db)
-	t.Logf("%d writes: %d checkpoints, %d of them in the write queue; log %d bytes", writes, all, gated, fi.Size())
+	all, inline := store.Checkpoints(db)
+	t.Logf("%d writes: %d checkpoints, %d of them by the writer; log %d bytes", writes, all, inline, fi.Size())
 	if all == 0 {
 		t.Fatal("no checkpoint ran")
 	}
