@@ -45,7 +45,8 @@ import (
 // ended fully copied) passes restartFrames; the next writer then checkpoints in its
 // own call, after releasing the gate, and pauses while it does (see restartFrames).
 
-// sqliteDriver is the driver the glebarez dialector registers as "sqlite".
+// sqliteDriver is the driver registered as "sqlite" (modernc.org/sqlite, through the
+// GORM dialector github.com/libtnb/sqlite).
 var sqliteDriver = sync.OnceValues(func() (driver.Driver, error) {
 	db, err := sql.Open("sqlite", "")
 	if err != nil {
@@ -204,7 +205,7 @@ func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 func (c immediateConnector) Driver() driver.Driver { return c.drv }
 
-// sqliteConn is what the glebarez connection implements; immediateConn forwards all
+// sqliteConn is what the driver's connection implements; immediateConn forwards all
 // of it and replaces only BeginTx/Begin.
 type sqliteConn interface {
 	driver.Conn
