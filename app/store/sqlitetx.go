@@ -206,7 +206,8 @@ func (c immediateConnector) Connect(ctx context.Context) (driver.Conn, error) {
 func (c immediateConnector) Driver() driver.Driver { return c.drv }
 
 // sqliteConn is what the driver's connection implements; immediateConn forwards all
-// of it and replaces only BeginTx/Begin.
+// of it and replaces Begin, BeginTx, ExecContext, QueryContext, Prepare,
+// PrepareContext and Close.
 type sqliteConn interface {
 	driver.Conn
 	driver.Pinger
