@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"image"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,24 +155,9 @@ func TestCompressionConcurrent(t *testing.T) {
 // module; and LayoutV2 writes a much shorter file.
 func TestLayoutsPaintTheSamePage(t *testing.T) {
 	t.Parallel()
-	tool := poppler(t, "pdftoppm")
 	page := func(l Layout) (image.Image, int) {
 		pdf := render(t, certificateWith(t, []Option{WithLayout(l)}, longStampURL()))
-		prefix := filepath.Join(t.TempDir(), "page")
-		if out, err := exec.Command(tool, "-r", "300", "-gray", "-png", "-singlefile",
-			writeTemp(t, "doc.pdf", pdf), prefix).CombinedOutput(); err != nil {
-			t.Fatalf("pdftoppm: %v\n%s", err, out)
-		}
-		f, err := os.Open(prefix + ".png")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		img, _, err := image.Decode(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return img, len(pdf)
+		return rasterize(t, pdf, 300, "-gray"), len(pdf)
 	}
 	v1, size1 := page(LayoutV1)
 	v2, size2 := page(LayoutV2)

@@ -178,16 +178,15 @@ func TestCertificateText(t *testing.T) {
 	}
 }
 
-// decodeQR rasterises page 1 of pdf with pdftoppm at dpi and decodes the
-// QR code found on it with gozxing: first in its normal mode, then, if that
-// fails, with TRY_HARDER. tryHarder reports whether the second pass was needed.
-func decodeQR(t *testing.T, pdf []byte, dpi int) (text string, tryHarder bool) {
+// rasterize renders page 1 of pdf with pdftoppm at dpi, with its further options
+// (such as -gray).
+func rasterize(t *testing.T, pdf []byte, dpi int, opts ...string) image.Image {
 	t.Helper()
 	tool := poppler(t, "pdftoppm")
-	file := writeTemp(t, "doc.pdf", pdf)
 	prefix := filepath.Join(t.TempDir(), "page")
-	if out, err := exec.Command(tool, "-r", strconv.Itoa(dpi), "-png", "-f", "1", "-l", "1", "-singlefile",
-		file, prefix).CombinedOutput(); err != nil {
+	args := append([]string{"-r", strconv.Itoa(dpi), "-png", "-f", "1", "-l", "1", "-singlefile"}, opts...)
+	args = append(args, writeTemp(t, "doc.pdf", pdf), prefix)
+	if out, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
 		t.Fatalf("pdftoppm: %v\n%s", err, out)
 	}
 	f, err := os.Open(prefix + ".png")
@@ -199,6 +198,15 @@ func decodeQR(t *testing.T, pdf []byte, dpi int) (text string, tryHarder bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img
+}
+
+// decodeQR rasterises page 1 of pdf with pdftoppm at dpi and decodes the
+// QR code found on it with gozxing: first in its normal mode, then, if that
+// fails, with TRY_HARDER. tryHarder reports whether the second pass was needed.
+func decodeQR(t *testing.T, pdf []byte, dpi int) (text string, tryHarder bool) {
+	t.Helper()
+	img := rasterize(t, pdf, dpi)
 	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
 	if err != nil {
 		t.Fatal(err)

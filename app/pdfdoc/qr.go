@@ -152,22 +152,14 @@ func (d *Doc) drawQR(m [][]bool, x, y, size float64) {
 	b = pdfNum(b, (ph-y)*k)
 	b = append(b, " cm\n"...)
 	for r, row := range m {
-		for c := 0; c < len(row); {
-			if !row[c] {
-				c++
-				continue
-			}
-			start := c
-			for c < len(row) && row[c] {
-				c++
-			}
+		darkRuns(row, func(start, width int) {
 			b = strconv.AppendInt(b, int64(start), 10)
 			b = append(b, ' ')
 			b = strconv.AppendInt(b, int64(r), 10)
 			b = append(b, ' ')
-			b = strconv.AppendInt(b, int64(c-start), 10)
+			b = strconv.AppendInt(b, int64(width), 10)
 			b = append(b, " 1 re\n"...)
-		}
+		})
 	}
 	b = append(b, "f Q"...)
 	p.RawWriteBuf(bytes.NewReader(b))
@@ -191,33 +183,41 @@ func (d *Doc) drawQRv1(m [][]bool, x, y, size float64) {
 	b := make([]byte, 0, 32*1024)
 	for r, row := range m {
 		var yr []byte
-		for c := 0; c < len(row); {
-			if !row[c] {
-				c++
-				continue
-			}
-			start := c
-			for c < len(row) && row[c] {
-				c++
-			}
+		darkRuns(row, func(start, width int) {
 			if yr == nil {
 				yr = pdfNum(nil, (ph-(y+float64(r)*mod))*k)
 			}
-			if ws[c-start] == nil {
-				ws[c-start] = pdfNum(nil, float64(c-start)*mod*k)
+			if ws[width] == nil {
+				ws[width] = pdfNum(nil, float64(width)*mod*k)
 			}
 			b = append(b, xs[start]...)
 			b = append(b, ' ')
 			b = append(b, yr...)
 			b = append(b, ' ')
-			b = append(b, ws[c-start]...)
+			b = append(b, ws[width]...)
 			b = append(b, ' ')
 			b = append(b, h...)
 			b = append(b, " re\n"...)
-		}
+		})
 	}
 	b = append(b, 'f')
 	p.RawWriteBuf(bytes.NewReader(b))
+}
+
+// darkRuns calls fn for each run of dark modules in row, left to right: its first
+// column and its width.
+func darkRuns(row []bool, fn func(start, width int)) {
+	for c := 0; c < len(row); {
+		if !row[c] {
+			c++
+			continue
+		}
+		start := c
+		for c < len(row) && row[c] {
+			c++
+		}
+		fn(start, c-start)
+	}
 }
 
 // pdfNum appends v with at most three decimals and no trailing zeros, as PDF
