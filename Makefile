@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 export SPORTELLO_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 
-.PHONY: all run build assets test test-go lint e2e bench fuzz clean
+.PHONY: all run build assets test test-go lint e2e bench bench-ab fuzz clean
 
 all: build
 
@@ -56,6 +56,15 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 	./scripts/bench-http.sh $(BIN)
 	./scripts/bench-import.sh
+
+## bench-ab: one benchmark at two revisions, run in alternation on this machine, e.g.
+##   make bench-ab BASE=e52d447 PKG=./services/certificates BENCH='BenchmarkIssueCertificate$$/sqlite'
+BASE ?= HEAD
+PKG ?= ./services/certificates
+BENCH ?= BenchmarkIssueCertificate$$/sqlite
+PAIRS ?= 10
+bench-ab:
+	./scripts/bench-ab.sh '$(BASE)' '$(PKG)' '$(BENCH)' '$(PAIRS)' 2s
 
 ## fuzz: run the fuzzers for a while each
 fuzz:
